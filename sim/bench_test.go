@@ -1,0 +1,108 @@
+package sim_test
+
+import (
+	"container/heap"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// The hold model: a queue of n pending events; each step pops the earliest
+// and pushes one at a random later time. BenchmarkSchedulerHold runs it on
+// the scheduler (Step firing a handler that reschedules itself) and on
+// container/heap of pointers, the textbook baseline, in one run so the ratio
+// is visible side by side:
+//
+//	go test -run '^$' -bench SchedulerHold -benchmem ./sim
+func BenchmarkSchedulerHold(b *testing.B) {
+	for _, n := range []int{1000, 1000000} {
+		b.Run("pending="+strconv.Itoa(n), func(b *testing.B) {
+			b.Run("sim", func(b *testing.B) { benchSim(b, n) })
+			b.Run("container-heap", func(b *testing.B) { benchContainerHeap(b, n) })
+		})
+	}
+}
+
+// holder reschedules itself at a random delay each time it fires.
+type holder struct {
+	s     *sim.Scheduler
+	delay []time.Duration
+	i     int
+}
+
+func (h *holder) Fire(uint64) {
+	h.i = (h.i + 1) & (len(h.delay) - 1)
+	h.s.After(h.delay[h.i], h, 0)
+}
+
+func delays() []time.Duration {
+	rng := rand.New(rand.NewPCG(1, 2))
+	d := make([]time.Duration, 1<<16)
+	for i := range d {
+		d[i] = time.Duration(1 + rng.IntN(1_000_000))
+	}
+	return d
+}
+
+func benchSim(b *testing.B, n int) {
+	s := sim.New(sim.Config{})
+	h := &holder{s: s, delay: delays()}
+	for i := 0; i < n; i++ {
+		s.After(h.delay[i&(len(h.delay)-1)], h, 0)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		s.Step()
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+type ptrEvent struct {
+	at  int64
+	seq uint64
+}
+
+type ptrHeap []*ptrEvent
+
+func (h ptrHeap) Len() int { return len(h) }
+func (h ptrHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h ptrHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *ptrHeap) Push(x any)   { *h = append(*h, x.(*ptrEvent)) }
+func (h *ptrHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func benchContainerHeap(b *testing.B, n int) {
+	d := delays()
+	h := make(ptrHeap, 0, n)
+	var seq uint64
+	for i := 0; i < n; i++ {
+		seq++
+		heap.Push(&h, &ptrEvent{at: int64(d[i&(len(d)-1)]), seq: seq})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	j := 0
+	for i := 0; i < b.N; i++ {
+		e := heap.Pop(&h).(*ptrEvent)
+		j = (j + 1) & (len(d) - 1)
+		seq++
+		// A fresh event per push, as a scheduler of pointers does.
+		heap.Push(&h, &ptrEvent{at: e.at + int64(d[j]), seq: seq})
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}

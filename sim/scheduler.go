@@ -1,0 +1,511 @@
+// Package sim is vnetsim's discrete-event core: one event queue on a virtual
+// clock, driven either by hand (Step, RunFor, RunUntil, Run) or by a paced
+// loop (Start, Stop) that waits on a clock.Clock. It knows nothing about
+// networks.
+//
+// # Ownership and concurrency
+//
+// Handlers run one at a time on the driving goroutine: the caller of Step and
+// friends in manual mode, the paced loop's goroutine in paced mode. State that
+// only handlers touch needs no locks. Schedule may be called only from a
+// handler, or from the driving goroutine while no driver is running.
+// Application goroutines use Submit, which is safe from any goroutine: it puts
+// the event into an inbox that the driver drains before every event.
+//
+// # Determinism
+//
+// Events fire in (time, key, sequence) order. Sequence numbers are assigned by
+// the scheduler, so events that handlers schedule keep their order from run
+// to run. Submitted events carry a key chosen by the submitter (for example
+// host, socket and the socket's own counter) and are at least one nanosecond
+// in the future, so when the driver reaches an instant, every goroutine that
+// could still submit for it has had its turn, and the order among them is
+// decided by key, never by which goroutine's submission arrived first.
+package sim
+
+import (
+	"errors"
+	"hash/fnv"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/pion/logging"
+)
+
+// DefaultStart is where virtual time starts unless Config.Start says
+// otherwise: midnight UTC on 2000-01-01, the epoch of a testing/synctest
+// bubble, so manual and paced worlds read the same timestamps.
+var DefaultStart = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ErrRunning is returned by Start when the paced loop is already running.
+var ErrRunning = errors.New("sim: scheduler is already running")
+
+// Config configures a Scheduler. The zero value is ready to use.
+type Config struct {
+	// Seed is the root of every random stream (see Scheduler.Rand).
+	// Default 0, which is a seed like any other.
+	Seed uint64
+
+	// Start is the virtual time of a new scheduler. Zero means DefaultStart
+	// (2000-01-01 00:00 UTC).
+	Start time.Time
+
+	// Clock is what the paced loop (Start/Stop) waits on. Nil means
+	// clock.New(), the time package: real time outside a synctest bubble,
+	// the bubble's fake time inside one. A *clock.Mock makes the loop follow
+	// the mock. Manual driving never reads it.
+	Clock clock.Clock
+
+	// Settle is called by the manual drivers on the driving goroutine
+	// before every advance of virtual time, and when the queue runs empty.
+	// Inside a synctest bubble set it to synctest.Wait so that every
+	// application goroutine has submitted its work before time moves.
+	// Nil means nothing is called. The paced loop never calls it.
+	Settle func()
+
+	// LoggerFactory makes the scheduler's logger. Nil means pion's default
+	// factory (levels from the PION_LOG_* environment variables).
+	LoggerFactory logging.LoggerFactory
+}
+
+// Key orders events that fall on the same instant. Events scheduled by
+// handlers use the zero key; submitted events carry a key from the submitter
+// that must be unique among the submissions due at one instant.
+type Key struct{ Hi, Lo uint64 }
+
+// Handler is what an event runs. Fire is called on the driving goroutine
+// with the arg given when the event was scheduled. A pointer type that
+// implements Handler can be scheduled without allocating.
+type Handler interface {
+	Fire(arg uint64)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(arg uint64)
+
+// Fire calls f(arg).
+func (f HandlerFunc) Fire(arg uint64) { f(arg) }
+
+// Labeler is optionally implemented by a Handler to name its events for
+// observers and traces. It is called only when an observer is registered.
+type Labeler interface {
+	Label(arg uint64) string
+}
+
+// EventInfo describes one fired event to an observer.
+type EventInfo struct {
+	At    time.Time
+	Key   Key
+	Seq   uint64
+	Label string // from Labeler; empty when the handler has none
+}
+
+// Scheduler is a discrete-event scheduler on a virtual clock.
+type Scheduler struct {
+	cfg   Config
+	clk   clock.Clock
+	log   logging.LeveledLogger
+	start time.Time
+
+	// Touched only by the driving goroutine.
+	q         eventQueue
+	stale     bool // the queue's top is the event being fired (see fire)
+	seq       uint64
+	fired     uint64
+	hash      uint64
+	observers []func(EventInfo)
+	batch     []pending
+
+	now    atomic.Int64 // Unix nanoseconds of the current virtual time
+	paced  atomic.Bool  // the paced loop is running
+	queued atomic.Int32 // len(inbox), read without the lock
+
+	mu      sync.Mutex
+	inbox   []pending
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	timerID uint64
+
+	timerMu sync.Mutex // guards every timer's state (see clock.go)
+}
+
+type pending struct {
+	at  int64
+	key Key
+	h   Handler
+	arg uint64
+}
+
+// New returns a scheduler at Config.Start with an empty queue.
+func New(cfg Config) *Scheduler {
+	if cfg.Start.IsZero() {
+		cfg.Start = DefaultStart
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.New()
+	}
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
+	}
+	s := &Scheduler{
+		cfg:   cfg,
+		clk:   cfg.Clock,
+		log:   cfg.LoggerFactory.NewLogger("sim"),
+		start: cfg.Start,
+		hash:  fnvOffset,
+		wake:  make(chan struct{}, 1),
+	}
+	s.now.Store(cfg.Start.UnixNano())
+	return s
+}
+
+// Seed returns the seed the scheduler was configured with.
+func (s *Scheduler) Seed() uint64 { return s.cfg.Seed }
+
+// LoggerFactory returns the factory the scheduler logs with, for the layers
+// built on it.
+func (s *Scheduler) LoggerFactory() logging.LoggerFactory { return s.cfg.LoggerFactory }
+
+// Now returns the current virtual time. In manual mode that is the time of
+// the last event fired or the last RunFor/RunUntil boundary. While the paced
+// loop runs it is the later of that and the clock's Now, so application
+// code that reads time.Now inside a bubble and the scheduler agree.
+func (s *Scheduler) Now() time.Time {
+	n := s.now.Load()
+	if s.paced.Load() {
+		if c := s.clk.Now().UnixNano(); c > n {
+			n = c
+		}
+	}
+	return time.Unix(0, n).In(time.UTC)
+}
+
+func (s *Scheduler) nowNanos() int64 {
+	n := s.now.Load()
+	if s.paced.Load() {
+		if c := s.clk.Now().UnixNano(); c > n {
+			n = c
+		}
+	}
+	return n
+}
+
+// Pending returns the number of queued events, including cancelled timers
+// that have not yet been discarded. Call it from the driving goroutine.
+func (s *Scheduler) Pending() int {
+	n := s.q.len() + int(s.queued.Load())
+	if s.stale {
+		n--
+	}
+	return n
+}
+
+// Fired returns how many events have fired.
+func (s *Scheduler) Fired() uint64 { return s.fired }
+
+// TraceHash is a digest of every fired event's time and key, in firing
+// order. Two runs of a deterministic world with one seed give equal hashes.
+func (s *Scheduler) TraceHash() uint64 { return s.hash }
+
+// Observe registers fn to see every fired event, just before its handler
+// runs. Call it before driving starts, from the driving goroutine.
+func (s *Scheduler) Observe(fn func(EventInfo)) { s.observers = append(s.observers, fn) }
+
+// Schedule queues h to fire with arg at virtual time at. A time before now
+// is clamped to now: time never goes backwards. Call Schedule only from a
+// handler, or from the driving goroutine while no driver runs; other
+// goroutines use Submit.
+func (s *Scheduler) Schedule(at time.Time, h Handler, arg uint64) {
+	s.ScheduleKey(at, Key{}, h, arg)
+}
+
+// ScheduleKey is Schedule with an explicit same-instant ordering key.
+func (s *Scheduler) ScheduleKey(at time.Time, key Key, h Handler, arg uint64) {
+	s.push(at.UnixNano(), key, h, arg)
+}
+
+// After queues h to fire d after the current virtual time. Same rules as
+// Schedule.
+func (s *Scheduler) After(d time.Duration, h Handler, arg uint64) {
+	s.push(s.now.Load()+int64(d), Key{}, h, arg)
+}
+
+func (s *Scheduler) push(at int64, key Key, h Handler, arg uint64) {
+	if now := s.now.Load(); at < now {
+		at = now
+	}
+	s.seq++
+	v := slot{key: key, seq: s.seq, h: h, arg: arg}
+	if s.stale {
+		// The handler being fired schedules its successor: one sift
+		// instead of a pop and a push.
+		s.stale = false
+		s.q.replaceTop(at, v)
+		return
+	}
+	s.q.push(at, v)
+}
+
+// Submit queues h from any goroutine. The event is due at the later of at
+// and one nanosecond after the current virtual time, and is ordered among
+// same-instant submissions by key, never by arrival.
+func (s *Scheduler) Submit(at time.Time, key Key, h Handler, arg uint64) {
+	s.submit(at.UnixNano(), key, h, arg)
+}
+
+// SubmitAfter is Submit at Now()+d.
+func (s *Scheduler) SubmitAfter(d time.Duration, key Key, h Handler, arg uint64) {
+	s.submit(s.nowNanos()+int64(d), key, h, arg)
+}
+
+func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
+	if min := s.nowNanos() + 1; at < min {
+		at = min
+	}
+	s.mu.Lock()
+	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg})
+	s.queued.Store(int32(len(s.inbox)))
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain moves submitted events into the heap. The batch is sorted by (time,
+// key) before sequence numbers are assigned, so the numbers do not depend on
+// the order in which goroutines submitted.
+func (s *Scheduler) drain() {
+	if s.queued.Load() == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.batch, s.inbox = s.inbox, s.batch[:0]
+	s.queued.Store(0)
+	s.mu.Unlock()
+	b := s.batch
+	// Insertion sort: batches are small and usually sorted already.
+	for i := 1; i < len(b); i++ {
+		for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
+			b[j], b[j-1] = b[j-1], b[j]
+		}
+	}
+	for i := range b {
+		s.push(b[i].at, b[i].key, b[i].h, b[i].arg)
+		b[i] = pending{}
+	}
+}
+
+func pendingBefore(a, b *pending) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if a.key.Hi != b.key.Hi {
+		return a.key.Hi < b.key.Hi
+	}
+	return a.key.Lo < b.key.Lo
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// mix folds one word into the trace hash: a word-at-a-time FNV variant
+// with a rotation so that high bits reach the low ones. It is not
+// cryptographic; it only has to make different traces differ.
+func mix(h, v uint64) uint64 {
+	h = (h ^ v) * fnvPrime
+	return h ^ (h >> 29)
+}
+
+// fire runs the earliest event. The event stays at the top of the queue
+// while its handler runs (stale), so that the first event the handler
+// schedules can replace it in one sift.
+func (s *Scheduler) fire() {
+	at, sl := s.q.top()
+	h, arg, key := sl.h, sl.arg, sl.key
+	if at > s.now.Load() {
+		s.now.Store(at)
+	}
+	s.fired++
+	s.hash = mix(mix(mix(s.hash, uint64(at)), key.Hi), key.Lo)
+	if len(s.observers) > 0 {
+		info := EventInfo{At: time.Unix(0, at).In(time.UTC), Key: key, Seq: sl.seq}
+		if l, ok := h.(Labeler); ok {
+			info.Label = l.Label(arg)
+		}
+		for _, o := range s.observers {
+			o(info)
+		}
+	}
+	s.stale = true
+	h.Fire(arg)
+	if s.stale {
+		s.stale = false
+		s.q.pop()
+	}
+}
+
+func (s *Scheduler) settle() {
+	if s.cfg.Settle != nil {
+		s.cfg.Settle()
+	}
+	s.drain()
+}
+
+func (s *Scheduler) checkManual() {
+	if s.paced.Load() {
+		panic("sim: manual driving (Step/Run/RunFor/RunUntil) while the paced loop runs; call Stop first")
+	}
+}
+
+// Step fires exactly one event and reports whether there was one. Before
+// moving time forward it calls Config.Settle.
+func (s *Scheduler) Step() bool {
+	s.checkManual()
+	s.drain()
+	if s.q.len() == 0 || s.q.minAt() > s.now.Load() {
+		s.settle()
+	}
+	if s.q.len() == 0 {
+		return false
+	}
+	s.fire()
+	return true
+}
+
+// RunUntil fires every event due at or before t, then sets the virtual time
+// to t (if t is later). An event exactly at t fires.
+func (s *Scheduler) RunUntil(t time.Time) {
+	s.checkManual()
+	end := t.UnixNano()
+	for {
+		s.drain()
+		if s.q.len() == 0 || s.q.minAt() > s.now.Load() {
+			s.settle()
+		}
+		if s.q.len() == 0 || s.q.minAt() > end {
+			break
+		}
+		s.fire()
+	}
+	if end > s.now.Load() {
+		s.now.Store(end)
+	}
+}
+
+// RunFor is RunUntil(Now() + d).
+func (s *Scheduler) RunFor(d time.Duration) {
+	s.RunUntil(time.Unix(0, s.now.Load()+int64(d)))
+}
+
+// Run fires events until none is queued (and, with Settle, none is about to
+// be submitted). A world with a periodic timer never empties; use RunFor.
+func (s *Scheduler) Run() {
+	for s.Step() {
+	}
+}
+
+// Start runs the paced loop on a new goroutine: it waits on Config.Clock
+// until the next event is due, fires it, and is woken early by submissions.
+// Virtual time then follows the clock: it jumps forward to the clock's Now
+// if that is later. Stop ends the loop.
+func (s *Scheduler) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		return ErrRunning
+	}
+	if c := s.clk.Now().UnixNano(); c > s.now.Load() {
+		s.now.Store(c)
+	}
+	s.stop = make(chan struct{})
+	s.done = make(chan struct{})
+	s.paced.Store(true)
+	go s.loop(s.stop, s.done)
+	return nil
+}
+
+// Stop ends the paced loop and waits for it to return. Events still queued
+// stay queued. Stop without Start does nothing.
+func (s *Scheduler) Stop() {
+	s.mu.Lock()
+	stop, done := s.stop, s.done
+	s.stop, s.done = nil, nil
+	s.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	close(stop)
+	<-done
+}
+
+func (s *Scheduler) loop(stop, done chan struct{}) {
+	defer close(done)
+	defer s.paced.Store(false)
+	var timer *clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		s.drain()
+		if s.q.len() == 0 {
+			select {
+			case <-stop:
+				return
+			case <-s.wake:
+			}
+			continue
+		}
+		next := s.q.minAt()
+		if next <= s.clk.Now().UnixNano() {
+			s.fire()
+			continue
+		}
+		d := time.Duration(next - s.clk.Now().UnixNano())
+		if timer == nil {
+			timer = s.clk.Timer(d)
+		} else {
+			timer.Reset(d)
+		}
+		select {
+		case <-stop:
+			return
+		case <-timer.C:
+		case <-s.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// Rand returns a new random stream derived from the scheduler's seed and
+// name. Streams with different names are independent, so adding a stream
+// never shifts the numbers another one produces. Each call returns a fresh
+// stream starting at the same point; keep the one you get.
+func (s *Scheduler) Rand(name string) *rand.Rand {
+	return rand.New(rand.NewPCG(s.cfg.Seed, StreamID(name)))
+}
+
+// StreamID hashes a stream name (FNV-1a, 64 bits).
+func StreamID(name string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return h.Sum64()
+}

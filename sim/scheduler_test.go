@@ -1,0 +1,359 @@
+package sim_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// recorder is a handler that appends a label per fired event.
+type recorder struct {
+	s   *sim.Scheduler
+	got []string
+}
+
+func (r *recorder) Fire(arg uint64) {
+	r.got = append(r.got, fmt.Sprintf("%v:%d", r.s.Now().Sub(sim.DefaultStart), arg))
+}
+
+func TestOrdering(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	at := func(d time.Duration) time.Time { return sim.DefaultStart.Add(d) }
+	// Out of time order, and several on one instant with keys and without.
+	s.Schedule(at(3*time.Second), r, 1)
+	s.Schedule(at(1*time.Second), r, 2)
+	s.ScheduleKey(at(2*time.Second), sim.Key{Hi: 2}, r, 3)
+	s.ScheduleKey(at(2*time.Second), sim.Key{Hi: 1, Lo: 9}, r, 4)
+	s.Schedule(at(2*time.Second), r, 5) // zero key: before keyed events
+	s.Schedule(at(2*time.Second), r, 6) // same key as 5: by sequence
+	s.ScheduleKey(at(2*time.Second), sim.Key{Hi: 1, Lo: 3}, r, 7)
+
+	s.Run()
+	assert.Equal(t, []string{"1s:2", "2s:5", "2s:6", "2s:7", "2s:4", "2s:3", "3s:1"}, r.got)
+	assert.Equal(t, uint64(7), s.Fired())
+	assert.Equal(t, at(3*time.Second), s.Now())
+}
+
+func TestPastIsClampedToNow(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	s.RunFor(10 * time.Second)
+	s.Schedule(sim.DefaultStart, r, 1) // in the past
+	require.True(t, s.Step())
+	assert.Equal(t, []string{"10s:1"}, r.got, "an event in the past fires now; time never goes backwards")
+}
+
+func TestStep(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	assert.False(t, s.Step(), "empty queue")
+	s.After(time.Millisecond, r, 1)
+	s.After(2*time.Millisecond, r, 2)
+	require.True(t, s.Step())
+	assert.Equal(t, []string{"1ms:1"}, r.got, "Step fires exactly one event")
+	require.True(t, s.Step())
+	assert.False(t, s.Step())
+	assert.Len(t, r.got, 2)
+}
+
+func TestRunForBoundary(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	s.After(time.Second, r, 1)
+	s.After(time.Second+1, r, 2)
+	s.RunFor(time.Second)
+	assert.Equal(t, []string{"1s:1"}, r.got, "an event exactly at the boundary fires, one after does not")
+	assert.Equal(t, sim.DefaultStart.Add(time.Second), s.Now())
+	s.RunFor(time.Hour)
+	assert.Equal(t, []string{"1s:1", "1.000000001s:2"}, r.got)
+	assert.Equal(t, sim.DefaultStart.Add(time.Hour+time.Second), s.Now(), "RunFor moves time to its end even when idle")
+}
+
+func TestRunUntilNeverGoesBack(t *testing.T) {
+	s := sim.New(sim.Config{})
+	s.RunFor(time.Minute)
+	s.RunUntil(sim.DefaultStart)
+	assert.Equal(t, sim.DefaultStart.Add(time.Minute), s.Now())
+}
+
+func TestConfigStart(t *testing.T) {
+	start := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	s := sim.New(sim.Config{Start: start})
+	assert.Equal(t, start, s.Now())
+}
+
+// chain reschedules itself: handlers scheduling handlers keep their order.
+type chain struct {
+	s    *sim.Scheduler
+	left int
+}
+
+func (c *chain) Fire(uint64) {
+	if c.left > 0 {
+		c.left--
+		c.s.After(time.Microsecond, c, 0)
+	}
+}
+
+func TestHandlersSchedule(t *testing.T) {
+	s := sim.New(sim.Config{})
+	c := &chain{s: s, left: 99}
+	s.After(0, c, 0)
+	s.Run()
+	assert.Equal(t, uint64(100), s.Fired())
+	assert.Equal(t, sim.DefaultStart.Add(99*time.Microsecond), s.Now())
+}
+
+func TestSubmitIsNeverDueNow(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	s.Submit(sim.DefaultStart, sim.Key{Hi: 1}, r, 1)
+	s.Run()
+	assert.Equal(t, []string{"1ns:1"}, r.got)
+}
+
+func TestSubmitOrderedByKeyNotArrival(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	for _, k := range []uint64{5, 3, 9, 1} {
+		s.SubmitAfter(time.Millisecond, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	s.Run()
+	assert.Equal(t, []string{"1ms:1", "1ms:3", "1ms:5", "1ms:9"}, r.got)
+}
+
+func TestRandStreams(t *testing.T) {
+	a := sim.New(sim.Config{Seed: 42})
+	b := sim.New(sim.Config{Seed: 42})
+	c := sim.New(sim.Config{Seed: 43})
+	x := a.Rand("link/a->b").Uint64()
+	assert.Equal(t, x, b.Rand("link/a->b").Uint64(), "same seed and name: same stream")
+	assert.NotEqual(t, x, c.Rand("link/a->b").Uint64(), "another seed: another stream")
+	assert.NotEqual(t, x, a.Rand("link/b->a").Uint64(), "another name: another stream")
+	// Adding a stream never shifts another: draw from a new stream first.
+	_ = b.Rand("new stream").Uint64()
+	assert.Equal(t, x, b.Rand("link/a->b").Uint64())
+}
+
+func TestObserverAndTraceHash(t *testing.T) {
+	run := func(seed uint64) (uint64, []sim.EventInfo) {
+		s := sim.New(sim.Config{Seed: seed})
+		var seen []sim.EventInfo
+		s.Observe(func(e sim.EventInfo) { seen = append(seen, e) })
+		rng := s.Rand("times")
+		clk := s.Clock()
+		for i := 0; i < 20; i++ {
+			clk.AfterFunc(time.Duration(rng.IntN(1000))*time.Millisecond, func() {})
+		}
+		s.Run()
+		return s.TraceHash(), seen
+	}
+	h1, seen := run(1)
+	h2, _ := run(1)
+	h3, _ := run(2)
+	assert.Equal(t, h1, h2, "same seed: same trace hash")
+	assert.NotEqual(t, h1, h3, "another seed: another trace hash")
+	require.Len(t, seen, 20)
+	assert.Equal(t, "timer", seen[0].Label)
+	for i := 1; i < len(seen); i++ {
+		assert.False(t, seen[i].At.Before(seen[i-1].At), "observer sees events in time order")
+	}
+}
+
+func TestStepAllocs(t *testing.T) {
+	s := sim.New(sim.Config{})
+	c := &chain{s: s, left: 1 << 30}
+	for i := 0; i < 1000; i++ {
+		s.After(time.Duration(i), c, 0)
+	}
+	for i := 0; i < 1000; i++ { // grow the heap to its steady size
+		s.Step()
+	}
+	allocs := testing.AllocsPerRun(1000, func() { s.Step() })
+	assert.Zero(t, allocs, "Step with a rescheduling handler allocates nothing in steady state")
+}
+
+func TestPacedWithMockClock(t *testing.T) {
+	mock := clock.NewMock()
+	mock.Set(sim.DefaultStart)
+	s := sim.New(sim.Config{Clock: mock})
+	fired := make(chan time.Time, 10)
+	clk := s.Clock()
+	clk.AfterFunc(time.Second, func() { fired <- s.Now() })
+	clk.AfterFunc(3*time.Second, func() { fired <- s.Now() })
+	require.NoError(t, s.Start())
+	defer s.Stop()
+	require.ErrorIs(t, s.Start(), sim.ErrRunning)
+
+	mock.Add(1500 * time.Millisecond)
+	select {
+	case at := <-fired:
+		// Now is the mock's time when the loop ran the event: Mock.Add
+		// stops at each timer's instant, then moves on to its end.
+		assert.WithinRange(t, at, sim.DefaultStart.Add(time.Second), sim.DefaultStart.Add(1500*time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the paced loop did not follow the mock to 1s")
+	}
+	select {
+	case <-fired:
+		t.Fatal("the 3s timer fired while the mock stood at 1.5s")
+	default:
+	}
+	mock.Add(2 * time.Second)
+	select {
+	case at := <-fired:
+		assert.WithinRange(t, at, sim.DefaultStart.Add(3*time.Second), sim.DefaultStart.Add(3500*time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the paced loop did not follow the mock to 3s")
+	}
+}
+
+func TestStopStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		r := &recorder{s: s}
+		s.Stop() // Stop without Start is harmless
+		require.NoError(t, s.Start())
+		s.SubmitAfter(time.Second, sim.Key{Hi: 1}, r, 1)
+		time.Sleep(2 * time.Second)
+		s.Stop()
+		s.SubmitAfter(time.Second, sim.Key{Hi: 1}, r, 2)
+		time.Sleep(2 * time.Second)
+		assert.Equal(t, []string{"1s:1"}, r.got, "a stopped scheduler fires nothing")
+		require.NoError(t, s.Start())
+		time.Sleep(time.Second)
+		s.Stop()
+		// Stopped at 1s of virtual time, the second event was due at 2s;
+		// Start at 4s jumps virtual time to the clock and fires it at once.
+		assert.Equal(t, []string{"1s:1", "4s:2"}, r.got)
+	})
+}
+
+// TestPacedInBubble: an application goroutine sleeping with time.Sleep and
+// scheduler timers run on one clock.
+func TestPacedInBubble(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		require.NoError(t, s.Start())
+		defer s.Stop()
+		clk := s.Clock()
+		var mu sync.Mutex
+		var log []string
+		add := func(what string) {
+			mu.Lock()
+			log = append(log, fmt.Sprintf("%v %s", time.Since(sim.DefaultStart), what))
+			mu.Unlock()
+		}
+		clk.AfterFunc(1500*time.Millisecond, func() { add("sim timer") })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < 3; i++ {
+				time.Sleep(time.Second)
+				add("app sleep")
+			}
+			clk.Sleep(500 * time.Millisecond)
+			add("app sim sleep")
+		}()
+		<-done
+		assert.Equal(t, []string{"1s app sleep", "1.5s sim timer", "2s app sleep", "3s app sleep", "3.5s app sim sleep"}, log)
+		assert.Equal(t, sim.DefaultStart.Add(3500*time.Millisecond), s.Now())
+	})
+}
+
+// TestPacedWithTestCallingWait: synctest.Wait in the test body while the
+// paced loop runs must work (the loop never calls Wait itself).
+func TestPacedWithTestCallingWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		require.NoError(t, s.Start())
+		defer s.Stop()
+		r := &recorder{s: s}
+		s.SubmitAfter(time.Second, sim.Key{Hi: 1}, r, 1)
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		s.Stop()
+		assert.Equal(t, []string{"1s:1"}, r.got)
+	})
+}
+
+// wakeTrace runs N goroutines that a timer wakes at one instant; each
+// submits an event keyed by its own identity after a random delay of
+// goroutine scheduling. The trace must not depend on who submits first.
+func wakeTrace(t *testing.T, n int, jitter uint64) []string {
+	var trace []string
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{Seed: 1})
+		require.NoError(t, s.Start())
+		defer s.Stop()
+		r := &recorder{s: s}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		// Real-goroutine disorder: each goroutine yields a varying number
+		// of times before submitting.
+		rng := rand.New(rand.NewPCG(jitter, 0))
+		for i := 0; i < n; i++ {
+			spins := rng.IntN(50)
+			wg.Add(1)
+			go func(id uint64) {
+				defer wg.Done()
+				<-start
+				for j := 0; j < spins; j++ {
+					time.Sleep(0)
+				}
+				s.SubmitAfter(time.Millisecond, sim.Key{Hi: 100, Lo: id}, r, id)
+			}(uint64(i))
+		}
+		s.Clock().AfterFunc(time.Second, func() { close(start) })
+		wg.Wait()
+		time.Sleep(time.Second)
+		s.Stop() // Stop waits for the loop: its state is ours to read now
+		trace = append(r.got, fmt.Sprintf("hash=%x", s.TraceHash()))
+	})
+	return trace
+}
+
+func TestInboxDeterminism(t *testing.T) {
+	want := wakeTrace(t, 16, 0)
+	require.Len(t, want, 17)
+	for run := 1; run < 50; run++ {
+		got := wakeTrace(t, 16, uint64(run))
+		require.Equal(t, want, got, "run %d differs", run)
+	}
+}
+
+func TestManualSettle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{Settle: synctest.Wait})
+		r := &recorder{s: s}
+		ch := s.Clock().NewTimer(time.Second).C()
+		go func() {
+			<-ch
+			// Woken at 1s; submits for 1s+1ns. Settle lets it do so
+			// before the driver moves time.
+			s.SubmitAfter(0, sim.Key{Hi: 1}, r, 7)
+		}()
+		s.Run()
+		assert.Equal(t, []string{"1.000000001s:7"}, r.got)
+	})
+}
+
+func TestManualDrivingWhilePacedPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		require.NoError(t, s.Start())
+		defer s.Stop()
+		assert.PanicsWithValue(t, "sim: manual driving (Step/Run/RunFor/RunUntil) while the paced loop runs; call Stop first", func() { s.Step() })
+	})
+}

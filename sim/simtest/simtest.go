@@ -1,0 +1,111 @@
+// Package simtest runs vnetsim worlds inside testing/synctest bubbles.
+//
+// Inside a bubble time is fake: it advances only when every goroutine of
+// the bubble is durably blocked, so a 30-second ICE timeout costs no wall
+// time, and pion's own timers (which read the time package) share one clock
+// with the scheduler's events.
+package simtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// SeedEnv is the environment variable that pins Seeds to one seed.
+const SeedEnv = "VNETSIM_SEED"
+
+// Run runs body inside synctest.Test with a paced scheduler seeded with
+// seed, started for the body and stopped after it. Virtual time equals the
+// bubble's time.Now. A goroutine still blocked when the body returns (and
+// the scheduler has stopped) fails the test: synctest reports it as a
+// deadlock.
+func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{Seed: seed})
+		if err := s.Start(); err != nil {
+			t.Fatalf("simtest: start scheduler: %v", err)
+		}
+		defer s.Stop()
+		body(t, s)
+	})
+}
+
+// RunManual runs body inside synctest.Test with a scheduler that the body
+// drives by hand (Step, RunFor, ...). Config.Settle is synctest.Wait, called
+// on the test's own goroutine, so application goroutines have submitted
+// their work before virtual time moves.
+func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{Seed: seed, Settle: synctest.Wait})
+		body(t, s)
+	})
+}
+
+// Seeds runs body as a subtest "seed=N" for seeds 1..n, or only for the seed
+// in $VNETSIM_SEED when that is set. When a seed fails it logs the command
+// that reruns exactly that seed.
+func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
+	t.Helper()
+	seeds := make([]uint64, 0, n)
+	if v := os.Getenv(SeedEnv); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("simtest: %s=%q is not a seed: %v", SeedEnv, v, err)
+		}
+		seeds = append(seeds, seed)
+	} else {
+		for i := 1; i <= n; i++ {
+			seeds = append(seeds, uint64(i))
+		}
+	}
+	for _, seed := range seeds {
+		name := fmt.Sprintf("seed=%d", seed)
+		ok := t.Run(name, func(t *testing.T) { body(t, seed) })
+		if !ok {
+			t.Logf("seed %d failed; reproduce with:\n\t%s", seed, ReproCommand(t.Name(), seed))
+		}
+	}
+}
+
+// ReproCommand returns the shell command that reruns test (a full test name
+// such as "TestICE") with one seed, from the module root.
+func ReproCommand(test string, seed uint64) string {
+	parts := strings.Split(test, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	return fmt.Sprintf("%s=%d go test -count=1 -run '%s' %s", SeedEnv, seed, strings.Join(parts, "/"), packagePath())
+}
+
+// packagePath is the current package's directory relative to the module
+// root ("./scenarios"), found by walking up to go.mod; "." if unknown.
+func packagePath() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for dir := wd; ; {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			rel, err := filepath.Rel(dir, wd)
+			if err != nil || rel == "." {
+				return "."
+			}
+			return "./" + filepath.ToSlash(rel)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "."
+		}
+		dir = parent
+	}
+}
