@@ -1,0 +1,375 @@
+package iceserver
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/pion/transport/v5/vnet"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func startSTUN(t *testing.T, cfg STUNConfig) *STUNServer {
+	t.Helper()
+	s, err := StartSTUN(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+
+	return s
+}
+
+func bindingRequest(t *testing.T, extra ...stun.Setter) *stun.Message {
+	t.Helper()
+	setters := append([]stun.Setter{stun.BindingRequest, stun.TransactionID}, extra...)
+	m, err := stun.Build(setters...)
+	require.NoError(t, err)
+
+	return m
+}
+
+func xorMapped(t *testing.T, m *stun.Message) netip.AddrPort {
+	t.Helper()
+	var a stun.XORMappedAddress
+	require.NoError(t, a.GetFrom(m))
+
+	return toAddrPort(a.IP, a.Port)
+}
+
+// TestSTUNBinding checks the plain server (one socket): the mapped address
+// is the sender's address as the server sees it, both for a WAN host and
+// for a host behind a NAT, in XOR-MAPPED-ADDRESS and MAPPED-ADDRESS, with
+// RESPONSE-ORIGIN, SOFTWARE and a valid FINGERPRINT, and no OTHER-ADDRESS.
+func TestSTUNBinding(t *testing.T) {
+	l := newLab(t, natType(vnet.EndpointIndependent, vnet.EndpointIndependent))
+	srv := startSTUN(t, STUNConfig{Net: l.server, Address: netip.AddrPortFrom(ip1, 0), Software: "vnetsim-test"})
+	require.Equal(t, stunP1, srv.Addr(), "port 0 means 3478")
+	require.False(t, srv.OtherAddr().IsValid())
+
+	tests := []struct {
+		name    string
+		nw      *vnet.Net
+		local   string
+		wantIP  netip.Addr
+		natPort bool // the port is the NAT's, not ours
+	}{
+		{name: "wan host", nw: l.wanHost, local: "1.2.3.10:4000", wantIP: wanIP},
+		{name: "behind NAT", nw: l.client, local: "0.0.0.0:4000", wantIP: natIP, natPort: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := tt.nw.ListenPacket("udp4", tt.local)
+			require.NoError(t, err)
+			defer conn.Close()
+
+			req := bindingRequest(t, stun.Fingerprint)
+			resp, from := exchange(t, conn, stunP1, req)
+			assert.Equal(t, stunP1, from)
+			assert.Equal(t, stun.BindingSuccess, resp.Type)
+			assert.Equal(t, req.TransactionID, resp.TransactionID)
+			assert.NoError(t, stun.Fingerprint.Check(resp))
+
+			mapped := xorMapped(t, resp)
+			assert.Equal(t, tt.wantIP, mapped.Addr())
+			if !tt.natPort {
+				assert.Equal(t, uint16(4000), mapped.Port())
+			}
+			var plain stun.MappedAddress
+			require.NoError(t, plain.GetFrom(resp))
+			assert.Equal(t, mapped, toAddrPort(plain.IP, plain.Port))
+
+			var origin stun.ResponseOrigin
+			require.NoError(t, origin.GetFrom(resp))
+			assert.Equal(t, stunP1, toAddrPort(origin.IP, origin.Port))
+			assert.False(t, resp.Contains(stun.AttrOtherAddress))
+			var sw stun.Software
+			require.NoError(t, sw.GetFrom(resp))
+			assert.Equal(t, "vnetsim-test", sw.String())
+		})
+	}
+	st := srv.Stats()
+	assert.Equal(t, uint64(2), st.Received)
+	assert.Equal(t, uint64(2), st.Responses)
+}
+
+// TestSTUNChangeRequest checks RFC 5780 behaviour for every receiving socket
+// and every CHANGE-REQUEST: the answer comes from the requested socket,
+// RESPONSE-ORIGIN names it, and OTHER-ADDRESS names the socket differing
+// from the receiving one in both IP and port.
+func TestSTUNChangeRequest(t *testing.T) {
+	l := newLab(t, nil)
+	srv := startSTUN(t, STUNConfig{Net: l.server, Address: stunP1, OtherAddress: netip.AddrPortFrom(ip2, 0)})
+	require.Equal(t, stunP2, srv.OtherAddr(), "port 0 means the primary port plus one")
+
+	conn, err := l.wanHost.ListenPacket("udp4", "1.2.3.10:4000")
+	require.NoError(t, err)
+	defer conn.Close()
+
+	ips := [2]netip.Addr{ip1, ip2}
+	ports := [2]uint16{3478, 3479}
+	sent := 0
+	for i := range 2 {
+		for p := range 2 {
+			to := netip.AddrPortFrom(ips[i], ports[p])
+			for _, change := range []ChangeRequest{{}, {ChangePort: true}, {ChangeIP: true}, {ChangeIP: true, ChangePort: true}} {
+				t.Run(fmt.Sprintf("to %s change ip=%v port=%v", to, change.ChangeIP, change.ChangePort), func(t *testing.T) {
+					wantFrom := to
+					if change.ChangeIP {
+						wantFrom = netip.AddrPortFrom(ips[i^1], wantFrom.Port())
+					}
+					if change.ChangePort {
+						wantFrom = netip.AddrPortFrom(wantFrom.Addr(), ports[p^1])
+					}
+					wantOther := netip.AddrPortFrom(ips[i^1], ports[p^1])
+
+					resp, from := exchange(t, conn, to, bindingRequest(t, change))
+					sent++
+					assert.Equal(t, stun.BindingSuccess, resp.Type)
+					assert.Equal(t, wantFrom, from, "answered from the wrong socket")
+					var origin stun.ResponseOrigin
+					require.NoError(t, origin.GetFrom(resp))
+					assert.Equal(t, wantFrom, toAddrPort(origin.IP, origin.Port))
+					var other stun.OtherAddress
+					require.NoError(t, other.GetFrom(resp))
+					assert.Equal(t, wantOther, toAddrPort(other.IP, other.Port))
+					assert.Equal(t, netip.MustParseAddrPort("1.2.3.10:4000"), xorMapped(t, resp))
+				})
+			}
+		}
+	}
+	assert.Equal(t, uint64(sent), srv.Stats().Responses)
+}
+
+// TestSTUNErrors checks the answers to requests the server cannot serve and
+// that datagrams it must not answer are dropped and counted.
+func TestSTUNErrors(t *testing.T) {
+	l := newLab(t, nil)
+	plain := startSTUN(t, STUNConfig{Net: l.server, Address: stunP1})
+	full := startSTUN(t, STUNConfig{Net: l.server, Address: netip.AddrPortFrom(ip1, 5000), OtherAddress: netip.AddrPortFrom(ip2, 5001)})
+
+	conn, err := l.wanHost.ListenPacket("udp4", "1.2.3.10:4000")
+	require.NoError(t, err)
+	defer conn.Close()
+
+	badChange := stun.RawAttribute{Type: stun.AttrChangeRequest, Value: make([]byte, 8)}
+	unknown := stun.RawAttribute{Type: 0x7777, Value: []byte{1, 2, 3, 4}}
+	tests := []struct {
+		name        string
+		to          netip.AddrPort
+		req         *stun.Message
+		wantCode    stun.ErrorCode
+		wantUnknown []stun.AttrType
+	}{
+		{
+			name: "CHANGE-REQUEST without RFC 5780", to: plain.Addr(),
+			req:      bindingRequest(t, ChangeRequest{ChangeIP: true}),
+			wantCode: stun.CodeUnknownAttribute, wantUnknown: []stun.AttrType{stun.AttrChangeRequest},
+		},
+		{
+			name: "unknown comprehension-required attribute", to: full.Addr(),
+			req:      bindingRequest(t, unknown),
+			wantCode: stun.CodeUnknownAttribute, wantUnknown: []stun.AttrType{0x7777},
+		},
+		{
+			name: "RESPONSE-PORT is not supported", to: full.Addr(),
+			req:      bindingRequest(t, stun.RawAttribute{Type: stun.AttrResponsePort, Value: []byte{0x10, 0, 0, 0}}),
+			wantCode: stun.CodeUnknownAttribute, wantUnknown: []stun.AttrType{stun.AttrResponsePort},
+		},
+		{
+			name: "malformed CHANGE-REQUEST", to: full.Addr(),
+			req:      bindingRequest(t, badChange),
+			wantCode: stun.CodeBadRequest,
+		},
+		{
+			name: "method other than Binding", to: plain.Addr(),
+			req:      stun.MustBuild(stun.NewType(stun.MethodAllocate, stun.ClassRequest), stun.TransactionID),
+			wantCode: stun.CodeBadRequest,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, from := exchange(t, conn, tt.to, tt.req)
+			assert.Equal(t, tt.to, from)
+			assert.Equal(t, stun.ClassErrorResponse, resp.Type.Class)
+			assert.Equal(t, tt.req.Type.Method, resp.Type.Method)
+			assert.Equal(t, tt.req.TransactionID, resp.TransactionID)
+			var code stun.ErrorCodeAttribute
+			require.NoError(t, code.GetFrom(resp))
+			assert.Equal(t, tt.wantCode, code.Code)
+			if tt.wantUnknown != nil {
+				var ua stun.UnknownAttributes
+				require.NoError(t, ua.GetFrom(resp))
+				assert.Equal(t, tt.wantUnknown, []stun.AttrType(ua))
+			}
+		})
+	}
+
+	// Datagrams the server must drop. Each is followed by a good request, so
+	// that its answer proves the dropped one has been processed.
+	junk := []struct {
+		name string
+		data []byte
+	}{
+		{"not STUN", []byte("hello, world")},
+		{"malformed STUN", func() []byte {
+			m := bindingRequest(t)
+			m.Raw[3] = 40 // claims 40 bytes of attributes that are not there
+
+			return m.Raw
+		}()},
+		{"indication", stun.MustBuild(stun.NewType(stun.MethodBinding, stun.ClassIndication), stun.TransactionID).Raw},
+		{"response", stun.MustBuild(stun.BindingSuccess, stun.TransactionID).Raw},
+		{"truncated", make([]byte, maxSTUNDatagram+100)},
+	}
+	for _, j := range junk {
+		t.Run("drop "+j.name, func(t *testing.T) {
+			_, err := conn.WriteTo(j.data, net.UDPAddrFromAddrPort(plain.Addr()))
+			require.NoError(t, err)
+			resp, _ := exchange(t, conn, plain.Addr(), bindingRequest(t))
+			assert.Equal(t, stun.BindingSuccess, resp.Type, "the dropped datagram got an answer")
+		})
+	}
+
+	st := plain.Stats()
+	assert.Equal(t, uint64(1), st.DroppedNotSTUN)
+	assert.Equal(t, uint64(1), st.DroppedMalformed)
+	assert.Equal(t, uint64(2), st.DroppedNotRequest)
+	assert.Equal(t, uint64(1), st.DroppedTruncated)
+	assert.Equal(t, uint64(2), st.ErrorResponses)
+	assert.Equal(t, uint64(len(junk)), st.Responses)
+	for _, s := range []STUNStats{plain.Stats(), full.Stats()} {
+		assert.Equal(t, s.Received, s.Responses+s.ErrorResponses+s.DroppedNotSTUN+s.DroppedMalformed+
+			s.DroppedNotRequest+s.DroppedTruncated+s.WriteErrors, "every datagram accounted for: %+v", s)
+	}
+}
+
+func TestSTUNConfigErrors(t *testing.T) {
+	l := newLab(t, nil)
+	tests := []struct {
+		name string
+		cfg  STUNConfig
+	}{
+		{"no Net", STUNConfig{Address: stunP1}},
+		{"no address", STUNConfig{Net: l.server}},
+		{"unspecified address", STUNConfig{Net: l.server, Address: netip.MustParseAddrPort("0.0.0.0:3478")}},
+		{"other port without IP", STUNConfig{Net: l.server, Address: stunP1, OtherAddress: netip.AddrPortFrom(netip.Addr{}, 9)}},
+		{"other IP equals primary", STUNConfig{Net: l.server, Address: stunP1, OtherAddress: netip.AddrPortFrom(ip1, 3479)}},
+		{"other port equals primary", STUNConfig{Net: l.server, Address: stunP1, OtherAddress: netip.AddrPortFrom(ip2, 3478)}},
+		{"mixed families", STUNConfig{Net: l.server, Address: stunP1, OtherAddress: netip.MustParseAddrPort("[2001:db8::1]:3479")}},
+		{"unspecified other", STUNConfig{Net: l.server, Address: stunP1, OtherAddress: netip.MustParseAddrPort("0.0.0.0:3479")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := StartSTUN(tt.cfg)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Nil(t, s)
+		})
+	}
+
+	t.Run("address not on the Net", func(t *testing.T) {
+		_, err := StartSTUN(STUNConfig{Net: l.server, Address: netip.MustParseAddrPort("9.9.9.9:3478")})
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ErrInvalidConfig)
+	})
+	t.Run("address in use closes what was opened", func(t *testing.T) {
+		busy, err := l.server.ListenPacket("udp4", "1.2.3.5:3479")
+		require.NoError(t, err)
+		defer busy.Close()
+		_, err = StartSTUN(STUNConfig{Net: l.server, Address: stunP1, OtherAddress: stunP2})
+		require.Error(t, err)
+		// The three sockets opened before the failure were closed again.
+		s := startSTUN(t, STUNConfig{Net: l.server, Address: stunP1})
+		require.NoError(t, s.Close())
+	})
+}
+
+// TestSTUNCloseEndsGoroutines checks that Close returns only after every
+// serving goroutine has returned, that the sockets are released, and that
+// closing twice is harmless.
+func TestSTUNCloseEndsGoroutines(t *testing.T) {
+	l := newLab(t, nil)
+	s, err := StartSTUN(STUNConfig{Net: l.server, Address: stunP1, OtherAddress: stunP2})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(goroutinesMatching("iceserver.(*STUNServer).serve")) == 4 },
+		ioWait, time.Millisecond, "one goroutine per socket")
+
+	require.NoError(t, s.Close())
+	assert.Empty(t, goroutinesMatching("iceserver.(*STUNServer).serve"), "Close returned before its goroutines")
+	require.NoError(t, s.Close())
+
+	again, err := StartSTUN(STUNConfig{Net: l.server, Address: stunP1, OtherAddress: stunP2})
+	require.NoError(t, err, "sockets were not released")
+	require.NoError(t, again.Close())
+}
+
+// TestSTUNAnswerAllocs proves that answering a Binding request, with or
+// without CHANGE-REQUEST, allocates nothing once a worker is warm.
+func TestSTUNAnswerAllocs(t *testing.T) {
+	s, w, reqs := answerFixture(t)
+	src := netip.MustParseAddrPort("1.2.3.100:49152")
+	for _, req := range reqs {
+		_, v := s.answer(s.socks[0][0], req, src, w) // warm up
+		require.Equal(t, verdictSuccess, v)
+		allocs := testing.AllocsPerRun(100, func() {
+			s.answer(s.socks[0][0], req, src, w)
+		})
+		assert.Zero(t, allocs)
+	}
+}
+
+// answerFixture builds a server with four fake sockets (answer never touches
+// them) and Binding requests without and with CHANGE-REQUEST.
+func answerFixture(t testing.TB) (*STUNServer, *stunWorker, [][]byte) {
+	s := &STUNServer{rfc5780: true, software: stun.NewSoftware("bench")}
+	addrs := [2][2]netip.AddrPort{
+		{stunP1, netip.AddrPortFrom(ip1, 3479)},
+		{netip.AddrPortFrom(ip2, 3478), stunP2},
+	}
+	for i := range 2 {
+		for p := range 2 {
+			s.socks[i][p] = &stunSocket{addr: addrs[i][p], ip: addrs[i][p].Addr().AsSlice(), ipIdx: i, prtIdx: p}
+		}
+	}
+	plain, err := stun.Build(stun.BindingRequest, stun.TransactionID, stun.Fingerprint)
+	require.NoError(t, err)
+	change, err := stun.Build(stun.BindingRequest, stun.TransactionID, ChangeRequest{ChangeIP: true, ChangePort: true}, stun.Fingerprint)
+	require.NoError(t, err)
+
+	return s, &stunWorker{}, [][]byte{plain.Raw, change.Raw}
+}
+
+func BenchmarkSTUNAnswer(b *testing.B) {
+	s, w, reqs := answerFixture(b)
+	src := netip.MustParseAddrPort("1.2.3.100:49152")
+	b.ReportAllocs()
+	for b.Loop() {
+		s.answer(s.socks[0][0], reqs[1], src, w)
+	}
+}
+
+// BenchmarkSTUNRoundTrip measures one Binding round trip through pion's
+// wall-clock vnet (dominated by vnet's own routing).
+func BenchmarkSTUNRoundTrip(b *testing.B) {
+	l := newLab(b, nil)
+	s, err := StartSTUN(STUNConfig{Net: l.server, Address: stunP1})
+	require.NoError(b, err)
+	defer s.Close()
+	conn, err := l.wanHost.ListenPacket("udp4", "1.2.3.10:4000")
+	require.NoError(b, err)
+	defer conn.Close()
+	req := stun.MustBuild(stun.BindingRequest, stun.TransactionID)
+	dst := net.UDPAddrFromAddrPort(stunP1)
+	buf := make([]byte, 1500)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := conn.WriteTo(req.Raw, dst); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := conn.ReadFrom(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
