@@ -97,9 +97,12 @@ func TestDiscoverErrors(t *testing.T) {
 	t.Run("bad arguments", func(t *testing.T) {
 		server := net.UDPAddrFromAddrPort(plain.Addr())
 		for name, call := range map[string]func() error{
-			"nil Net":          func() error { _, err := Discover(ctx, nil, server, fastDiscover); return err },
-			"nil server":       func() error { _, err := Discover(ctx, l.client, nil, fastDiscover); return err },
-			"port 0":           func() error { _, err := Discover(ctx, l.client, &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4)}, fastDiscover); return err },
+			"nil Net":    func() error { _, err := Discover(ctx, nil, server, fastDiscover); return err },
+			"nil server": func() error { _, err := Discover(ctx, l.client, nil, fastDiscover); return err },
+			"port 0": func() error {
+				_, err := Discover(ctx, l.client, &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4)}, fastDiscover)
+				return err
+			},
 			"negative timeout": func() error { _, err := Discover(ctx, l.client, server, DiscoverOptions{Timeout: -1}); return err },
 			"negative tries":   func() error { _, err := Discover(ctx, l.client, server, DiscoverOptions{Attempts: -1}); return err },
 		} {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,8 +45,15 @@ type lab struct {
 	client  *vnet.Net // behind the LAN router's NAT
 }
 
+// labMu serialises building labs: pion's vnet hands out MAC addresses from
+// an unguarded package-level counter, a data race when parallel tests build
+// their networks at once.
+var labMu sync.Mutex
+
 func newLab(t testing.TB, nat *vnet.NATType) *lab {
 	t.Helper()
+	labMu.Lock()
+	defer labMu.Unlock()
 	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: quietLogs})
 	require.NoError(t, err)
 	server, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip1.String(), ip2.String()}})
