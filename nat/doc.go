@@ -1,0 +1,18 @@
+// Package nat is the translation table of a simulated NAT, as RFC 4787 (UDP)
+// and RFC 5382 (TCP) describe NATs: mapping and filtering behaviours,
+// hairpinning, port preservation, address pooling, timeouts and 1:1 NAT.
+//
+// The package is pure. A Table holds no goroutines and does no I/O; time is
+// passed to every call and randomness comes from the *rand.Rand handed to
+// New, so the same calls with the same seed give the same ports and verdicts.
+// A router calls Outbound for packets leaving the private side, Inbound for
+// packets arriving at an external address, Hairpin for packets from inside to
+// one of the NAT's own external endpoints (see IsExternal), and Expire at the
+// time NextExpiry gives. Lookups of existing mappings allocate nothing.
+//
+// A mapping times out a fixed lifetime after its last refresh (UDP:
+// Config.MappingLifetime; TCP: Config.TCPTransitory while opening or closing,
+// Config.TCPEstablished once established), and is expired at exactly that
+// instant: a packet at last+lifetime finds no mapping. Timed-out mappings are
+// never used, whether or not Expire has collected them yet.
+package nat
