@@ -193,8 +193,9 @@ type Config struct {
 	QueuePackets int
 	// QueueBytes limits the bytes (sum of Size, without Overhead) in the
 	// bottleneck, counting the packet being serialized; a packet that would
-	// exceed it is dropped. Both limits apply when both are set. Needs Rate.
-	// Default 0: no byte limit.
+	// exceed it is dropped (so a packet larger than QueueBytes always is).
+	// Both limits apply when both are set. Needs Rate. Default 0: no byte
+	// limit.
 	QueueBytes int
 
 	// Partitions are windows of virtual time during which the link is down
