@@ -160,7 +160,9 @@ func (t *Table) IsExternal(a netip.Addr) bool {
 // Outbound translates a packet from an internal host: it returns f with Src
 // rewritten to the external endpoint, creating a mapping if needed (TCP: only
 // for a SYN), refreshing it and recording the destination for filtering. On
-// a drop f comes back unchanged.
+// a drop f comes back unchanged. A packet to one of the NAT's own external
+// addresses belongs to Hairpin instead; Outbound would translate it as if it
+// left the NAT.
 func (t *Table) Outbound(now time.Time, f Flow) (Flow, Verdict) {
 	now = t.clock(now)
 	if !validFlow(f) {
