@@ -56,6 +56,7 @@ func (b Behavior) mask(remote netip.AddrPort) netip.AddrPort {
 // Proto is the IP protocol number of a flow. Only UDP and TCP are translated.
 type Proto uint8
 
+// The protocols a Table translates, by IP protocol number.
 const (
 	TCP Proto = 6
 	UDP Proto = 17
