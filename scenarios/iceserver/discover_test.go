@@ -14,9 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fastDiscover keeps each silent filtering test at 2 x 100 ms on pion's
-// wall-clock vnet.
-var fastDiscover = DiscoverOptions{Timeout: 100 * time.Millisecond, Attempts: 2}
+// fastDiscover bounds each silent filtering test at 3 x 150 ms on pion's
+// wall-clock vnet; an answer to any transmission counts, so a slow answer
+// has the whole 450 ms to arrive.
+var fastDiscover = DiscoverOptions{Timeout: 150 * time.Millisecond, Attempts: 3}
 
 var behaviorOf = map[vnet.EndpointDependencyType]Behavior{
 	vnet.EndpointIndependent:       EndpointIndependent,

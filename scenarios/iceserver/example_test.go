@@ -101,7 +101,7 @@ func ExampleDiscover() {
 	defer srv.Close()
 
 	res, err := iceserver.Discover(context.Background(), client, net.UDPAddrFromAddrPort(srv.Addr()),
-		iceserver.DiscoverOptions{Timeout: 100 * time.Millisecond, Attempts: 2})
+		iceserver.DiscoverOptions{Timeout: 150 * time.Millisecond, Attempts: 3})
 	if err != nil {
 		fmt.Println(err)
 

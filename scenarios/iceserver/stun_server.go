@@ -322,15 +322,16 @@ func (s *STUNServer) serve(sk *stunSocket) {
 
 			continue
 		}
-		if _, err := out.conn.WriteTo(w.resp.Raw, from); err != nil {
-			s.stats.writeErr.Add(1)
-
-			continue
+		// Count before sending, so that a client holding the answer sees
+		// it counted; a refused send moves it to WriteErrors.
+		counter := &s.stats.responses
+		if v == verdictError {
+			counter = &s.stats.errorResponses
 		}
-		if v == verdictSuccess {
-			s.stats.responses.Add(1)
-		} else {
-			s.stats.errorResponses.Add(1)
+		counter.Add(1)
+		if _, err := out.conn.WriteTo(w.resp.Raw, from); err != nil {
+			counter.Add(^uint64(0))
+			s.stats.writeErr.Add(1)
 		}
 	}
 }

@@ -293,6 +293,7 @@ func TestSTUNCloseEndsGoroutines(t *testing.T) {
 	l := newLab(t, nil)
 	s, err := StartSTUN(STUNConfig{Net: l.server, Address: stunP1, OtherAddress: stunP2})
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() }) // should the test fail before its own Close
 	require.Eventually(t, func() bool { return len(goroutinesMatching("iceserver.(*STUNServer).serve")) == 4 },
 		ioWait, time.Millisecond, "one goroutine per socket")
 

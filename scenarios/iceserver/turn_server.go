@@ -74,6 +74,13 @@ type TURNServer struct {
 	listener *trackedConn
 	relays   *trackingRelays
 
+	// live counts allocations created and not yet deleted, from pion's
+	// event callbacks, so that Close can wait until every allocation is
+	// gone (deletion is the last act of an allocation's goroutine).
+	liveMu sync.Mutex
+	liveCh *sync.Cond
+	live   int
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -104,6 +111,14 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		live: map[*trackedConn]struct{}{},
 	}
 	realm := cfg.Realm
+	s := &TURNServer{
+		addr:     cfg.Address,
+		relayIP:  cfg.RelayIP,
+		realm:    realm,
+		listener: listener,
+		relays:   relays,
+	}
+	s.liveCh = sync.NewCond(&s.liveMu)
 	server, err := turn.NewServer(turn.ServerConfig{
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: listener, RelayAddressGenerator: relays}},
 		LoggerFactory:     cfg.LoggerFactory,
@@ -116,7 +131,7 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 
 			return ra.Username, key, ok
 		},
-		EventHandler:       cfg.EventHandler,
+		EventHandler:       s.countAllocations(cfg.EventHandler),
 		AllocationLifetime: cfg.AllocationLifetime,
 		PermissionTimeout:  cfg.PermissionTimeout,
 		ChannelBindTimeout: cfg.ChannelBindTimeout,
@@ -127,14 +142,37 @@ func StartTURN(cfg TURNConfig) (*TURNServer, error) {
 		return nil, fmt.Errorf("iceserver: TURN server: %w", err)
 	}
 
-	return &TURNServer{
-		server:   server,
-		addr:     cfg.Address,
-		relayIP:  cfg.RelayIP,
-		realm:    realm,
-		listener: listener,
-		relays:   relays,
-	}, nil
+	s.server = server
+
+	return s, nil
+}
+
+// countAllocations wraps the user's handler to keep s.live.
+func (s *TURNServer) countAllocations(h turn.EventHandler) turn.EventHandler {
+	created, deleted := h.OnAllocationCreated, h.OnAllocationDeleted
+	h.OnAllocationCreated = func(src, dst net.Addr, proto, user, realm string, relay net.Addr, port int) {
+		s.addLive(1)
+		if created != nil {
+			created(src, dst, proto, user, realm, relay, port)
+		}
+	}
+	h.OnAllocationDeleted = func(src, dst net.Addr, proto, user, realm string) {
+		if deleted != nil {
+			deleted(src, dst, proto, user, realm)
+		}
+		s.addLive(-1)
+	}
+
+	return h
+}
+
+func (s *TURNServer) addLive(d int) {
+	s.liveMu.Lock()
+	s.live += d
+	if s.live == 0 {
+		s.liveCh.Broadcast()
+	}
+	s.liveMu.Unlock()
 }
 
 func (c *TURNConfig) normalize() error {
@@ -195,9 +233,10 @@ func (s *TURNServer) Realm() string { return s.realm }
 func (s *TURNServer) AllocationCount() int { return s.server.AllocationCount() }
 
 // Close stops the server: it closes the listening socket and every relay
-// socket, and returns once the goroutine reading each of them has seen it
-// closed. Those goroutines then only unlink the allocation from pion/turn's
-// tables and return, without blocking. Closing twice is harmless.
+// socket, and returns once pion/turn's reader of each has seen it closed and
+// every allocation has been deleted (AllocationCount is then 0). What is
+// left of pion/turn's goroutines at that point is a few non-blocking lines
+// before they return. Closing twice is harmless.
 func (s *TURNServer) Close() error {
 	s.closeOnce.Do(func() {
 		err := s.server.Close()
@@ -205,6 +244,11 @@ func (s *TURNServer) Close() error {
 		// the listener closed, no relay can be added.
 		<-s.listener.exited
 		s.relays.closeAll()
+		s.liveMu.Lock()
+		for s.live > 0 {
+			s.liveCh.Wait()
+		}
+		s.liveMu.Unlock()
 		s.closeErr = err
 	})
 

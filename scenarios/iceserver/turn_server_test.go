@@ -245,6 +245,7 @@ func TestTURNCloseEndsGoroutines(t *testing.T) {
 	l := newLab(t, nil)
 	srv, err := StartTURN(TURNConfig{Net: l.server, Address: stunP1, Users: testUsers})
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() }) // should the test fail before its own Close
 	conn, err := l.client.ListenPacket("udp4", "0.0.0.0:0")
 	require.NoError(t, err)
 	defer conn.Close()
