@@ -157,6 +157,20 @@ func TestDiscoverEndsGoroutines(t *testing.T) {
 	assert.Empty(t, goroutinesMatching("iceserver.(*prober).read"))
 }
 
+// TestDiscoverSeededTransactionIDs checks that a seeded Rand makes the
+// transaction IDs repeatable, and that consecutive IDs differ.
+func TestDiscoverSeededTransactionIDs(t *testing.T) {
+	ids := func(seed uint64) [][12]byte {
+		p := &prober{opts: &DiscoverOptions{Rand: rand.New(rand.NewPCG(seed, 0))}}
+
+		return [][12]byte{p.transactionID(), p.transactionID()}
+	}
+	a, b := ids(7), ids(7)
+	assert.Equal(t, a, b)
+	assert.NotEqual(t, a[0], a[1])
+	assert.NotEqual(t, a, ids(8))
+}
+
 func TestBehaviorString(t *testing.T) {
 	for b, want := range map[Behavior]string{
 		BehaviorUnknown:         "unknown",

@@ -23,14 +23,9 @@ const DefaultSTUNPort = 3478
 // and is dropped as truncated.
 const maxSTUNDatagram = 1500
 
-// Sentinel errors for callers that branch on the kind of failure.
-var (
-	// ErrInvalidConfig wraps every configuration problem found by StartSTUN,
-	// StartTURN and Host; the wrapping message names the field.
-	ErrInvalidConfig = errors.New("iceserver: invalid config")
-	// ErrClosed is returned by operations on a closed server.
-	ErrClosed = errors.New("iceserver: server closed")
-)
+// ErrInvalidConfig wraps every configuration problem found by StartSTUN,
+// StartTURN, Host and Discover; the wrapping message names the field.
+var ErrInvalidConfig = errors.New("iceserver: invalid config")
 
 // STUNConfig configures StartSTUN.
 type STUNConfig struct {
@@ -58,8 +53,8 @@ type STUNConfig struct {
 }
 
 // STUNStats counts what the server did with each datagram it read. Every
-// datagram lands in exactly one of the fields below ReadErrors, so nothing
-// is lost without a reason: Received equals the sum of Responses,
+// datagram lands in exactly one outcome, so nothing is lost without a
+// reason: once the server is idle, Received equals the sum of Responses,
 // ErrorResponses, the Dropped fields and WriteErrors.
 type STUNStats struct {
 	// Received counts datagrams read from any socket.
@@ -73,7 +68,8 @@ type STUNStats struct {
 	ErrorResponses uint64
 	// DroppedNotSTUN counts datagrams that are not STUN messages at all.
 	DroppedNotSTUN uint64
-	// DroppedMalformed counts STUN messages that failed to decode.
+	// DroppedMalformed counts STUN messages that failed to decode, and
+	// datagrams whose sender the Net reported without an IP address.
 	DroppedMalformed uint64
 	// DroppedNotRequest counts indications and responses, which a server
 	// never answers (a Binding indication is a keepalive).
