@@ -1,0 +1,140 @@
+package tcp
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+)
+
+// Flags is a TCP header's flag byte. The bit values are the wire's (and
+// package capture's), so a Segment's flags can be copied into a capture
+// header as they are.
+type Flags uint8
+
+// The TCP flags this model uses. URG, ECE and CWR are never set.
+const (
+	FIN Flags = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+)
+
+var flagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+
+// String lists the set flags separated by '|' ("SYN|ACK"), or "0".
+func (f Flags) String() string {
+	if f == 0 {
+		return "0"
+	}
+	var b strings.Builder
+	for i, name := range flagNames {
+		if f&(1<<i) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(name)
+	}
+	return b.String()
+}
+
+// Segment is one simulated TCP segment: the header fields the model uses and
+// a payload. It is a value type; no real header is ever built, except by a
+// capture writer that wants one.
+//
+// Ownership: a Segment handed to the Stack's output function belongs to the
+// callee, Payload included. A Segment handed to Stack.Deliver belongs to the
+// stack from then on, which may keep its Payload or recycle its memory for
+// later segments; so whoever delivers one segment twice (a duplicating link)
+// must copy the Payload for the second copy.
+type Segment struct {
+	// Src and Dst are the sender's and the receiver's address and port.
+	Src, Dst netip.AddrPort
+	// Seq is the sequence number of the first octet (or of the SYN or FIN).
+	Seq uint32
+	// Ack is the next sequence number the sender expects; meaningful only
+	// with the ACK flag.
+	Ack uint32
+	// Flags are the control bits.
+	Flags Flags
+	// Window is the receive window as written on the wire: in segments
+	// with SYN it is in bytes, otherwise it is shifted right by the
+	// sender's window scale (RFC 7323) when both ends offered the option.
+	Window uint16
+	// MSS is the maximum segment size option (SYN segments only); 0 means
+	// the option is absent and the peer must assume 536 (RFC 9293).
+	MSS uint16
+	// HasWScale says the window scale option is present (SYN segments
+	// only); WScale is its shift count, 0 to 14.
+	HasWScale bool
+	WScale    uint8
+	// Payload is the segment's data.
+	Payload []byte
+}
+
+// Len is the segment's length in sequence space: its payload plus one for
+// SYN and one for FIN.
+func (s *Segment) Len() int {
+	n := len(s.Payload)
+	if s.Flags&SYN != 0 {
+		n++
+	}
+	if s.Flags&FIN != 0 {
+		n++
+	}
+	return n
+}
+
+// String formats the segment like a one-line packet trace.
+func (s Segment) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s > %s [%s] seq=%d", s.Src, s.Dst, s.Flags, s.Seq)
+	if s.Flags&ACK != 0 {
+		fmt.Fprintf(&b, " ack=%d", s.Ack)
+	}
+	fmt.Fprintf(&b, " win=%d len=%d", s.Window, len(s.Payload))
+	if s.MSS != 0 {
+		fmt.Fprintf(&b, " mss=%d", s.MSS)
+	}
+	if s.HasWScale {
+		fmt.Fprintf(&b, " wscale=%d", s.WScale)
+	}
+	return b.String()
+}
+
+// Sequence-number arithmetic modulo 2^32 (RFC 9293 section 3.4).
+func seqLT(a, b uint32) bool  { return int32(a-b) < 0 }
+func seqLEQ(a, b uint32) bool { return int32(a-b) <= 0 }
+func seqGT(a, b uint32) bool  { return int32(a-b) > 0 }
+func seqGEQ(a, b uint32) bool { return int32(a-b) >= 0 }
+
+// inWindow reports whether lo <= x < lo+n in sequence space.
+func inWindow(x, lo uint32, n int) bool {
+	return n > 0 && seqGEQ(x, lo) && int64(x-lo) < int64(n)
+}
+
+// Payload buffers. Every data segment needs a payload the callee owns, so
+// the stack draws them from a pool and a receiving stack returns them once
+// it has copied the data out. With the default MSS a bulk transfer between
+// two stacks allocates nothing per segment.
+const payloadBufSize = 2048
+
+var payloadPool = sync.Pool{New: func() any { return new([payloadBufSize]byte) }}
+
+func getPayload(n int) []byte {
+	if n <= payloadBufSize {
+		return payloadPool.Get().(*[payloadBufSize]byte)[:n]
+	}
+	return make([]byte, n)
+}
+
+// putPayload recycles p if it came from the pool (or looks exactly like it
+// did). The caller must own p and not use it afterwards.
+func putPayload(p []byte) {
+	if cap(p) == payloadBufSize {
+		payloadPool.Put((*[payloadBufSize]byte)(p[:payloadBufSize]))
+	}
+}
