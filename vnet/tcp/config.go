@@ -82,6 +82,13 @@ type Config struct {
 	// is full of unsent or unacknowledged data. Default 1 MiB.
 	SendBuffer int
 
+	// DisableSACK stops the stack from offering and accepting selective
+	// acknowledgments (RFC 2018). With SACK, which both ends offer by
+	// default (as Linux does), loss recovery retransmits every hole of a
+	// window within about a round trip (RFC 6675); without it NewReno
+	// repairs one hole per round trip (RFC 6582).
+	DisableSACK bool
+
 	// InitialCwnd is the initial congestion window in segments (RFC 6928).
 	// Default 10.
 	InitialCwnd int

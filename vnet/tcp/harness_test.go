@@ -163,11 +163,12 @@ func (w *world) listen(t testing.TB, port uint16, backlog int) *Listener {
 	t.Helper()
 	var l *Listener
 	var err error
-	w.do(func() { l, err = w.b.Listen(netip.AddrPortFrom(addrB, port), backlog, sim.Key{Hi: 2, Lo: uint64(port) << 32}) })
+	w.do(func() {
+		l, err = w.b.Listen(netip.AddrPortFrom(addrB, port), backlog, sim.Key{Hi: 2, Lo: uint64(port) << 32})
+	})
 	require.NoError(t, err)
 	return l
 }
-
 
 // dial connects from A to B's port.
 func (w *world) dial(ctx context.Context, port uint16, n uint64) (*Conn, error) {

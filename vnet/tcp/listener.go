@@ -215,6 +215,7 @@ func (l *Listener) onSyn(seg *Segment) {
 	} else {
 		c.rcvShift = 0
 	}
+	c.sackOK = seg.SACKOK && !st.cfg.DisableSACK
 	c.sndWnd = int(seg.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = seg.Seq, c.iss

@@ -61,6 +61,11 @@ type proto struct {
 	cwnd, ssthresh, caAcked int
 	dupAcks                 int
 	inRecovery              bool
+	sackOK                  bool       // both ends sent SACK-permitted
+	sacked                  []seqRange // scoreboard: SACKed data above sndUna
+	highRxt                 uint32     // end of the highest hole retransmitted in this recovery
+	lastOOO                 seqRange   // the latest out-of-order data received, for the first SACK block
+	partialAcked            bool // a partial ACK arrived in this recovery
 	recover                 uint32
 
 	// Retransmission (RFC 6298).
@@ -167,6 +172,7 @@ func (c *Conn) header(flags Flags, seq uint32) Segment {
 	if flags&ACK != 0 {
 		seg.Ack = c.rcvNxt
 		seg.Window = c.advertise()
+		c.fillSACK(&seg)
 	}
 	return seg
 }
@@ -212,8 +218,10 @@ func (c *Conn) sendSyn(ack bool) {
 		if c.wscale {
 			seg.HasWScale, seg.WScale = true, c.rcvShift
 		}
+		seg.SACKOK = c.sackOK
 	} else {
 		seg.HasWScale, seg.WScale = true, c.rcvShift
+		seg.SACKOK = !c.st.cfg.DisableSACK
 	}
 	if c.retries > 0 {
 		c.stats.Retransmits++
@@ -230,14 +238,29 @@ func (c *Conn) output() {
 	}
 	now := c.now()
 	for {
+		if len(c.sacked) > 0 && seqLT(c.sndNxt, c.sndMax) {
+			c.skipSACKed()
+		}
+		inflight := int(c.sndNxt - c.sndUna)
+		if c.inRecovery && c.sackOK {
+			// RFC 6675: send while cwnd exceeds the pipe, lost holes first.
+			inflight = c.pipe()
+			if c.cwnd-inflight < c.mss {
+				break
+			}
+			if seq, n, ok := c.nextLostHole(); ok {
+				c.transmit(seq, n, false, now)
+				c.highRxt = seq + uint32(n)
+				continue
+			}
+		}
 		end := c.dataEnd()
 		unsent := 0
 		if seqLT(c.sndNxt, end) {
 			unsent = int(end - c.sndNxt)
 		}
 		fin := c.writeShut && seqLEQ(c.sndNxt, end)
-		inflight := int(c.sndNxt - c.sndUna)
-		usable := min(c.sndWnd, c.cwnd) - inflight
+		usable := min(c.sndWnd-int(c.sndNxt-c.sndUna), c.cwnd-inflight)
 		n := min(unsent, c.mss, max(usable, 0))
 		if n == 0 && !(fin && unsent == 0) {
 			break
@@ -316,7 +339,7 @@ func (c *Conn) transmit(seq uint32, n int, fin bool, now int64) {
 }
 
 // retransmitHead resends the first unacknowledged segment.
-func (c *Conn) retransmitHead() {
+func (c *Conn) retransmitHead() uint32 {
 	end := c.dataEnd()
 	n := 0
 	if seqLT(c.sndUna, end) {
@@ -324,9 +347,10 @@ func (c *Conn) retransmitHead() {
 	}
 	fin := c.writeShut && seqGT(c.sndMax, end) && c.sndUna+uint32(n) == end
 	if n == 0 && !fin {
-		return
+		return c.sndUna
 	}
 	c.transmit(c.sndUna, n, fin, c.now())
+	return c.sndUna + uint32(n)
 }
 
 // ---- input ----
@@ -461,6 +485,7 @@ func (c *Conn) inputSynSent(seg *Segment, now int64) {
 	} else {
 		c.rcvShift = 0
 	}
+	c.sackOK = seg.SACKOK && !c.st.cfg.DisableSACK
 	c.sndWnd = int(seg.Window)
 	c.maxSndWnd = c.sndWnd
 	c.sndWl1 = seg.Seq
@@ -538,18 +563,28 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 			c.persistShift = 0
 		}
 	}
-	switch {
-	case seqGT(ack, c.sndUna):
+	if seqGT(ack, c.sndUna) {
 		c.onNewAck(ack, now)
-	case dup:
+		if c.state == StateClosed {
+			return false
+		}
+	}
+	if c.sackOK && seg.NSACK > 0 {
+		c.sackUpdate(seg)
+	}
+	if dup {
 		c.onDupAck()
 	}
-	return c.state != StateClosed
+	if c.sackOK && !c.inRecovery && seqGT(c.sndUna, c.recover) && c.headLost() {
+		c.enterRecovery() // enough SACKed above the head: it is lost
+	}
+	return true
 }
 
 func (c *Conn) onNewAck(ack uint32, now int64) {
 	cfg := &c.st.cfg
 	acked := int(ack - c.sndUna)
+	flight := int(c.sndMax - c.sndUna)
 	if seqGT(ack, c.sndBase) {
 		d := min(int(ack-c.sndBase), c.snd.n)
 		c.snd.discard(d)
@@ -560,15 +595,19 @@ func (c *Conn) onNewAck(ack uint32, now int64) {
 	if seqLT(c.sndNxt, ack) {
 		c.sndNxt = ack
 	}
+	if len(c.sacked) > 0 {
+		c.sackTrim()
+	}
 	c.retries = 0
 	if c.rttTiming && seqGEQ(ack, c.rttSeq) {
 		c.rttTiming = false
 		c.rtt.sample(time.Duration(now-c.rttStart), cfg.MinRTO, cfg.MaxRTO)
 	}
-	c.onAckCongestion(ack, acked)
-	if c.sndUna == c.sndMax {
+	restart := c.onAckCongestion(ack, acked, flight)
+	switch {
+	case c.sndUna == c.sndMax:
 		c.timers[tRTO].stop()
-	} else {
+	case restart:
 		c.arm(tRTO, now+int64(c.rtt.rto)) // RFC 6298 5.3
 	}
 	if c.writeShut && c.sndUna == c.dataEnd()+1 {
@@ -590,16 +629,24 @@ func (c *Conn) onNewAck(ack uint32, now int64) {
 // onAckCongestion grows the window on new data acknowledged (slow start
 // with appropriate byte counting, L = 2 SMSS, RFC 3465; congestion
 // avoidance by byte counting) or handles a partial or full ACK in fast
-// recovery (RFC 6582).
-func (c *Conn) onAckCongestion(ack uint32, acked int) {
+// recovery (RFC 6582). It reports whether to restart the retransmission
+// timer: always, except after the first partial ACK of a recovery (RFC
+// 6582's "Impatient" variant, so that a burst of losses falls back on a
+// timeout instead of repairing one hole per round trip). The window grows
+// only while it limits the sender (RFC 7661): flight is what was
+// outstanding before this ACK.
+func (c *Conn) onAckCongestion(ack uint32, acked, flight int) bool {
 	mss := c.mss
 	if c.inRecovery {
 		if seqGEQ(ack, c.recover) {
-			flight := int(c.sndMax - c.sndUna)
-			c.cwnd = min(c.ssthresh, max(flight, mss)+mss)
+			left := int(c.sndMax - c.sndUna)
+			c.cwnd = min(c.ssthresh, max(left, mss)+mss)
 			c.inRecovery = false
 			c.dupAcks = 0
-			return
+			return true
+		}
+		if c.sackOK {
+			return true // the scoreboard drives the retransmissions
 		}
 		// Partial ACK: the next hole is lost too.
 		c.retransmitHead()
@@ -608,12 +655,16 @@ func (c *Conn) onAckCongestion(ack uint32, acked int) {
 			c.cwnd += mss
 		}
 		c.cwnd = max(c.cwnd, mss)
-		return
+		first := !c.partialAcked
+		c.partialAcked = true
+		return first
 	}
 	c.dupAcks = 0
 	if c.cwnd < c.ssthresh {
-		c.cwnd += min(acked, 2*mss)
-	} else {
+		if 2*flight >= c.cwnd {
+			c.cwnd += min(acked, 2*mss)
+		}
+	} else if flight+mss >= c.cwnd {
 		c.caAcked += acked
 		if c.caAcked >= c.cwnd {
 			c.caAcked -= c.cwnd
@@ -621,25 +672,40 @@ func (c *Conn) onAckCongestion(ack uint32, acked int) {
 		}
 	}
 	c.cwnd = min(c.cwnd, maxCwnd)
+	return true
 }
 
 func (c *Conn) onDupAck() {
 	c.stats.DupAcksReceived++
 	c.dupAcks++
 	if c.inRecovery {
-		c.cwnd = min(c.cwnd+c.mss, maxCwnd) // inflate: a segment has left the network
+		if !c.sackOK {
+			c.cwnd = min(c.cwnd+c.mss, maxCwnd) // inflate: a segment has left the network
+		}
 		return
 	}
 	// Fast retransmit, unless the ACK does not cover recover (RFC 6582 3.2
 	// step 2: these duplicates may stem from a timeout's retransmissions).
-	if c.dupAcks == 3 && seqGT(c.sndUna, c.recover) {
-		flight := int(c.sndMax - c.sndUna)
-		c.ssthresh = max(flight/2, 2*c.mss)
-		c.recover = c.sndMax
-		c.inRecovery = true
-		c.stats.FastRetransmits++
-		c.retransmitHead()
-		c.cwnd = c.ssthresh + 3*c.mss
+	if c.dupAcks == dupThresh && seqGT(c.sndUna, c.recover) {
+		c.enterRecovery()
+	}
+}
+
+// enterRecovery starts fast retransmit and fast recovery: halve the
+// window, resend the first segment, then NewReno (RFC 6582) or, with SACK,
+// the pipe algorithm (RFC 6675) takes over.
+func (c *Conn) enterRecovery() {
+	flight := int(c.sndMax - c.sndUna)
+	c.ssthresh = max(flight/2, 2*c.mss)
+	c.recover = c.sndMax
+	c.inRecovery = true
+	c.partialAcked = false
+	c.stats.FastRetransmits++
+	c.highRxt = c.retransmitHead()
+	if c.sackOK {
+		c.cwnd = c.ssthresh
+	} else {
+		c.cwnd = c.ssthresh + dupThresh*c.mss
 	}
 }
 
@@ -682,6 +748,7 @@ func (c *Conn) processData(seg *Segment, now int64) bool {
 	if seq != c.rcvNxt {
 		// Out of order: hold it and send a duplicate ACK at once (RFC 5681 4.2).
 		kept := len(data) > 0 && c.oooInsert(seq, data, seg.Payload)
+		c.lastOOO = seqRange{seq, seq + uint32(len(data))}
 		if fin {
 			c.oooFin, c.oooFinSeq = true, seq+uint32(len(data))
 		}
@@ -837,6 +904,7 @@ func (c *Conn) teardown() {
 	}
 	c.st.unregister(c)
 	c.snd.reset()
+	c.sacked = nil
 	for _, o := range c.ooo {
 		putPayload(o.buf)
 	}

@@ -71,9 +71,27 @@ type Segment struct {
 	// only); WScale is its shift count, 0 to 14.
 	HasWScale bool
 	WScale    uint8
+	// SACKOK is the SACK-permitted option (RFC 2018; SYN segments only).
+	SACKOK bool
+	// SACK holds NSACK selective-acknowledgment blocks (RFC 2018): data
+	// received beyond Ack. The first block holds the most recently
+	// received segment.
+	SACK  [MaxSACKBlocks]SACKBlock
+	NSACK uint8
 	// Payload is the segment's data.
 	Payload []byte
 }
+
+// MaxSACKBlocks is how many SACK blocks fit in a segment's 40 bytes of
+// options without timestamps.
+const MaxSACKBlocks = 4
+
+// SACKBlock is one SACK block: sequence numbers Left (first octet) up to,
+// not including, Right.
+type SACKBlock struct{ Left, Right uint32 }
+
+// SACKBlocks returns the segment's SACK blocks.
+func (s *Segment) SACKBlocks() []SACKBlock { return s.SACK[:s.NSACK] }
 
 // Len is the segment's length in sequence space: its payload plus one for
 // SYN and one for FIN.
@@ -101,6 +119,12 @@ func (s Segment) String() string {
 	}
 	if s.HasWScale {
 		fmt.Fprintf(&b, " wscale=%d", s.WScale)
+	}
+	if s.SACKOK {
+		b.WriteString(" sackOK")
+	}
+	for _, blk := range s.SACKBlocks() {
+		fmt.Fprintf(&b, " sack=%d-%d", blk.Left, blk.Right)
 	}
 	return b.String()
 }
