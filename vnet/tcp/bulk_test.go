@@ -19,7 +19,7 @@ type bulkResult struct {
 	elapsed time.Duration // from Dial returning to the last byte read
 	client  ConnStats
 	trace   uint64
-	ab      link
+	ab      linkStats
 }
 
 // bulk sends size seeded random bytes from A to B and checks them byte for
@@ -50,7 +50,9 @@ func bulk(t *testing.T, s *sim.Scheduler, lc linkConfig, cfg Config, size int) b
 	require.NoError(t, client.Close())
 	require.NoError(t, server.Close())
 	time.Sleep(time.Second) // let the FIN handshake finish
-	return bulkResult{elapsed: elapsed, client: client.Stats(), trace: w.traceHash(), ab: *w.ab}
+	var ab linkStats
+	w.do(func() { ab = w.ab.linkStats })
+	return bulkResult{elapsed: elapsed, client: client.Stats(), trace: w.traceHash(), ab: ab}
 }
 
 func TestBulkTransfer(t *testing.T) {

@@ -41,7 +41,11 @@ type link struct {
 
 	// drop, when set, is asked about every segment first (handler context).
 	drop func(seg *Segment) bool
-	// sent, lost and overflow count segments.
+	linkStats
+}
+
+// linkStats counts segments; handler context only.
+type linkStats struct {
 	sent, lost, overflow int
 }
 

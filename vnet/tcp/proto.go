@@ -65,7 +65,7 @@ type proto struct {
 	sacked                  []seqRange // scoreboard: SACKed data above sndUna
 	highRxt                 uint32     // end of the highest hole retransmitted in this recovery
 	lastOOO                 seqRange   // the latest out-of-order data received, for the first SACK block
-	partialAcked            bool // a partial ACK arrived in this recovery
+	partialAcked            bool       // a partial ACK arrived in this recovery
 	recover                 uint32
 
 	// Retransmission (RFC 6298).
