@@ -11,7 +11,7 @@ const (
 	DefaultMSS               = 1460
 	DefaultInitialRTO        = time.Second
 	DefaultMinRTO            = 200 * time.Millisecond
-	DefaultMaxRTO            = 60 * time.Second
+	DefaultMaxRTO            = 120 * time.Second
 	DefaultSynRetries        = 6
 	DefaultSynAckRetries     = 5
 	DefaultDataRetries       = 15
@@ -57,8 +57,8 @@ type Config struct {
 	// MinRTO bounds the computed RTO from below. Default 200 ms, like
 	// Linux; RFC 6298 recommends 1 s, set that for strictly RFC behaviour.
 	MinRTO time.Duration
-	// MaxRTO bounds the RTO, backoff included, from above. Default 60 s,
-	// the least upper bound RFC 6298 allows (Linux uses 120 s).
+	// MaxRTO bounds the RTO, backoff included, from above. Default 120 s,
+	// like Linux (RFC 6298 allows any bound of at least 60 s).
 	MaxRTO time.Duration
 
 	// SynRetries is how many times a SYN is retransmitted before Dial

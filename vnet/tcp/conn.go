@@ -74,7 +74,12 @@ func (w *waiter) Fire(uint64) {
 // Label names deferred wake-ups in traces.
 func (w *waiter) Label(uint64) string { return "tcp-wake" }
 
-// Application operations, each with its own submission key offset.
+// Application operations, each with its own submission key offset, which
+// orders calls that fall on one instant. The calls that return at once
+// (setters, Close*) come before the blocking ones, so that a goroutine that
+// calls, say, CloseWrite and then Write sees them take effect in that order
+// although both events fall on the same nanosecond; a blocking call waits
+// for its own event, so whatever the goroutine does next falls later.
 const (
 	opSetReadDeadline uint8 = iota
 	opSetWriteDeadline
@@ -84,20 +89,20 @@ const (
 	opLinger
 	opReadBuffer
 	opWriteBuffer
-	opConnect
-	opRead
-	opWrite
 	opCloseRead
 	opCloseWrite
 	opClose
+	opConnect
+	opRead
+	opWrite
 	opAbortDial
 	numOps
 )
 
 var opNames = [numOps]string{
 	"tcp-set-read-deadline", "tcp-set-write-deadline", "tcp-keepalive", "tcp-keepalive-period",
-	"tcp-nodelay", "tcp-linger", "tcp-read-buffer", "tcp-write-buffer", "tcp-connect", "tcp-read",
-	"tcp-write", "tcp-close-read", "tcp-close-write", "tcp-close", "tcp-abort-dial",
+	"tcp-nodelay", "tcp-linger", "tcp-read-buffer", "tcp-write-buffer", "tcp-close-read",
+	"tcp-close-write", "tcp-close", "tcp-connect", "tcp-read", "tcp-write", "tcp-abort-dial",
 }
 
 // connOp is the handler of one kind of application operation.
