@@ -53,7 +53,7 @@ func TestDialSynTimeout(t *testing.T) {
 		t.Run(tt.want.String(), func(t *testing.T) {
 			simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
 				w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{SynRetries: tt.retries}, Config{})
-				w.ab.drop = func(*Segment) bool { return true } // a black hole
+				w.ab.drop = func(Segment) bool { return true } // a black hole
 				w.listen(t, 80, 0)
 				start := w.elapsed()
 				_, err := w.dial(context.Background(), 80, 1)
@@ -77,7 +77,7 @@ func TestDialSynRetransmitRecovers(t *testing.T) {
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
 		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{}, Config{})
 		dropped := 0
-		w.ab.drop = func(seg *Segment) bool {
+		w.ab.drop = func(seg Segment) bool {
 			if seg.Flags&SYN != 0 && dropped < 2 {
 				dropped++
 				return true
@@ -99,7 +99,7 @@ func TestDialSynRetransmitRecovers(t *testing.T) {
 func TestDialContext(t *testing.T) {
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
 		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{}, Config{})
-		w.ab.drop = func(*Segment) bool { return true }
+		w.ab.drop = func(Segment) bool { return true }
 
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -134,7 +134,7 @@ func TestDialContextDeadlineManual(t *testing.T) {
 	// wall clock takes.
 	simtest.RunManual(t, 1, func(t *testing.T, s *sim.Scheduler) {
 		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{}, Config{})
-		w.ab.drop = func(*Segment) bool { return true }
+		w.ab.drop = func(Segment) bool { return true }
 		done := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithDeadline(context.Background(), s.Now().Add(2500*time.Millisecond))

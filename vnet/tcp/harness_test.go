@@ -40,7 +40,7 @@ type link struct {
 	head int
 
 	// drop, when set, is asked about every segment first (handler context).
-	drop func(seg *Segment) bool
+	drop func(seg Segment) bool
 	linkStats
 }
 
@@ -51,7 +51,7 @@ type linkStats struct {
 
 func (l *link) send(seg Segment) {
 	l.sent++
-	if l.drop != nil && l.drop(&seg) {
+	if l.drop != nil && l.drop(seg) {
 		l.lost++
 		return
 	}
@@ -75,6 +75,12 @@ func (l *link) send(seg Segment) {
 		at = l.busy
 	}
 	at += int64(l.cfg.Delay)
+	if l.head > 0 && len(l.q) == cap(l.q) {
+		// Slide the queue down instead of growing it.
+		n := copy(l.q, l.q[l.head:])
+		clear(l.q[n:])
+		l.q, l.head = l.q[:n], 0
+	}
 	l.q = append(l.q, seg)
 	// Deliveries of one link are FIFO: equal instants fire in schedule order.
 	l.s.Schedule(time.Unix(0, at), l, 0)

@@ -26,7 +26,7 @@ func TestKeepAlive(t *testing.T) {
 			require.NoError(t, client.SetKeepAlive(true))
 			require.NoError(t, client.SetKeepAlivePeriod(10*time.Second))
 			start := time.Now()
-			w.do(func() { w.ba.drop = func(*Segment) bool { return true } }) // the server vanishes
+			w.do(func() { w.ba.drop = func(Segment) bool { return true } }) // the server vanishes
 			_, err := client.Read(make([]byte, 1))
 			assert.ErrorIs(t, err, syscall.ETIMEDOUT)
 			var ne net.Error

@@ -74,7 +74,7 @@ func TestRetransmissionBackoff(t *testing.T) {
 		// The path to the server dies.
 		var sendTimes []time.Duration
 		w.do(func() {
-			w.ab.drop = func(seg *Segment) bool {
+			w.ab.drop = func(seg Segment) bool {
 				if len(seg.Payload) > 0 {
 					sendTimes = append(sendTimes, w.elapsed())
 				}
@@ -121,7 +121,7 @@ func TestFastRetransmit(t *testing.T) {
 				// Drop the 5th data segment, once.
 				var data, dropped int
 				w.do(func() {
-					w.ab.drop = func(seg *Segment) bool {
+					w.ab.drop = func(seg Segment) bool {
 						if len(seg.Payload) == 0 {
 							return false
 						}
@@ -164,7 +164,7 @@ func TestSACKRepairsBurstLoss(t *testing.T) {
 		// Drop data segments 20 to 29 and 35, once each: 11 holes in one window.
 		var data int
 		w.do(func() {
-			w.ab.drop = func(seg *Segment) bool {
+			w.ab.drop = func(seg Segment) bool {
 				if len(seg.Payload) == 0 {
 					return false
 				}

@@ -141,24 +141,58 @@ func inWindow(x, lo uint32, n int) bool {
 }
 
 // Payload buffers. Every data segment needs a payload the callee owns, so
-// the stack draws them from a pool and a receiving stack returns them once
-// it has copied the data out. With the default MSS a bulk transfer between
-// two stacks allocates nothing per segment.
-const payloadBufSize = 2048
+// the stack takes them from a free list and a receiving stack returns them
+// once it has copied the data out: a bulk transfer between two stacks with
+// the default MSS allocates nothing per segment. The free list keeps up to
+// maxFreePayloads buffers (2 MiB), enough for a window of 1400 segments in
+// flight; beyond that a sync.Pool, which the garbage collector may empty,
+// takes the rest.
+const (
+	payloadBufSize  = 2048
+	maxFreePayloads = 1024
+)
 
-var payloadPool = sync.Pool{New: func() any { return new([payloadBufSize]byte) }}
+type payloadBuf = [payloadBufSize]byte
+
+var (
+	payloadFree struct {
+		sync.Mutex
+		bufs []*payloadBuf
+	}
+	payloadPool = sync.Pool{New: func() any { return new(payloadBuf) }}
+)
 
 func getPayload(n int) []byte {
-	if n <= payloadBufSize {
-		return payloadPool.Get().(*[payloadBufSize]byte)[:n]
+	if n > payloadBufSize {
+		return make([]byte, n)
 	}
-	return make([]byte, n)
+	f := &payloadFree
+	f.Lock()
+	if k := len(f.bufs); k > 0 {
+		b := f.bufs[k-1]
+		f.bufs[k-1] = nil
+		f.bufs = f.bufs[:k-1]
+		f.Unlock()
+		return b[:n]
+	}
+	f.Unlock()
+	return payloadPool.Get().(*payloadBuf)[:n]
 }
 
-// putPayload recycles p if it came from the pool (or looks exactly like it
-// did). The caller must own p and not use it afterwards.
+// putPayload recycles p if it came from getPayload (or looks exactly like
+// it did). The caller must own p and not use it afterwards.
 func putPayload(p []byte) {
-	if cap(p) == payloadBufSize {
-		payloadPool.Put((*[payloadBufSize]byte)(p[:payloadBufSize]))
+	if cap(p) != payloadBufSize {
+		return
 	}
+	b := (*payloadBuf)(p[:payloadBufSize])
+	f := &payloadFree
+	f.Lock()
+	if len(f.bufs) < maxFreePayloads {
+		f.bufs = append(f.bufs, b)
+		f.Unlock()
+		return
+	}
+	f.Unlock()
+	payloadPool.Put(b)
 }
