@@ -75,6 +75,7 @@ func TestBulkTransfer(t *testing.T) {
 		{"bottleneck-small-queue", linkConfig{Delay: 20 * time.Millisecond, Rate: rate, QueueBytes: 16 << 10}, Config{}, 0.8, false},
 		{"loss-1%", linkConfig{Delay: 20 * time.Millisecond, Rate: rate, Loss: 0.01}, Config{}, 0.35, true},
 		{"loss-3%", linkConfig{Delay: 20 * time.Millisecond, Rate: rate, Loss: 0.03}, Config{}, 0.18, true},
+		{"loss-1%-dup-5%", linkConfig{Delay: 20 * time.Millisecond, Rate: rate, Loss: 0.01, Dup: 0.05}, Config{}, 0.35, true},
 		// Without SACK, NewReno repairs one hole per round trip, so the
 		// slow-start overshoot into a deep queue costs seconds.
 		{"newreno-bottleneck", linkConfig{Delay: 20 * time.Millisecond, Rate: rate}, newReno, 0.4, false},

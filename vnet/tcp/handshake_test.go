@@ -3,7 +3,9 @@ package tcp
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"testing"
@@ -192,5 +194,38 @@ func TestListenerCloseResetsPending(t *testing.T) {
 		assert.ErrorIs(t, l.Close(), net.ErrClosed)
 		_, err = w.dial(context.Background(), 80, 2)
 		assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	})
+}
+
+func TestSimultaneousOpen(t *testing.T) {
+	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
+		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{}, Config{})
+		pa, pb := netip.MustParseAddrPort("10.0.0.1:5000"), netip.MustParseAddrPort("10.0.0.2:6000")
+		type result struct {
+			c   *Conn
+			err error
+		}
+		ra, rb := make(chan result, 1), make(chan result, 1)
+		go func() {
+			c, err := w.a.Dial(context.Background(), pa, pb, sim.Key{Hi: 1})
+			ra <- result{c, err}
+		}()
+		go func() {
+			c, err := w.b.Dial(context.Background(), pb, pa, sim.Key{Hi: 2})
+			rb <- result{c, err}
+		}()
+		a, b := <-ra, <-rb
+		require.NoError(t, a.err)
+		require.NoError(t, b.err)
+		_, err := a.c.Write([]byte("from a"))
+		require.NoError(t, err)
+		buf := make([]byte, 6)
+		_, err = io.ReadFull(b.c, buf)
+		require.NoError(t, err)
+		assert.Equal(t, "from a", string(buf))
+		require.NoError(t, a.c.Close())
+		require.NoError(t, b.c.Close())
+		time.Sleep(2 * time.Second)
+		assert.Zero(t, w.a.Stats().Conns+w.b.Stats().Conns)
 	})
 }

@@ -28,6 +28,7 @@ type linkConfig struct {
 	Rate       int     // bytes per second; 0 is unlimited
 	QueueBytes int     // bottleneck queue; 0 is 64 KiB
 	Loss       float64 // Bernoulli loss probability
+	Dup        float64 // probability of a second copy (with its own payload)
 }
 
 type link struct {
@@ -84,6 +85,12 @@ func (l *link) send(seg Segment) {
 	l.q = append(l.q, seg)
 	// Deliveries of one link are FIFO: equal instants fire in schedule order.
 	l.s.Schedule(time.Unix(0, at), l, 0)
+	if l.cfg.Dup > 0 && l.rng.Float64() < l.cfg.Dup {
+		// The receiver owns (and recycles) each payload: copy it.
+		seg.Payload = append([]byte(nil), seg.Payload...)
+		l.q = append(l.q, seg)
+		l.s.Schedule(time.Unix(0, at), l, 0)
+	}
 }
 
 // Fire delivers the oldest segment in flight.

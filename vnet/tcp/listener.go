@@ -152,7 +152,7 @@ func (l *Listener) operate(kind uint8, arg uint64) {
 			l.tryAccept()
 		}
 	case opLisClose:
-		l.shutdown()
+		l.shutdown(true)
 	}
 }
 
@@ -259,9 +259,9 @@ func (l *Listener) forget(c *Conn) {
 	}
 }
 
-// shutdown stops listening and resets the connections it had not handed
-// out yet. Handler context.
-func (l *Listener) shutdown() {
+// shutdown stops listening and ends the connections it had not handed out
+// yet, with a RST to each peer if rst. Handler context.
+func (l *Listener) shutdown(rst bool) {
 	if l.hclosed {
 		return
 	}
@@ -275,7 +275,7 @@ func (l *Listener) shutdown() {
 		}
 	}
 	for _, c := range pending {
-		c.abort(net.ErrClosed, true)
+		c.abort(net.ErrClosed, rst)
 		c.publish()
 	}
 	if l.aw.active {

@@ -260,7 +260,13 @@ func TestStackClose(t *testing.T) {
 		go func() { _, err := server.Read(make([]byte, 1)); errs <- err }()
 		go func() { _, err := l.Accept(); errs <- err }()
 		time.Sleep(time.Second)
-		w.do(func() { w.a.Close(); w.b.Close() })
+		var out uint64
+		w.do(func() {
+			out = w.a.Stats().SegmentsOut + w.b.Stats().SegmentsOut
+			w.a.Close()
+			w.b.Close()
+		})
+		assert.Equal(t, out, w.a.Stats().SegmentsOut+w.b.Stats().SegmentsOut, "a stack closes silently")
 		for range 3 {
 			assert.ErrorIs(t, <-errs, net.ErrClosed)
 		}

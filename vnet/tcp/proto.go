@@ -478,6 +478,7 @@ func (c *Conn) inputSynSent(seg *Segment, now int64) {
 	}
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq + 1
+	c.rcvAdv = c.rcvNxt // nothing advertised yet: the first ACK opens the window
 	c.mss = peerMSS(seg.MSS, c.st.cfg.MSS)
 	if seg.HasWScale {
 		c.sndShift = min(seg.WScale, 14)

@@ -415,7 +415,7 @@ func (st *Stack) Close() {
 	}
 	st.closed = true
 	for len(st.lisList) > 0 {
-		st.lisList[0].shutdown()
+		st.lisList[0].shutdown(false)
 	}
 	for len(st.connList) > 0 {
 		c := st.connList[0]
