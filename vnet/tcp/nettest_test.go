@@ -26,7 +26,7 @@ func TestNetConn(t *testing.T) {
 		l := w.listen(t, 80, 0)
 		accepted := make(chan net.Conn, 1)
 		go func() {
-			c, err := l.Accept()
+			c, err := l.AcceptTCP() // the pion transport.TCPListener method
 			if err != nil {
 				t.Error(err)
 			}
