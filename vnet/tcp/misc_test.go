@@ -331,3 +331,34 @@ func TestStrings(t *testing.T) {
 	assert.Equal(t, 3, (&Segment{Flags: SYN | FIN, Payload: []byte("a")}).Len())
 	assert.True(t, errors.Is(opError("dial", nil, nil, syscall.ECONNREFUSED), syscall.ECONNREFUSED))
 }
+
+func TestIPv6AndDualStack(t *testing.T) {
+	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
+		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{}, Config{})
+		var l *Listener
+		var err error
+		// A [::] listener takes IPv6 and IPv4 connections (dual stack).
+		w.do(func() { l, err = w.b.Listen(netip.MustParseAddrPort("[::]:443"), 0, sim.Key{Hi: 2}) })
+		require.NoError(t, err)
+		go func() {
+			for range 2 {
+				c, err := l.AcceptConn()
+				if !assert.NoError(t, err) {
+					return
+				}
+				_, _ = c.Write([]byte(c.LocalAddr().String()))
+				c.Close()
+			}
+		}()
+		for i, pair := range [][2]string{{"[2001:db8::1]:0", "[2001:db8::2]:443"}, {"10.0.0.1:0", "10.0.0.2:443"}} {
+			c, err := w.a.Dial(context.Background(), netip.MustParseAddrPort(pair[0]), netip.MustParseAddrPort(pair[1]),
+				sim.Key{Hi: 1, Lo: uint64(i) << 32})
+			require.NoError(t, err)
+			got, err := io.ReadAll(c)
+			require.NoError(t, err)
+			assert.Equal(t, pair[1], string(got), "the server sees the address it was reached at")
+			assert.Equal(t, c.LocalAddrPort().Addr(), netip.MustParseAddrPort(pair[0]).Addr())
+			c.Close()
+		}
+	})
+}

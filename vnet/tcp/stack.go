@@ -293,7 +293,7 @@ func (st *Stack) Listen(laddr netip.AddrPort, backlog int, key sim.Key) (*Listen
 	if st.closed {
 		return nil, opError("listen", nil, ltcp, ErrStackClosed)
 	}
-	if !laddr.Addr().IsValid() || laddr.Addr().Zone() != "" && !laddr.Addr().Is6() {
+	if !laddr.Addr().IsValid() {
 		return nil, opError("listen", nil, ltcp, ErrInvalidAddr)
 	}
 	if laddr.Port() == 0 {
