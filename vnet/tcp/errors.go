@@ -18,8 +18,6 @@ var (
 	ErrInvalidAddr = errors.New("tcp: invalid address")
 	// ErrStackClosed is returned by operations on a closed Stack.
 	ErrStackClosed = errors.New("tcp: stack is closed")
-	// ErrBadArgument is returned by setters given an out-of-range value.
-	ErrBadArgument = errors.New("tcp: bad argument")
 )
 
 // syscallName is the system call a real socket would have failed in, for
