@@ -431,6 +431,9 @@ func (s *Scheduler) Start() error {
 	return nil
 }
 
+// Running reports whether the paced loop runs.
+func (s *Scheduler) Running() bool { return s.paced.Load() }
+
 // Stop ends the paced loop and waits for it to return. Events still queued
 // stay queued. Stop without Start does nothing.
 func (s *Scheduler) Stop() {

@@ -1,0 +1,52 @@
+package vnet
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Errors callers may branch on with errors.Is.
+var (
+	// ErrTCPNotSupported is returned by every TCP method until vnet has TCP.
+	ErrTCPNotSupported = errors.New("vnet: TCP is not supported yet (only UDP)")
+	// ErrNotAttached is returned when a Net is used before Router.AddNet.
+	ErrNotAttached = errors.New("vnet: net is not attached to a router")
+	// ErrAddressInUse is returned by a bind to an address and port already bound.
+	ErrAddressInUse = errors.New("vnet: address already in use")
+	// ErrAddressNotAvailable is returned by a bind to an address the Net does not have.
+	ErrAddressNotAvailable = errors.New("vnet: cannot assign requested address")
+	// ErrNoSuchHost is returned when DNS has no record for a name.
+	ErrNoSuchHost = errors.New("vnet: no such host")
+	// ErrUnsupportedNetwork is returned for a network other than udp, udp4 (and tcp's).
+	ErrUnsupportedNetwork = errors.New("vnet: unsupported network")
+	// ErrTopology is wrapped by every error about the shape of the router tree.
+	ErrTopology = errors.New("vnet: bad topology")
+	// ErrConfig is wrapped by every error about a router or net configuration.
+	ErrConfig = errors.New("vnet: bad configuration")
+	// ErrNotConnected is returned by Write on an unconnected socket.
+	ErrNotConnected = errors.New("vnet: socket is not connected")
+)
+
+// MessageTooLongError is returned by a write whose datagram would not fit
+// the link's MTU. vnet rejects such writes instead of fragmenting.
+type MessageTooLongError struct {
+	Size int // IP datagram size that was attempted, in bytes
+	MTU  int // the link MTU, in bytes
+}
+
+func (e *MessageTooLongError) Error() string {
+	return fmt.Sprintf("vnet: message too long: a %d-byte datagram exceeds the link MTU of %d bytes", e.Size, e.MTU)
+}
+
+func topoErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrTopology, fmt.Sprintf(format, args...))
+}
+
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+}
+
+func inUse(ap netip.AddrPort) error {
+	return fmt.Errorf("%w: %s", ErrAddressInUse, ap)
+}

@@ -1,0 +1,56 @@
+package vnet_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// The seed document's world: a WAN router with an endpoint on it, driven by
+// hand on virtual time. A second endpoint sends it a datagram; RunFor moves
+// virtual time past the link delay and the datagram is there to read.
+func Example() {
+	s := sim.New(sim.Config{Seed: 1})
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{
+		CIDR:      "1.2.3.0/24",
+		MinDelay:  10 * time.Millisecond,
+		Scheduler: s,
+	})
+	if err != nil {
+		panic(err)
+	}
+	server, _ := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.4"}})
+	client, _ := vnet.NewNet(&vnet.NetConfig{})
+	if err := wan.AddNet(server); err != nil {
+		panic(err)
+	}
+	if err := wan.AddNet(client); err != nil {
+		panic(err)
+	}
+
+	conn, _ := server.ListenPacket("udp4", "1.2.3.4:5000")
+	peer, _ := client.ListenPacket("udp4", "0.0.0.0:0")
+	to, _ := client.ResolveUDPAddr("udp4", "1.2.3.4:5000")
+	if _, err := peer.WriteTo([]byte("hello"), to); err != nil {
+		panic(err)
+	}
+
+	s.RunFor(time.Second) // 2 hops of 10 ms: the datagram has arrived
+	buf := make([]byte, 1500)
+	n, from, _ := conn.ReadFrom(buf)
+	fmt.Printf("%s from %s\n", buf[:n], from)
+	fmt.Println("client address:", client.IP())
+	// Output:
+	// hello from 1.2.3.1:32768
+	// client address: 1.2.3.1
+}
+
+// Typed errors name the problem.
+func ExampleNewRouter_invalidCIDR() {
+	_, err := vnet.NewRouter(&vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/33"})
+	fmt.Println(err)
+	// Output:
+	// vnet: bad configuration: router "lan": invalid CIDR "10.0.0.0/33": netip.ParsePrefix("10.0.0.0/33"): prefix length out of range
+}

@@ -1,0 +1,109 @@
+package vnet
+
+import (
+	"net/netip"
+	"sync"
+
+	"github.com/vnetsim/vnetsim/impair"
+)
+
+const (
+	protoUDP = 17
+	protoTCP = 6
+
+	ipv4Header = 20
+	udpHeader  = 8
+	defaultTTL = 64
+)
+
+// stage is what a packet's next event does (the event's arg).
+type stage uint64
+
+const (
+	stageEgress     stage = iota // leaving its host: bind, then onto the uplink
+	stageArrive                  // arriving at p.to over p.via
+	stageDeliver                 // queued on the socket p.sock (after pacing)
+	stageLocal                   // delivered within one host (loopback)
+)
+
+// node is something a link delivers packets to: a Net or a Router.
+type node interface {
+	arrive(p *packet, via *Link)
+}
+
+// packet is a simulated IP datagram. The scheduler owns it from the send
+// until it is delivered into a socket buffer or dropped; then it returns to
+// the pool. Nothing else keeps a reference.
+type packet struct {
+	w       *world
+	id      uint64
+	proto   uint8
+	ttl     uint8
+	src     netip.AddrPort
+	dst     netip.AddrPort
+	payload []byte
+	buf     []byte // backing storage of payload, reused through the pool
+
+	// routing state for the next event
+	from *UDPConn // sending socket (egress)
+	to   node
+	via  *Link
+	sock *UDPConn // receiving socket (deliver)
+	ip   impair.Packet
+}
+
+var packetPool = sync.Pool{New: func() any { return &packet{buf: make([]byte, 0, 1500)} }}
+
+func (w *world) newPacket(payload []byte) *packet {
+	p := packetPool.Get().(*packet)
+	p.w = w
+	p.buf = append(p.buf[:0], payload...)
+	p.payload = p.buf
+	p.ttl = defaultTTL
+	p.proto = protoUDP
+	return p
+}
+
+// clone copies p for a duplicating link.
+func (p *packet) clone() *packet {
+	q := p.w.newPacket(p.payload)
+	q.id, q.proto, q.ttl, q.src, q.dst = p.id, p.proto, p.ttl, p.src, p.dst
+	return q
+}
+
+func (p *packet) free() {
+	*p = packet{buf: p.buf[:0]}
+	packetPool.Put(p)
+}
+
+// size is the IP datagram size in bytes.
+func (p *packet) size() int { return ipv4Header + udpHeader + len(p.payload) }
+
+// Fire runs the packet's next step on the scheduler's goroutine.
+func (p *packet) Fire(arg uint64) {
+	switch stage(arg) {
+	case stageEgress:
+		p.from.net.egress(p)
+	case stageArrive:
+		p.to.arrive(p, p.via)
+	case stageDeliver:
+		p.sock.enqueue(p)
+	case stageLocal:
+		p.from.net.arrive(p, nil)
+	}
+}
+
+// Label names packet events in scheduler traces.
+func (p *packet) Label(arg uint64) string {
+	switch stage(arg) {
+	case stageEgress:
+		return "egress"
+	case stageArrive:
+		return "arrive"
+	case stageDeliver:
+		return "deliver"
+	case stageLocal:
+		return "local"
+	}
+	return "packet"
+}

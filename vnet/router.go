@@ -1,0 +1,638 @@
+package vnet
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/vnetsim/vnetsim/impair"
+	"github.com/vnetsim/vnetsim/nat"
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// DefaultMTU is the MTU of every link unless RouterConfig.MTU says
+// otherwise, in bytes of IP datagram (Ethernet's 1500).
+const DefaultMTU = 1500
+
+// RouterConfig configures a Router. The fields pion's vnet users know keep
+// their names and meaning.
+type RouterConfig struct {
+	// Name identifies the router in traces, stats and link names.
+	// Default: "router" followed by its CIDR.
+	Name string
+
+	// CIDR is the router's subnet, e.g. "10.0.0.0/24". Required.
+	CIDR string
+
+	// StaticIPs are the router's addresses on its parent's subnet (its
+	// NAT's external addresses). For 1:1 NAT each entry has the form
+	// "public/private", mapping a public address on the parent's subnet to
+	// a private one on this router's subnet. Default: one address that the
+	// parent assigns.
+	StaticIPs []string
+
+	// StaticIP is the single-address form of StaticIPs (pion's older field).
+	StaticIP string
+
+	// NATType describes the NAT of a child router, in pion's terms. Nil
+	// means a port-restricted cone NAT (endpoint-independent mapping,
+	// address-and-port-dependent filtering), the most common home NAT.
+	// The root router has no NAT.
+	NATType *NATType
+
+	// NAT, when set, configures the NAT directly with the nat package's
+	// full set of behaviours; it overrides NATType. Its External addresses
+	// are filled from StaticIPs if empty.
+	NAT *nat.Config
+
+	// MinDelay and MaxJitter delay every packet this router forwards: each
+	// one waits MinDelay plus a uniform random share of MaxJitter. They set
+	// the router's outgoing links; Link.Set replaces them with any model.
+	MinDelay  time.Duration
+	MaxJitter time.Duration
+
+	// MTU of the router's links, in bytes. Default DefaultMTU (1500).
+	MTU int
+
+	// QueueSize is accepted for compatibility with pion's vnet and ignored:
+	// queues are a link model here (impair.Config.QueuePackets).
+	QueueSize int
+
+	// LoggerFactory makes the router's loggers. Nil means the scheduler's.
+	LoggerFactory logging.LoggerFactory
+
+	// Scheduler drives the tree. Nil on the root makes a new scheduler on
+	// the wall clock, whose paced loop Start runs (pion's real-time
+	// behaviour); a child router takes its root's. To drive time by hand,
+	// give the root a scheduler and call its Step/RunFor instead of Start.
+	Scheduler *sim.Scheduler
+}
+
+// Router is a virtual router: a subnet of Nets and child routers, an uplink
+// to its parent, and (on a child) a NAT between the two.
+type Router struct {
+	w      *world
+	cfg    RouterConfig
+	name   string
+	prefix netip.Prefix
+	mtu    int
+	log    logging.LeveledLogger
+
+	parent   *Router
+	children []*Router
+	nets     []*Net
+	routes   map[netip.Addr]route // addresses on this subnet
+	nextHost netip.Addr
+
+	// On a child router: its addresses on the parent's subnet, the NAT,
+	// and the links to and from the parent.
+	ext      []netip.Addr
+	private  []netip.Addr // 1:1 NAT: the private side of each StaticIPs entry
+	natCfg   *nat.Config
+	nat      *nat.Table
+	up       *Link // this router -> parent
+	fromUp   *Link // parent -> this router
+	expiryAt int64
+	expiring bool
+
+	egress impair.Config // the router's outgoing links' model (MinDelay/MaxJitter)
+	hosts  map[string][]netip.Addr
+	stats  RouterStats
+}
+
+// route is where an address on a router's subnet leads.
+type route struct {
+	link *Link // the router's link toward it
+}
+
+// RouterStats counts what a router did.
+type RouterStats struct {
+	Name      string
+	Forwarded uint64
+	Dropped   map[string]uint64 // by reason; only reasons with drops
+	drops     [numReasons]uint64
+	NAT       *nat.Stats // nil on the root
+}
+
+// NewRouter makes a router. The tree is built with AddRouter and AddNet and
+// run with Start on the root (or driven by hand through the root's
+// Scheduler).
+func NewRouter(config *RouterConfig) (*Router, error) {
+	if config == nil {
+		return nil, configErr("nil RouterConfig")
+	}
+	cfg := *config
+	prefix, err := netip.ParsePrefix(cfg.CIDR)
+	if err != nil {
+		return nil, configErr("router %q: invalid CIDR %q: %v", cfg.Name, cfg.CIDR, err)
+	}
+	if !prefix.Addr().Is4() {
+		return nil, configErr("router %q: CIDR %s: only IPv4 subnets are supported", cfg.Name, cfg.CIDR)
+	}
+	if prefix.Bits() > 30 {
+		return nil, configErr("router %q: CIDR %s leaves no room for hosts", cfg.Name, cfg.CIDR)
+	}
+	prefix = prefix.Masked()
+	if cfg.Name == "" {
+		cfg.Name = "router " + prefix.String()
+	}
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.MTU < ipv4Header+udpHeader {
+		return nil, configErr("router %q: MTU %d is below the %d bytes of IP and UDP headers", cfg.Name, cfg.MTU, ipv4Header+udpHeader)
+	}
+	if cfg.MinDelay < 0 || cfg.MaxJitter < 0 {
+		return nil, configErr("router %q: negative MinDelay or MaxJitter", cfg.Name)
+	}
+	r := &Router{
+		cfg:      cfg,
+		name:     cfg.Name,
+		prefix:   prefix,
+		mtu:      cfg.MTU,
+		routes:   map[netip.Addr]route{},
+		nextHost: prefix.Addr().Next(),
+		hosts:    map[string][]netip.Addr{},
+	}
+	if cfg.MinDelay > 0 || cfg.MaxJitter > 0 {
+		// Uniform jitter of ±MaxJitter/2 around MinDelay+MaxJitter/2:
+		// between MinDelay and MinDelay+MaxJitter, as pion's vnet.
+		r.egress = impair.Config{Delay: cfg.MinDelay + cfg.MaxJitter/2, Jitter: cfg.MaxJitter / 2, Distribution: impair.Uniform}
+		if _, err := impair.NewLink(r.egress); err != nil {
+			return nil, configErr("router %q: delay: %v", cfg.Name, err)
+		}
+	}
+	if err := r.parseStaticIPs(); err != nil {
+		return nil, err
+	}
+	if err := r.buildNATConfig(); err != nil {
+		return nil, err
+	}
+	s := cfg.Scheduler
+	owned := s == nil
+	if owned {
+		s = sim.New(sim.Config{LoggerFactory: cfg.LoggerFactory})
+	}
+	r.w = newWorld(s, owned, cfg.LoggerFactory)
+	r.w.routers = append(r.w.routers, r)
+	r.log = r.w.lf.NewLogger("vnet/" + r.name)
+	return r, nil
+}
+
+func (r *Router) parseStaticIPs() error {
+	list := r.cfg.StaticIPs
+	if r.cfg.StaticIP != "" {
+		list = append([]string{r.cfg.StaticIP}, list...)
+	}
+	for _, s := range list {
+		pub, priv, pair := strings.Cut(s, "/")
+		a, err := netip.ParseAddr(pub)
+		if err != nil || !a.Is4() {
+			return configErr("router %q: invalid static IP %q", r.name, s)
+		}
+		r.ext = append(r.ext, a)
+		if pair {
+			p, err := netip.ParseAddr(priv)
+			if err != nil || !p.Is4() {
+				return configErr("router %q: invalid private address in %q", r.name, s)
+			}
+			if !r.prefix.Contains(p) {
+				return configErr("router %q: private address %s of %q is outside %s", r.name, p, s, r.prefix)
+			}
+			r.private = append(r.private, p)
+		}
+	}
+	if len(r.private) > 0 && len(r.private) != len(r.ext) {
+		return configErr("router %q: 1:1 NAT needs every static IP as \"public/private\"", r.name)
+	}
+	return nil
+}
+
+// Name returns the router's name.
+func (r *Router) Name() string { return r.name }
+
+// Prefix returns the router's subnet.
+func (r *Router) Prefix() netip.Prefix { return r.prefix }
+
+// ExternalIPs returns the router's addresses on its parent's subnet (empty
+// for the root or before the router is attached).
+func (r *Router) ExternalIPs() []netip.Addr { return append([]netip.Addr(nil), r.ext...) }
+
+// Scheduler returns the scheduler that drives the router's tree.
+func (r *Router) Scheduler() *sim.Scheduler { return r.w.sched }
+
+// Uplink returns the link from this router to its parent (nil on the root).
+func (r *Router) Uplink() *Link { return r.up }
+
+// Downlink returns the link from the parent to this router (nil on the root).
+func (r *Router) Downlink() *Link { return r.fromUp }
+
+// root returns the top of r's tree.
+func (r *Router) root() *Router {
+	for r.parent != nil {
+		r = r.parent
+	}
+	return r
+}
+
+// AddRouter attaches child below r: the child takes address(es) on r's
+// subnet and its NAT starts translating. A router can have one parent, and
+// the tree can have no loops.
+//
+// While the scheduler runs, the change is made on the scheduler's goroutine
+// (AddRouter waits for it), so trees can be built inside simtest.Run.
+func (r *Router) AddRouter(child *Router) error {
+	var err error
+	r.w.read(func() { err = r.addRouter(child) })
+	return err
+}
+
+func (r *Router) addRouter(child *Router) error {
+	if child == nil {
+		return topoErr("router %q: AddRouter(nil)", r.name)
+	}
+	if child.parent != nil {
+		return topoErr("router %q already has a parent (%q)", child.name, child.parent.name)
+	}
+	for a := r; a != nil; a = a.parent {
+		if a == child {
+			return topoErr("adding router %q below %q would make a loop", child.name, r.name)
+		}
+	}
+	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
+		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
+	}
+	if r.prefix.Overlaps(child.prefix) {
+		return topoErr("router %q's subnet %s overlaps %q's %s", child.name, child.prefix, r.name, r.prefix)
+	}
+	ext := child.ext
+	if len(ext) == 0 {
+		a, err := r.assign()
+		if err != nil {
+			return err
+		}
+		ext = []netip.Addr{a}
+	}
+	for _, a := range ext {
+		if !r.prefix.Contains(a) {
+			return topoErr("router %q: static IP %s is outside its parent %q's subnet %s", child.name, a, r.name, r.prefix)
+		}
+		if _, used := r.routes[a]; used {
+			return topoErr("router %q: address %s is already in use on %q", child.name, a, r.name)
+		}
+	}
+	cfg := *child.natCfg
+	if len(cfg.OneToOne) == 0 {
+		cfg.External = append([]netip.Addr(nil), ext...)
+	}
+	table, err := nat.New(cfg, r.w.sched.Rand("nat "+child.name))
+	if err != nil {
+		return configErr("router %q: NAT: %v", child.name, err)
+	}
+
+	// Commit: adopt the child's subtree into r's world.
+	r.adopt(child)
+	child.parent = r
+	child.ext = ext
+	child.nat = table
+	r.children = append(r.children, child)
+	child.up = newLink(r.w, child.name+"->"+r.name, r, min(child.mtu, r.mtu))
+	child.fromUp = newLink(r.w, r.name+"->"+child.name, child, min(child.mtu, r.mtu))
+	if err := child.up.set(child.egress); err != nil {
+		return err
+	}
+	if err := child.fromUp.set(r.egress); err != nil {
+		return err
+	}
+	for _, a := range ext {
+		r.routes[a] = route{link: child.fromUp}
+	}
+	return nil
+}
+
+// AddChildRouter is AddRouter (pion's other name for it).
+func (r *Router) AddChildRouter(child *Router) error { return r.AddRouter(child) }
+
+// adopt moves child's subtree into r's world.
+func (r *Router) adopt(child *Router) {
+	old := child.w
+	if old == r.w {
+		return
+	}
+	for _, x := range old.routers {
+		x.w = r.w
+		x.log = r.w.lf.NewLogger("vnet/" + x.name)
+		r.w.routers = append(r.w.routers, x)
+	}
+	for _, n := range old.nets {
+		n.w = r.w
+		r.w.nets = append(r.w.nets, n)
+	}
+	for _, l := range old.links {
+		l.w = r.w
+		l.rng = r.w.sched.Rand("link " + l.name)
+		r.w.links = append(r.w.links, l)
+	}
+}
+
+// AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
+// addresses, or the next free one (in build order, so the same topology
+// gets the same addresses).
+func (r *Router) AddNet(n *Net) error {
+	var err error
+	r.w.read(func() { err = r.addNet(n) })
+	return err
+}
+
+func (r *Router) addNet(n *Net) error {
+	if n == nil {
+		return topoErr("router %q: AddNet(nil)", r.name)
+	}
+	if n.router != nil {
+		return topoErr("net %s is already attached to router %q", n.name, n.router.name)
+	}
+	ips := n.static
+	if len(ips) == 0 {
+		a, err := r.assign()
+		if err != nil {
+			return err
+		}
+		ips = []netip.Addr{a}
+	}
+	for _, a := range ips {
+		if !r.prefix.Contains(a) {
+			return topoErr("net: static IP %s is outside router %q's subnet %s", a, r.name, r.prefix)
+		}
+		if _, used := r.routes[a]; used {
+			return topoErr("net: address %s is already in use on router %q", a, r.name)
+		}
+	}
+	n.w = r.w
+	n.router = r
+	n.ips = ips
+	n.bits = r.prefix.Bits()
+	n.id = r.w.hostID
+	r.w.hostID++
+	if n.name == "" {
+		n.name = ips[0].String()
+	}
+	n.rng = r.w.sched.Rand("net " + n.name)
+	n.up = newLink(r.w, n.name+"->"+r.name, r, r.mtu)
+	down := newLink(r.w, r.name+"->"+n.name, n, r.mtu)
+	if err := down.set(r.egress); err != nil {
+		return err
+	}
+	n.down = down
+	for _, a := range ips {
+		r.routes[a] = route{link: down}
+	}
+	r.nets = append(r.nets, n)
+	r.w.nets = append(r.w.nets, n)
+	return nil
+}
+
+// assign returns the next free host address of r's subnet.
+func (r *Router) assign() (netip.Addr, error) {
+	for a := r.nextHost; r.prefix.Contains(a); a = a.Next() {
+		if !r.prefix.Contains(a.Next()) { // the broadcast address
+			break
+		}
+		if _, used := r.routes[a]; used || r.reserved(a) {
+			continue
+		}
+		r.nextHost = a.Next()
+		return a, nil
+	}
+	return netip.Addr{}, topoErr("router %q: subnet %s has no free address", r.name, r.prefix)
+}
+
+// reserved reports addresses promised to 1:1 NAT pairs of child routers.
+func (r *Router) reserved(a netip.Addr) bool {
+	for _, p := range r.private {
+		if p == a {
+			return true
+		}
+	}
+	return false
+}
+
+// AddHost adds a DNS record (name -> address) that this router's Nets and
+// those below it resolve.
+func (r *Router) AddHost(name string, ip string) error {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return configErr("router %q: AddHost(%q): invalid address %q", r.name, name, ip)
+	}
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if name == "" {
+		return configErr("router %q: AddHost: empty name", r.name)
+	}
+	r.w.read(func() { r.hosts[name] = append(r.hosts[name], a) })
+	return nil
+}
+
+// lookup resolves name from r up to the root.
+func (r *Router) lookup(name string) []netip.Addr {
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	for x := r; x != nil; x = x.parent {
+		if as := x.hosts[name]; len(as) > 0 {
+			return as
+		}
+	}
+	return nil
+}
+
+// Start starts the tree: on the root it runs the scheduler's paced loop
+// (unless it already runs). Calling Start on a child router is an error.
+func (r *Router) Start() error {
+	if r.parent != nil {
+		return topoErr("Start router %q: only the root router starts the tree", r.name)
+	}
+	if r.w.sched.Running() {
+		return nil
+	}
+	r.w.startedLoop = true
+	return r.w.sched.Start()
+}
+
+// Stop ends what Start started: the scheduler's paced loop, if Start ran
+// it. Packets in flight stay queued (a later Start resumes them).
+func (r *Router) Stop() error {
+	if r.parent != nil {
+		return topoErr("Stop router %q: only the root router stops the tree", r.name)
+	}
+	if r.w.startedLoop {
+		r.w.startedLoop = false
+		r.w.sched.Stop()
+	}
+	return nil
+}
+
+// Stats returns the router's counters.
+func (r *Router) Stats() RouterStats {
+	var s RouterStats
+	r.w.read(func() { s = r.snapshot() })
+	return s
+}
+
+func (r *Router) snapshot() RouterStats {
+	s := r.stats
+	s.Name = r.name
+	s.Dropped = map[string]uint64{}
+	for i, n := range r.stats.drops {
+		if n > 0 {
+			s.Dropped[Reason(i).String()] = n
+		}
+	}
+	if r.nat != nil {
+		ns := r.nat.Stats()
+		s.NAT = &ns
+	}
+	return s
+}
+
+// Observe registers fn to see every packet event of the tree, on the
+// scheduler's goroutine. Register observers before the tree runs.
+func (r *Router) Observe(fn func(Record)) { r.w.observers = append(r.w.observers, fn) }
+
+func (r *Router) drop(p *packet, why Reason) {
+	r.stats.drops[why]++
+	r.w.drop(p, why, r.name)
+}
+
+// arrive is a packet reaching the router over via (handler context).
+func (r *Router) arrive(p *packet, via *Link) {
+	if p.ttl <= 1 {
+		r.drop(p, ReasonTTL)
+		return
+	}
+	p.ttl--
+	if via != nil && via == r.fromUp {
+		r.inbound(p)
+		return
+	}
+	r.forward(p)
+}
+
+// inbound handles a packet from the parent: through the NAT, then inside.
+func (r *Router) inbound(p *packet) {
+	if r.nat != nil {
+		src, dst := p.src, p.dst
+		f, v := r.nat.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst})
+		if v != nat.Pass {
+			r.drop(p, natReason(v))
+			return
+		}
+		p.src, p.dst = f.Src, f.Dst
+		r.w.recordNAT(r.name, p, src, dst)
+	}
+	if !r.prefix.Contains(p.dst.Addr()) {
+		r.drop(p, ReasonNoRoute)
+		return
+	}
+	r.forward(p)
+}
+
+// forward routes a packet that is inside r (from a Net, a child, or the
+// NAT): down to the subnet, or up through the NAT.
+func (r *Router) forward(p *packet) {
+	dst := p.dst.Addr()
+	if r.prefix.Contains(dst) {
+		rt, ok := r.routes[dst]
+		if !ok {
+			r.drop(p, ReasonNoRoute)
+			return
+		}
+		r.stats.Forwarded++
+		r.w.record(KindForward, r.name, p, ReasonNone)
+		rt.link.send(p)
+		return
+	}
+	if r.parent == nil {
+		r.drop(p, ReasonNoRoute)
+		return
+	}
+	if r.nat != nil {
+		now := r.w.sched.Now()
+		src, odst := p.src, p.dst
+		flow := nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst}
+		if r.nat.IsExternal(dst) {
+			// To our own outside address: hairpinning (RFC 4787 §6).
+			f, v := r.nat.Hairpin(now, flow)
+			if v != nat.Pass {
+				r.drop(p, natReason(v))
+				return
+			}
+			p.src, p.dst = f.Src, f.Dst
+			r.w.recordNAT(r.name, p, src, odst)
+			r.scheduleExpiry()
+			if !r.prefix.Contains(p.dst.Addr()) {
+				r.drop(p, ReasonNoRoute)
+				return
+			}
+			r.forward(p)
+			return
+		}
+		f, v := r.nat.Outbound(now, flow)
+		if v != nat.Pass {
+			r.drop(p, natReason(v))
+			return
+		}
+		p.src, p.dst = f.Src, f.Dst
+		r.w.recordNAT(r.name, p, src, odst)
+		r.scheduleExpiry()
+	}
+	r.stats.Forwarded++
+	r.w.record(KindForward, r.name, p, ReasonNone)
+	r.up.send(p)
+}
+
+// scheduleExpiry makes sure an event will expire the NAT's idle mappings
+// on the scheduler's clock.
+func (r *Router) scheduleExpiry() {
+	next, ok := r.nat.NextExpiry()
+	if !ok {
+		return
+	}
+	at := next.UnixNano()
+	if r.expiring && r.expiryAt <= at {
+		return
+	}
+	r.expiring, r.expiryAt = true, at
+	r.w.sched.Schedule(next, r, 0)
+}
+
+// Fire expires NAT mappings (the router's only event).
+func (r *Router) Fire(uint64) {
+	now := r.w.sched.Now()
+	if now.UnixNano() < r.expiryAt {
+		return // superseded by an earlier expiry event
+	}
+	r.expiring = false
+	if n := r.nat.Expire(now); n > 0 {
+		r.log.Debugf("%d NAT mappings expired", n)
+	}
+	r.scheduleExpiry()
+}
+
+// Label names the router's events in scheduler traces.
+func (r *Router) Label(uint64) string { return "nat-expiry " + r.name }
+
+func natReason(v nat.Verdict) Reason {
+	switch v {
+	case nat.DropFiltered:
+		return ReasonNATFiltered
+	case nat.DropNoMapping:
+		return ReasonNATNoMapping
+	case nat.DropExhausted:
+		return ReasonNATExhausted
+	case nat.DropHairpinOff:
+		return ReasonNATHairpin
+	}
+	return ReasonNATInvalid
+}
+
+func (r *Router) String() string { return fmt.Sprintf("router %q (%s)", r.name, r.prefix) }

@@ -1,0 +1,475 @@
+package vnet
+
+import (
+	"errors"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/pion/transport/v5"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// UDPConn is a virtual UDP socket. It implements net.PacketConn, net.Conn
+// and pion's transport.UDPConn.
+//
+// Writes never block: each datagram enters the scheduler's inbox keyed by
+// (host, socket, the socket's own counter), so the order of packets never
+// depends on which goroutine wrote first. The socket's identity in that key
+// is its bound address, or, for a socket still waiting for an ephemeral
+// port, a hash of its requested address and its first destination (see
+// LocalAddr).
+//
+// Reads block on channels until a datagram, the read deadline (virtual
+// time) or Close.
+type UDPConn struct {
+	net    *Net
+	reqIP  netip.Addr     // the requested local address (maybe 0.0.0.0)
+	remote netip.AddrPort // the connected peer (DialUDP), else invalid
+
+	mu      sync.Mutex
+	bound   netip.AddrPort // the bound address; port 0 until bound
+	skey    uint64         // stable socket key, fixed at its first act
+	counter uint64
+	queue   []*packet
+	head    int
+	qbytes  int
+	rbuf    int
+	closed  bool
+
+	notify   chan struct{} // a datagram was queued
+	closedCh chan struct{}
+	boundCh  chan struct{} // closed once bound
+	rdl, wdl deadline
+
+	stats SocketStats // written on the scheduler's goroutine
+}
+
+// SocketStats counts a socket's traffic.
+type SocketStats struct {
+	Local               string
+	PacketsOut, BytesOut uint64
+	PacketsIn, BytesIn   uint64
+	Overflows            uint64 // datagrams dropped because the receive buffer was full
+}
+
+var (
+	_ transport.UDPConn = (*UDPConn)(nil)
+	_ net.PacketConn    = (*UDPConn)(nil)
+	_ net.Conn          = (*UDPConn)(nil)
+)
+
+func newUDPConn(n *Net, local, remote netip.AddrPort) *UDPConn {
+	clk := n.w.sched.Clock()
+	c := &UDPConn{
+		net:      n,
+		reqIP:    local.Addr(),
+		remote:   remote,
+		bound:    netip.AddrPortFrom(local.Addr(), 0),
+		rbuf:     n.rbuf,
+		notify:   make(chan struct{}, 1),
+		closedCh: make(chan struct{}),
+		boundCh:  make(chan struct{}),
+		rdl:      newDeadline(clk),
+		wdl:      newDeadline(clk),
+	}
+	return c
+}
+
+func (c *UDPConn) setLocal(ap netip.AddrPort) {
+	c.mu.Lock()
+	c.bound = ap
+	if c.skey == 0 {
+		c.skey = uint64(ap.Port())<<8 | c.net.ipIndex(ap.Addr())
+	}
+	c.mu.Unlock()
+	close(c.boundCh)
+}
+
+func (c *UDPConn) local() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bound
+}
+
+func (c *UDPConn) localPort() uint16 { return c.local().Port() }
+
+func (c *UDPConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// Key layout of a socket's events: Hi = host number (24 bits) and socket
+// key (40 bits), Lo = the socket's own counter.
+const provisional = 1 << 39
+
+// keyLocked returns the next event key, fixing the socket key at the first
+// act: the bound address, or a hash of what the socket asked for and where
+// it first sends.
+func (c *UDPConn) keyLocked(dst netip.AddrPort, payload []byte, what string) sim.Key {
+	if c.skey == 0 {
+		h := fnv.New64a()
+		b, _ := c.reqIP.MarshalBinary()
+		h.Write(b)
+		b, _ = dst.MarshalBinary()
+		h.Write(b)
+		h.Write([]byte(what))
+		h.Write(payload[:min(len(payload), 2)]) // e.g. the STUN message type
+		c.skey = provisional | h.Sum64()&(provisional-1)
+	}
+	c.counter++
+	return sim.Key{Hi: uint64(c.net.id)<<40 | c.skey, Lo: c.counter}
+}
+
+// LocalAddr returns the bound address. A socket opened on port 0 gets its
+// ephemeral port when it first sends or when LocalAddr is first called,
+// whichever comes first, as a scheduler event ordered by a stable key, so
+// ports do not depend on which goroutine asked first. While the paced loop
+// runs, LocalAddr waits for that event (the next nanosecond of virtual
+// time); otherwise it binds at once.
+func (c *UDPConn) LocalAddr() net.Addr {
+	select {
+	case <-c.boundCh:
+		return net.UDPAddrFromAddrPort(c.local())
+	default:
+	}
+	w := c.net.w
+	if !w.sched.Running() {
+		c.net.bindEphemeral(c)
+	} else {
+		c.mu.Lock()
+		key := c.keyLocked(netip.AddrPort{}, nil, "localaddr")
+		c.mu.Unlock()
+		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { c.net.bindEphemeral(c) }), 0)
+		select {
+		case <-c.boundCh:
+		case <-c.closedCh:
+		}
+	}
+	return net.UDPAddrFromAddrPort(c.local())
+}
+
+// RemoteAddr returns the connected peer, or nil.
+func (c *UDPConn) RemoteAddr() net.Addr {
+	if !c.remote.IsValid() {
+		return nil
+	}
+	return net.UDPAddrFromAddrPort(c.remote)
+}
+
+func (c *UDPConn) opErr(op string, addr netip.AddrPort, err error) error {
+	e := &net.OpError{Op: op, Net: "udp", Source: net.UDPAddrFromAddrPort(c.local()), Err: err}
+	if addr.IsValid() {
+		e.Addr = net.UDPAddrFromAddrPort(addr)
+	}
+	return e
+}
+
+// WriteTo sends one datagram to addr (a *net.UDPAddr).
+func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, c.opErr("write", netip.AddrPort{}, transport.ErrNotUDPAddress)
+	}
+	return c.write(b, udpAddrPort(ua))
+}
+
+// WriteToUDP sends one datagram to addr.
+func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
+	if addr == nil {
+		return 0, c.opErr("write", netip.AddrPort{}, transport.ErrNotUDPAddress)
+	}
+	return c.write(b, udpAddrPort(addr))
+}
+
+// WriteMsgUDP sends b to addr (or the connected peer); oob is ignored.
+func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
+	dst := c.remote
+	if addr != nil {
+		dst = udpAddrPort(addr)
+	}
+	n, err := c.write(b, dst)
+	return n, 0, err
+}
+
+// Write sends to the connected peer.
+func (c *UDPConn) Write(b []byte) (int, error) {
+	if !c.remote.IsValid() {
+		return 0, c.opErr("write", netip.AddrPort{}, ErrNotConnected)
+	}
+	return c.write(b, c.remote)
+}
+
+func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
+	if !dst.IsValid() || !dst.Addr().Is4() {
+		return 0, c.opErr("write", dst, errors.New("vnet: invalid or non-IPv4 destination"))
+	}
+	if c.wdl.expired() {
+		return 0, c.opErr("write", dst, os.ErrDeadlineExceeded)
+	}
+	mtu := c.net.router.mtu
+	if dst.Addr().IsLoopback() {
+		mtu = 65535
+	}
+	if size := ipv4Header + udpHeader + len(b); size > mtu {
+		return 0, c.opErr("write", dst, &MessageTooLongError{Size: size, MTU: mtu})
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return 0, c.opErr("write", dst, net.ErrClosed)
+	}
+	key := c.keyLocked(dst, b, "send")
+	c.mu.Unlock()
+	p := c.net.w.newPacket(b)
+	p.dst = dst
+	p.from = c
+	c.net.w.sched.SubmitAfter(0, key, p, uint64(stageEgress))
+	return len(b), nil
+}
+
+// enqueue queues a delivered datagram (handler context).
+func (c *UDPConn) enqueue(p *packet) {
+	w := c.net.w
+	if c.remote.IsValid() && p.src != c.remote {
+		w.drop(p, ReasonConnFilter, c.net.name)
+		return
+	}
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		w.drop(p, ReasonPortClosed, c.net.name)
+		return
+	case c.qbytes+len(p.payload) > c.rbuf:
+		c.mu.Unlock()
+		c.stats.Overflows++
+		w.drop(p, ReasonBufferFull, c.net.name)
+		return
+	}
+	c.queue = append(c.queue, p)
+	c.qbytes += len(p.payload)
+	c.mu.Unlock()
+	c.stats.PacketsIn++
+	c.stats.BytesIn += uint64(len(p.payload))
+	w.delivered++
+	w.record(KindDeliver, c.net.name, p, ReasonNone)
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// next pops the oldest queued datagram, or returns nil.
+func (c *UDPConn) nextLocked() *packet {
+	if c.head == len(c.queue) {
+		return nil
+	}
+	p := c.queue[c.head]
+	c.queue[c.head] = nil
+	c.head++
+	c.qbytes -= len(p.payload)
+	if c.head == len(c.queue) {
+		c.queue, c.head = c.queue[:0], 0
+	}
+	return p
+}
+
+// read waits for a datagram and copies it into b; a datagram longer than b
+// is truncated, as with a real socket.
+func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
+	for {
+		c.mu.Lock()
+		p := c.nextLocked()
+		more := c.head < len(c.queue)
+		closed := c.closed
+		c.mu.Unlock()
+		if p != nil {
+			if more { // let another reader in
+				select {
+				case c.notify <- struct{}{}:
+				default:
+				}
+			}
+			n := copy(b, p.payload)
+			src := p.src
+			p.free()
+			return n, src, nil
+		}
+		if closed {
+			return 0, netip.AddrPort{}, c.opErr("read", netip.AddrPort{}, net.ErrClosed)
+		}
+		select {
+		case <-c.notify:
+		case <-c.closedCh:
+		case <-c.rdl.done():
+			return 0, netip.AddrPort{}, c.opErr("read", netip.AddrPort{}, os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// ReadFrom reads one datagram.
+func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, src, err := c.read(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(src), nil
+}
+
+// ReadFromUDP reads one datagram.
+func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
+	n, src, err := c.read(b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(src), nil
+}
+
+// ReadMsgUDP reads one datagram; there is never out-of-band data.
+func (c *UDPConn) ReadMsgUDP(b, _ []byte) (int, int, int, *net.UDPAddr, error) {
+	n, src, err := c.read(b)
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	return n, 0, 0, net.UDPAddrFromAddrPort(src), nil
+}
+
+// Read reads one datagram (from the connected peer, for a dialed socket).
+func (c *UDPConn) Read(b []byte) (int, error) {
+	n, _, err := c.read(b)
+	return n, err
+}
+
+// Close closes the socket and wakes blocked readers with net.ErrClosed.
+// Datagrams still queued are discarded (they were delivered).
+func (c *UDPConn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opErr("close", netip.AddrPort{}, net.ErrClosed)
+	}
+	c.closed = true
+	var queued []*packet
+	for p := c.nextLocked(); p != nil; p = c.nextLocked() {
+		queued = append(queued, p)
+	}
+	local := c.bound
+	c.mu.Unlock()
+	close(c.closedCh)
+	for _, p := range queued {
+		p.free()
+	}
+	if local.Port() != 0 {
+		c.net.unbind(c, local)
+	}
+	c.rdl.stop()
+	c.wdl.stop()
+	return nil
+}
+
+// SetDeadline sets the read and write deadlines (virtual time).
+func (c *UDPConn) SetDeadline(t time.Time) error {
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline (virtual time; zero: none).
+func (c *UDPConn) SetReadDeadline(t time.Time) error { c.rdl.set(t); return nil }
+
+// SetWriteDeadline sets the write deadline (virtual time; zero: none).
+// Writes never block, so it only makes writes after it fail.
+func (c *UDPConn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
+
+// SetReadBuffer bounds the queued payload bytes; datagrams that do not fit
+// are dropped and counted (ReasonBufferFull).
+func (c *UDPConn) SetReadBuffer(bytes int) error {
+	if bytes < 0 {
+		return errors.New("vnet: negative read buffer")
+	}
+	c.mu.Lock()
+	c.rbuf = bytes
+	c.mu.Unlock()
+	return nil
+}
+
+// SetWriteBuffer is accepted and ignored: writes never queue in a socket.
+func (c *UDPConn) SetWriteBuffer(int) error { return nil }
+
+// Stats returns the socket's counters.
+func (c *UDPConn) Stats() SocketStats {
+	var s SocketStats
+	c.net.w.read(func() { s = c.stats })
+	s.Local = c.local().String()
+	return s
+}
+
+// deadline is a virtual-time deadline: done() is closed once it passes.
+type deadline struct {
+	clk   sim.Clock
+	mu    sync.Mutex
+	ch    chan struct{}
+	fired bool
+	timer sim.Timer
+}
+
+func newDeadline(clk sim.Clock) deadline {
+	return deadline{clk: clk, ch: make(chan struct{})}
+}
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	if d.fired {
+		d.ch, d.fired = make(chan struct{}), false
+	}
+	if t.IsZero() {
+		return
+	}
+	dur := t.Sub(d.clk.Now())
+	if dur <= 0 {
+		close(d.ch)
+		d.fired = true
+		return
+	}
+	ch := d.ch
+	d.timer = d.clk.AfterFunc(dur, func() {
+		d.mu.Lock()
+		if d.ch == ch && !d.fired {
+			close(ch)
+			d.fired = true
+		}
+		d.mu.Unlock()
+	})
+}
+
+func (d *deadline) done() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ch
+}
+
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fired
+}
+
+func (d *deadline) stop() {
+	d.mu.Lock()
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	d.mu.Unlock()
+}

@@ -1,0 +1,118 @@
+package vnet
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/logging"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// world is what one router tree shares: the scheduler, the observers, the
+// counters. Its fields are touched only on the scheduler's goroutine, except
+// where noted.
+type world struct {
+	sched *sim.Scheduler
+	owned bool // the root made the scheduler (nil RouterConfig.Scheduler)
+
+	startedLoop bool // Router.Start started the paced loop (guarded by the caller: Start/Stop are not concurrent)
+	lf    logging.LoggerFactory
+	log   logging.LeveledLogger
+
+	routers []*Router
+	nets    []*Net
+	links   []*Link
+
+	observers []func(Record)
+
+	nextID     uint64 // packet numbers, in order of sending
+	sent       uint64
+	duplicated uint64
+	delivered  uint64
+	dropped    [numReasons]uint64
+
+	// lastApp is the last instant a packet was handed to an application
+	// socket. Each hand-over gets its own nanosecond, so two application
+	// goroutines are never woken at one instant (their order would race).
+	lastApp int64
+
+	ctlMu  sync.Mutex // guards ctlSeq
+	ctlSeq uint64
+	hostID uint32 // next host number, assigned at AddNet (build order)
+}
+
+// Keys of events that do not come from a socket.
+const (
+	keyControl = 1 << 63 // control events: Link.Set, Hold, reads
+)
+
+func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
+	if lf == nil {
+		lf = s.LoggerFactory()
+	}
+	return &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet")}
+}
+
+// control runs fn on the scheduler at virtual time at (or the next
+// nanosecond). Safe from any goroutine, including handlers; never blocks.
+func (w *world) control(at time.Time, fn func()) {
+	w.ctlMu.Lock()
+	w.ctlSeq++
+	seq := w.ctlSeq
+	w.ctlMu.Unlock()
+	w.sched.Submit(at, sim.Key{Hi: keyControl, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
+}
+
+// read runs fn where it may read simulator state: on the scheduler (and
+// waits for it) while the paced loop runs, else right here. Do not call it
+// from a handler while the paced loop runs.
+func (w *world) read(fn func()) {
+	if !w.sched.Running() {
+		fn()
+		return
+	}
+	done := make(chan struct{})
+	w.control(time.Time{}, func() { fn(); close(done) })
+	<-done
+}
+
+// record tells the observers about p.
+func (w *world) record(k Kind, where string, p *packet, r Reason) {
+	if len(w.observers) == 0 {
+		return
+	}
+	rec := Record{At: w.sched.Now(), Kind: k, Where: where, Proto: p.proto, Src: p.src, Dst: p.dst, Size: p.size(), Reason: r, ID: p.id}
+	for _, o := range w.observers {
+		o(rec)
+	}
+}
+
+func (w *world) recordNAT(where string, p *packet, oldSrc, oldDst netip.AddrPort) {
+	if len(w.observers) == 0 {
+		return
+	}
+	rec := Record{At: w.sched.Now(), Kind: KindTranslate, Where: where, Proto: p.proto, Src: oldSrc, Dst: oldDst,
+		NewSrc: p.src, NewDst: p.dst, Size: p.size(), ID: p.id}
+	for _, o := range w.observers {
+		o(rec)
+	}
+}
+
+// drop counts p as dropped for r, tells the observers, and frees it.
+func (w *world) drop(p *packet, r Reason, where string) {
+	w.dropped[r]++
+	w.record(KindDrop, where, p, r)
+	p.free()
+}
+
+// appInstant is the instant a packet that reaches a socket at now is handed
+// to the application: now, or one nanosecond after the previous hand-over.
+func (w *world) appInstant(now int64) int64 {
+	if now <= w.lastApp {
+		now = w.lastApp + 1
+	}
+	w.lastApp = now
+	return now
+}
