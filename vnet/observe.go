@@ -11,24 +11,24 @@ type Reason uint8
 
 // Drop reasons.
 const (
-	ReasonNone          Reason = iota
-	ReasonNoRoute              // no subnet, child or parent to forward to
-	ReasonTTL                  // TTL exhausted (a routing loop or a very deep tree)
-	ReasonMTU                  // larger than a link's MTU on the way
-	ReasonPortClosed           // no socket bound to the destination port
-	ReasonBufferFull           // the receiving socket's buffer was full
-	ReasonConnFilter           // a connected socket drops datagrams from other peers
-	ReasonNATFiltered          // the NAT's filtering refused an inbound packet
-	ReasonNATNoMapping         // inbound to a NAT port with no mapping
-	ReasonNATExhausted         // the NAT had no port or table room for a new flow
-	ReasonNATHairpin           // hairpinning is off
-	ReasonNATInvalid           // the NAT refused a malformed flow
-	ReasonLoss                 // link model: random or burst loss
-	ReasonQueue                // link model: rate-limit queue overflow
-	ReasonPartition            // link model: link down
-	ReasonRule                 // link model: a user rule dropped it
-	ReasonCorrupt              // link model: corrupted and dropped as a bad checksum
-	ReasonInvalid              // link model: refused a malformed packet
+	ReasonNone         Reason = iota
+	ReasonNoRoute             // no subnet, child or parent to forward to
+	ReasonTTL                 // TTL exhausted (a routing loop or a very deep tree)
+	ReasonMTU                 // larger than a link's MTU on the way
+	ReasonPortClosed          // no socket bound to the destination port
+	ReasonBufferFull          // the receiving socket's buffer was full
+	ReasonConnFilter          // a connected socket drops datagrams from other peers
+	ReasonNATFiltered         // the NAT's filtering refused an inbound packet
+	ReasonNATNoMapping        // inbound to a NAT port with no mapping
+	ReasonNATExhausted        // the NAT had no port or table room for a new flow
+	ReasonNATHairpin          // hairpinning is off
+	ReasonNATInvalid          // the NAT refused a malformed flow
+	ReasonLoss                // link model: random or burst loss
+	ReasonQueue               // link model: rate-limit queue overflow
+	ReasonPartition           // link model: link down
+	ReasonRule                // link model: a user rule dropped it
+	ReasonCorrupt             // link model: corrupted and dropped as a bad checksum
+	ReasonInvalid             // link model: refused a malformed packet
 	numReasons
 )
 

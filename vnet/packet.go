@@ -20,10 +20,10 @@ const (
 type stage uint64
 
 const (
-	stageEgress     stage = iota // leaving its host: bind, then onto the uplink
-	stageArrive                  // arriving at p.to over p.via
-	stageDeliver                 // queued on the socket p.sock (after pacing)
-	stageLocal                   // delivered within one host (loopback)
+	stageEgress  stage = iota // leaving its host: bind, then onto the uplink
+	stageArrive               // arriving at p.to over p.via
+	stageDeliver              // queued on the socket p.sock (after pacing)
+	stageLocal                // delivered within one host (loopback)
 )
 
 // node is something a link delivers packets to: a Net or a Router.

@@ -51,7 +51,7 @@ type UDPConn struct {
 
 // SocketStats counts a socket's traffic.
 type SocketStats struct {
-	Local               string
+	Local                string
 	PacketsOut, BytesOut uint64
 	PacketsIn, BytesIn   uint64
 	Overflows            uint64 // datagrams dropped because the receive buffer was full

@@ -69,10 +69,10 @@ func TestStepThroughTwoRouters(t *testing.T) {
 		times = append(times, s.Now().Sub(sim.DefaultStart))
 	}
 	assert.Equal(t, []time.Duration{
-		time.Nanosecond,                        // egress at the host
-		time.Nanosecond,                        // arrives at lan (the host's uplink has no delay)
-		time.Millisecond + time.Nanosecond,     // lan's uplink: MinDelay 1ms, arrives at wan
-		6*time.Millisecond + time.Nanosecond,   // wan's downlink: MinDelay 5ms, arrives at server
+		time.Nanosecond,                      // egress at the host
+		time.Nanosecond,                      // arrives at lan (the host's uplink has no delay)
+		time.Millisecond + time.Nanosecond,   // lan's uplink: MinDelay 1ms, arrives at wan
+		6*time.Millisecond + time.Nanosecond, // wan's downlink: MinDelay 5ms, arrives at server
 	}, times)
 	assert.Equal(t, []string{
 		"1ns send 192.168.0.1 192.168.0.1:5000>1.2.3.4:3478",

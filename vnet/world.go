@@ -18,8 +18,8 @@ type world struct {
 	owned bool // the root made the scheduler (nil RouterConfig.Scheduler)
 
 	startedLoop bool // Router.Start started the paced loop (guarded by the caller: Start/Stop are not concurrent)
-	lf    logging.LoggerFactory
-	log   logging.LeveledLogger
+	lf          logging.LoggerFactory
+	log         logging.LeveledLogger
 
 	routers []*Router
 	nets    []*Net
