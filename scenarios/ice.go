@@ -1,0 +1,237 @@
+// Package scenarios builds the worlds users test NAT traversal in, and runs
+// real pion/ice agents across them.
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
+
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// ICEConfig says which two hosts connect and with which servers.
+type ICEConfig struct {
+	// A is the controlling agent's host, B the controlled one's.
+	A, B *vnet.Net
+	// URLs are the STUN/TURN servers both agents use (may be empty).
+	URLs []*stun.URI
+	// Relay, when set, makes the agents gather relay candidates too
+	// (URLs must then include a TURN server).
+	Relay bool
+	// Timeout bounds the whole attempt in virtual time. Default 60 s,
+	// enough for ICE's own failure (disconnected 5 s + failed 25 s after
+	// checks stop).
+	Timeout time.Duration
+	// LoggerFactory is handed to both agents. Nil: errors only.
+	LoggerFactory logging.LoggerFactory
+	// Signaling is the one-way delay of the in-memory signaling channel
+	// that carries candidates between the agents. Default 50 ms.
+	Signaling time.Duration
+}
+
+// stagger offsets B's start from A's. pion/ice runs its checks on timers
+// relative to each agent's start; two agents started at one instant would
+// wake at the same instants for ever, and goroutines woken at one instant
+// run in any order. An odd offset keeps their wake-ups apart.
+const stagger = 1234567 * time.Nanosecond
+
+// Outcome is what a connection attempt did.
+type Outcome struct {
+	Connected bool
+	// Pair is the selected pair as "local-type/remote-type" from A's side,
+	// e.g. "host/srflx"; empty if not connected.
+	Pair string
+	// PairAddrs is the selected pair's addresses from A's side.
+	PairAddrs string
+	// CandidatesA and CandidatesB are the gathered candidates, sorted.
+	CandidatesA, CandidatesB []string
+	// VirtualTime is the time from the start to connected (or to failure).
+	VirtualTime time.Duration
+	// Echoed reports that a message went A->B and back over the connection.
+	Echoed bool
+	Err    error
+}
+
+func (o Outcome) String() string {
+	if !o.Connected {
+		return fmt.Sprintf("failed after %v (%v)", o.VirtualTime, o.Err)
+	}
+	return fmt.Sprintf("connected %s in %v", o.Pair, o.VirtualTime)
+}
+
+// ConnectICE runs two pion/ice agents, one on each host, exchanges their
+// candidates in memory, connects them and echoes one message. It must run
+// where the hosts' scheduler follows the time package: inside
+// simtest.Run (virtual time) or a real-time paced world.
+func ConnectICE(cfg ICEConfig) Outcome {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.Signaling == 0 {
+		cfg.Signaling = 50 * time.Millisecond
+	}
+	lf := cfg.LoggerFactory
+	if lf == nil {
+		lf = logging.NewDefaultLoggerFactory()
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+
+	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive}
+	if cfg.Relay {
+		types = append(types, ice.CandidateTypeRelay)
+	}
+	newAgent := func(n *vnet.Net) (*ice.Agent, error) {
+		return ice.NewAgent(&ice.AgentConfig{
+			Urls:             cfg.URLs,
+			NetworkTypes:     []ice.NetworkType{ice.NetworkTypeUDP4},
+			CandidateTypes:   types,
+			Net:              n,
+			MulticastDNSMode: ice.MulticastDNSModeDisabled,
+			LoggerFactory:    lf,
+		})
+	}
+	var out Outcome
+	a, err := newAgent(cfg.A)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	defer a.Close() //nolint:errcheck
+	b, err := newAgent(cfg.B)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	defer b.Close() //nolint:errcheck
+
+	// Trickle candidates to the other side over a signaling channel with a
+	// fixed delay, in order; collect them for the outcome.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	trickle := func(from, to *ice.Agent, list *[]string) error {
+		type msg struct {
+			c  ice.Candidate
+			at time.Time
+		}
+		ch := make(chan msg, 64)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case m := <-ch:
+					time.Sleep(time.Until(m.at))
+					_ = to.AddRemoteCandidate(m.c)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		return from.OnCandidate(func(c ice.Candidate) {
+			if c == nil {
+				return
+			}
+			mu.Lock()
+			*list = append(*list, fmt.Sprintf("%s %s:%d", c.Type(), c.Address(), c.Port()))
+			mu.Unlock()
+			select {
+			case ch <- msg{c, time.Now().Add(cfg.Signaling)}:
+			case <-ctx.Done():
+			}
+		})
+	}
+	if err := trickle(a, b, &out.CandidatesA); err != nil {
+		out.Err = err
+		return out
+	}
+	if err := trickle(b, a, &out.CandidatesB); err != nil {
+		out.Err = err
+		return out
+	}
+	aUfrag, aPwd, _ := a.GetLocalUserCredentials()
+	bUfrag, bPwd, _ := b.GetLocalUserCredentials()
+	if err := a.GatherCandidates(); err != nil {
+		out.Err = err
+		return out
+	}
+	time.Sleep(stagger)
+	if err := b.GatherCandidates(); err != nil {
+		out.Err = err
+		return out
+	}
+
+	type result struct {
+		conn *ice.Conn
+		err  error
+	}
+	accepted := make(chan result, 1)
+	go func() {
+		c, err := b.Accept(ctx, aUfrag, aPwd)
+		accepted <- result{c, err}
+	}()
+	ca, errA := a.Dial(ctx, bUfrag, bPwd)
+	rb := <-accepted
+	cancel() // ends the signaling goroutines
+	out.VirtualTime = time.Since(start)
+	defer func() {
+		mu.Lock()
+		sort.Strings(out.CandidatesA)
+		sort.Strings(out.CandidatesB)
+		mu.Unlock()
+	}()
+	if errA != nil || rb.err != nil {
+		out.Err = errors.Join(errA, rb.err)
+		if ca != nil {
+			_ = ca.Close()
+		}
+		if rb.conn != nil {
+			_ = rb.conn.Close()
+		}
+		return out
+	}
+	out.Connected = true
+	if pair, err := a.GetSelectedCandidatePair(); err == nil && pair != nil {
+		out.Pair = pair.Local.Type().String() + "/" + pair.Remote.Type().String()
+		out.PairAddrs = fmt.Sprintf("%s:%d <-> %s:%d", pair.Local.Address(), pair.Local.Port(), pair.Remote.Address(), pair.Remote.Port())
+	}
+	out.Echoed = echo(ca, rb.conn)
+	_ = ca.Close()
+	_ = rb.conn.Close()
+	return out
+}
+
+// echo sends one message A->B and back, with a deadline in virtual time.
+func echo(a, b *ice.Conn) bool {
+	done := make(chan bool, 1)
+	go func() {
+		buf := make([]byte, 64)
+		_ = b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := b.Read(buf)
+		if err != nil {
+			done <- false
+			return
+		}
+		_, err = b.Write(buf[:n])
+		done <- err == nil
+	}()
+	if _, err := a.Write([]byte("ping")); err != nil {
+		<-done
+		return false
+	}
+	_ = a.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, err := a.Read(buf)
+	ok := <-done
+	return ok && err == nil && string(buf[:n]) == "ping"
+}
