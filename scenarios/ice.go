@@ -159,6 +159,24 @@ func ConnectICE(cfg ICEConfig) Outcome {
 		out.Err = err
 		return out
 	}
+	// pion's Dial and Accept do not return when ICE fails: watch the state
+	// and give up when either agent reports Failed (its own timeout).
+	var failed error
+	for _, ag := range []*ice.Agent{a, b} {
+		if err := ag.OnConnectionStateChange(func(st ice.ConnectionState) {
+			if st == ice.ConnectionStateFailed {
+				mu.Lock()
+				if failed == nil {
+					failed = errors.New("ice: connection failed")
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}); err != nil {
+			out.Err = err
+			return out
+		}
+	}
 	aUfrag, aPwd, _ := a.GetLocalUserCredentials()
 	bUfrag, bPwd, _ := b.GetLocalUserCredentials()
 	if err := a.GatherCandidates(); err != nil {
@@ -191,7 +209,12 @@ func ConnectICE(cfg ICEConfig) Outcome {
 		mu.Unlock()
 	}()
 	if errA != nil || rb.err != nil {
-		out.Err = errors.Join(errA, rb.err)
+		mu.Lock()
+		out.Err = failed
+		mu.Unlock()
+		if out.Err == nil {
+			out.Err = errors.Join(errA, rb.err)
+		}
 		if ca != nil {
 			_ = ca.Close()
 		}
