@@ -28,10 +28,10 @@ const (
 type Internet struct {
 	Sched   *sim.Scheduler
 	WAN     *vnet.Router
-	Server  *vnet.Net          // the host of the STUN and TURN servers
-	Servers *iceserver.Hosted  // the running servers
-	STUN    []*stun.URI        // the stun: URL alone
-	All     []*stun.URI        // stun: and turn: URLs
+	Server  *vnet.Net         // the host of the STUN and TURN servers
+	Servers *iceserver.Hosted // the running servers
+	STUN    []*stun.URI       // the stun: URL alone
+	All     []*stun.URI       // stun: and turn: URLs
 	peers   int
 }
 

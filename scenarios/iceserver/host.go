@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/vnetsim/vnetsim/vnet"
 )
 
 // HostConfig configures Host.
@@ -46,6 +48,9 @@ type Hosted struct {
 	// URLs are ready for ice.AgentConfig.Urls: the stun: URL first, then
 	// the turn: URL with transport=udp and the user's credentials.
 	URLs []*stun.URI
+	// Net is the server host that HostOn attached to its router; nil from
+	// Host, whose caller brings the Nets.
+	Net *vnet.Net
 }
 
 // Host starts a TURN server, and optionally a separate STUN server, and

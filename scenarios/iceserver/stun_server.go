@@ -155,6 +155,12 @@ func (c *STUNConfig) normalize() error {
 	if c.Net == nil {
 		return fmt.Errorf("%w: STUNConfig.Net is nil", ErrInvalidConfig)
 	}
+
+	return c.normalizeAddrs()
+}
+
+// normalizeAddrs checks and completes the addresses (everything but Net).
+func (c *STUNConfig) normalizeAddrs() error {
 	if !c.Address.Addr().IsValid() || c.Address.Addr().IsUnspecified() {
 		return fmt.Errorf("%w: STUNConfig.Address %q needs a concrete IP", ErrInvalidConfig, c.Address)
 	}

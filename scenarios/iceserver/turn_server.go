@@ -179,6 +179,12 @@ func (c *TURNConfig) normalize() error {
 	if c.Net == nil {
 		return fmt.Errorf("%w: TURNConfig.Net is nil", ErrInvalidConfig)
 	}
+
+	return c.normalizeFields()
+}
+
+// normalizeFields checks and completes everything but Net.
+func (c *TURNConfig) normalizeFields() error {
 	ip := c.Address.Addr().Unmap()
 	if !ip.IsValid() || ip.IsUnspecified() {
 		return fmt.Errorf("%w: TURNConfig.Address %q needs a concrete IP", ErrInvalidConfig, c.Address)
