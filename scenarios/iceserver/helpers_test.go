@@ -5,14 +5,16 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
-	"github.com/pion/transport/v5/vnet"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/nat"
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/sim/simtest"
+	"github.com/vnetsim/vnetsim/vnet"
 )
 
 // Addresses of the test topology: a WAN 1.2.3.0/24 holding the servers and a
@@ -27,66 +29,116 @@ var (
 	stunP2 = netip.AddrPortFrom(ip2, 3479)
 )
 
-// quietLogs keeps pion's loggers to errors only.
-var quietLogs = logging.NewDefaultLoggerFactory()
+// testSeed seeds every world of these tests.
+const testSeed = 1
 
-// ioWait bounds the waits of tests on pion's wall-clock vnet for an answer
-// that must come. It costs nothing when things work, and is generous
-// because the machine is shared and -race slows everything.
-const ioWait = time.Second
+// ioWait bounds, in virtual time, the waits for an answer that must come.
+// Inside a bubble it costs no wall time; with zero-delay links an answer
+// takes nanoseconds, so only a broken test ever reaches it.
+const ioWait = 5 * time.Second
 
-// lab is a pion vnet topology: server and wanHost on the WAN, client behind
-// the LAN router's NAT. pion NATs every child router; a nil type means its
-// default (endpoint-independent mapping, address-and-port-dependent
-// filtering).
+// lab is a vnetsim topology on one scheduler: server and wanHost on the
+// WAN, client behind the LAN router's NAT.
 type lab struct {
+	s       *sim.Scheduler
 	wan     *vnet.Router
 	lan     *vnet.Router
 	server  *vnet.Net // owns ip1 and ip2
 	wanHost *vnet.Net // owns wanIP, no NAT
 	client  *vnet.Net // behind the LAN router's NAT
+
+	closers []func()
 }
 
-// labMu serialises building labs: pion's vnet hands out MAC addresses from
-// an unguarded package-level counter, a data race when parallel tests build
-// their networks at once.
-var labMu sync.Mutex
+// withNAT configures the LAN router's NAT from the nat package; withType
+// from pion's names. The zero RouterConfig is vnet's default NAT (a
+// port-restricted cone).
+func withNAT(cfg nat.Config) vnet.RouterConfig { return vnet.RouterConfig{NAT: &cfg} }
 
-func newLab(t testing.TB, nat *vnet.NATType) *lab {
+func withType(mapping, filtering vnet.EndpointDependencyType) vnet.RouterConfig {
+	return vnet.RouterConfig{NATType: &vnet.NATType{MappingBehavior: mapping, FilteringBehavior: filtering}}
+}
+
+// newLab builds the topology on s. lan supplies the LAN router's NAT
+// fields; newLab fills in the rest.
+func newLab(t testing.TB, s *sim.Scheduler, lan vnet.RouterConfig) *lab {
 	t.Helper()
-	labMu.Lock()
-	defer labMu.Unlock()
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", LoggerFactory: quietLogs})
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
 	require.NoError(t, err)
-	server, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip1.String(), ip2.String()}})
+	server, err := vnet.NewNet(&vnet.NetConfig{Name: "server", StaticIPs: []string{ip1.String(), ip2.String()}})
 	require.NoError(t, err)
 	require.NoError(t, wan.AddNet(server))
-	wanHost, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{wanIP.String()}})
+	wanHost, err := vnet.NewNet(&vnet.NetConfig{Name: "wanhost", StaticIPs: []string{wanIP.String()}})
 	require.NoError(t, err)
 	require.NoError(t, wan.AddNet(wanHost))
 
-	lan, err := vnet.NewRouter(&vnet.RouterConfig{
-		CIDR:          "10.0.0.0/24",
-		StaticIPs:     []string{natIP.String()},
-		NATType:       nat,
-		LoggerFactory: quietLogs,
+	lan.Name, lan.CIDR, lan.StaticIPs = "lan", "10.0.0.0/24", []string{natIP.String()}
+	lanRouter, err := vnet.NewRouter(&lan)
+	require.NoError(t, err)
+	require.NoError(t, wan.AddRouter(lanRouter))
+	client, err := vnet.NewNet(&vnet.NetConfig{Name: "client"})
+	require.NoError(t, err)
+	require.NoError(t, lanRouter.AddNet(client))
+
+	return &lab{s: s, wan: wan, lan: lanRouter, server: server, wanHost: wanHost, client: client}
+}
+
+// inLab runs body in a synctest bubble on a paced scheduler (simtest.Run),
+// with a lab built on it. Whatever body registers with l.onClose runs, last
+// first, when body returns and before the scheduler stops: t.Cleanup would
+// run after that, when packets no longer move.
+func inLab(t *testing.T, lan vnet.RouterConfig, body func(t *testing.T, l *lab)) {
+	t.Helper()
+	simtest.Run(t, testSeed, func(t *testing.T, s *sim.Scheduler) {
+		l := newLab(t, s, lan)
+		defer l.closeAll()
+		body(t, l)
 	})
-	require.NoError(t, err)
-	require.NoError(t, wan.AddRouter(lan))
-	client, err := vnet.NewNet(&vnet.NetConfig{})
-	require.NoError(t, err)
-	require.NoError(t, lan.AddNet(client))
-
-	require.NoError(t, wan.Start())
-	t.Cleanup(func() { _ = wan.Stop() })
-
-	return &lab{wan: wan, lan: lan, server: server, wanHost: wanHost, client: client}
 }
 
-// natType builds a NAPT with the given behaviours.
-func natType(mapping, filtering vnet.EndpointDependencyType) *vnet.NATType {
-	return &vnet.NATType{MappingBehavior: mapping, FilteringBehavior: filtering}
+// onClose registers fn to run when the lab's body returns.
+func (l *lab) onClose(fn func()) { l.closers = append(l.closers, fn) }
+
+func (l *lab) closeAll() {
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		l.closers[i]()
+	}
+	l.closers = nil
 }
+
+// listen opens a UDP socket on nw, closed when the body returns.
+func (l *lab) listen(t *testing.T, nw *vnet.Net, addr string) net.PacketConn {
+	t.Helper()
+	conn, err := nw.ListenPacket("udp4", addr)
+	require.NoError(t, err)
+	l.onClose(func() { _ = conn.Close() })
+
+	return conn
+}
+
+func (l *lab) startSTUN(t *testing.T, cfg STUNConfig) *STUNServer {
+	t.Helper()
+	s, err := StartSTUN(cfg)
+	require.NoError(t, err)
+	l.onClose(func() { _ = s.Close() })
+
+	return s
+}
+
+func (l *lab) startTURN(t *testing.T, cfg TURNConfig) *TURNServer {
+	t.Helper()
+	if cfg.LoggerFactory == nil {
+		cfg.LoggerFactory = l.s.LoggerFactory()
+	}
+	s, err := StartTURN(cfg)
+	require.NoError(t, err)
+	l.onClose(func() { _ = s.Close() })
+
+	return s
+}
+
+// lanDrops returns the LAN router's drop counter for reason r.
+func (l *lab) lanDrops(r vnet.Reason) uint64 { return l.lan.Stats().Dropped[r.String()] }
 
 // exchange sends req from conn to to and returns the first STUN message that
 // comes back within ioWait, and where it came from.
@@ -121,7 +173,8 @@ func readSTUN(conn net.PacketConn) (*stun.Message, netip.AddrPort, error) {
 }
 
 // goroutinesMatching returns the stacks of live goroutines that mention any
-// of the markers.
+// of the markers. It sees the whole process, so the tests that use it do
+// not run in parallel with others.
 func goroutinesMatching(markers ...string) []string {
 	buf := make([]byte, 1<<20)
 	for {
@@ -145,23 +198,6 @@ func goroutinesMatching(markers ...string) []string {
 	}
 
 	return out
-}
-
-// requireNoGoroutines fails unless, within a short grace period, no
-// goroutine mentions any marker. The grace period exists for goroutines of
-// pion/turn that Close has already unblocked but that have a few lines left
-// to run; nothing here waits for a time to pass.
-func requireNoGoroutines(t *testing.T, markers ...string) {
-	t.Helper()
-	var left []string
-	for range 100 {
-		if left = goroutinesMatching(markers...); len(left) == 0 {
-			return
-		}
-		runtime.Gosched()
-		time.Sleep(10 * time.Millisecond)
-	}
-	require.Empty(t, left, "goroutines left running")
 }
 
 // ourGoroutines are the markers of goroutines this package starts, directly

@@ -8,19 +8,11 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
-	"github.com/pion/transport/v5/vnet"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/vnet"
 )
-
-func startSTUN(t *testing.T, cfg STUNConfig) *STUNServer {
-	t.Helper()
-	s, err := StartSTUN(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-
-	return s
-}
 
 func bindingRequest(t *testing.T, extra ...stun.Setter) *stun.Message {
 	t.Helper()

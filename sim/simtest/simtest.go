@@ -57,11 +57,7 @@ func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Schedul
 func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 	t.Helper()
 	seeds := make([]uint64, 0, n)
-	if v := os.Getenv(SeedEnv); v != "" {
-		seed, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("simtest: %s=%q is not a seed: %v", SeedEnv, v, err)
-		}
+	if seed, ok := Seed(t); ok {
 		seeds = append(seeds, seed)
 	} else {
 		for i := 1; i <= n; i++ {
@@ -75,6 +71,36 @@ func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 			t.Logf("seed %d failed; reproduce with:\n\t%s", seed, ReproCommand(t.Name(), seed))
 		}
 	}
+}
+
+// Sweep runs ok for seeds 1..n without failing t, and returns the seeds
+// for which ok reported false, logging for each the command that reruns it
+// as test (a test that honours $VNETSIM_SEED, e.g. through Seeds). It is
+// for finding flaky seeds; Seeds is for tests that must pass for every seed.
+func Sweep(t *testing.T, n int, test string, ok func(seed uint64) bool) []uint64 {
+	t.Helper()
+	var failing []uint64
+	for seed := uint64(1); seed <= uint64(n); seed++ {
+		if !ok(seed) {
+			failing = append(failing, seed)
+			t.Logf("seed %d fails; reproduce with:\n\t%s", seed, ReproCommand(test, seed))
+		}
+	}
+	return failing
+}
+
+// Seed returns the seed in $VNETSIM_SEED and whether it is set.
+func Seed(t *testing.T) (uint64, bool) {
+	t.Helper()
+	v := os.Getenv(SeedEnv)
+	if v == "" {
+		return 0, false
+	}
+	seed, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		t.Fatalf("simtest: %s=%q is not a seed: %v", SeedEnv, v, err)
+	}
+	return seed, true
 }
 
 // ReproCommand returns the shell command that reruns test (a full test name

@@ -54,3 +54,8 @@ func TestReproCommand(t *testing.T) {
 	cmd := simtest.ReproCommand("TestICE/seed=17", 17)
 	assert.True(t, strings.HasPrefix(cmd, "VNETSIM_SEED=17 go test -count=1 -run '^TestICE$/^seed=17$' ./sim/simtest"), cmd)
 }
+
+func TestSweepCollectsFailingSeeds(t *testing.T) {
+	failing := simtest.Sweep(t, 10, "TestX", func(seed uint64) bool { return seed%4 != 0 })
+	assert.Equal(t, []uint64{4, 8}, failing)
+}
