@@ -134,6 +134,13 @@ type Config struct {
 	WakeAt func(now time.Time) time.Time
 }
 
+// Validate reports the first bad field of c, as NewStack would, without
+// making a stack.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults returns c with zero fields set to their defaults, or an error
 // naming the first bad field.
 func (c Config) withDefaults() (Config, error) {

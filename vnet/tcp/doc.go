@@ -12,11 +12,13 @@
 // options; cumulative ACKs with delayed ACKs; retransmission with the RTO of
 // RFC 6298 (Karn's rule, exponential backoff, bounds); fast retransmit and
 // NewReno fast recovery (RFC 5681, RFC 6582) with slow start (appropriate
-// byte counting) and congestion avoidance; flow control with receiver- and
-// sender-side silly window avoidance and zero-window probes; Nagle's
-// algorithm when asked for; FIN, half-close, RST, TIME_WAIT; keep-alives;
-// deadlines. Not modelled: SACK, timestamps, ECN, urgent data, PAWS,
-// SYN cookies, path MTU discovery.
+// byte counting) and congestion avoidance; selective acknowledgments with
+// RFC 6675 loss recovery; flow control with receiver- and sender-side silly
+// window avoidance and zero-window probes; Nagle's algorithm when asked
+// for; FIN, half-close, RST, TIME_WAIT; keep-alives; deadlines. Options
+// count against the MSS (RFC 6691), so a segment always fits an MTU of MSS
+// plus 40 bytes (Segment.OptionsLen). Not modelled: timestamps, ECN, urgent
+// data, PAWS, SYN cookies, path MTU discovery.
 //
 // A Stack is one host. The network layer (package vnet) gives it an output
 // function for the segments it emits and hands it inbound segments with

@@ -249,7 +249,7 @@ func (c *Conn) output() {
 				break
 			}
 			if seq, n, ok := c.nextLostHole(); ok {
-				c.transmit(seq, n, false, now)
+				n, _ = c.transmit(seq, n, false, now)
 				c.highRxt = seq + uint32(n)
 				continue
 			}
@@ -277,8 +277,7 @@ func (c *Conn) output() {
 				break // Nagle: one small segment in flight at a time
 			}
 		}
-		sendFin := fin && n == unsent
-		c.transmit(c.sndNxt, n, sendFin, now)
+		n, sendFin := c.transmit(c.sndNxt, n, fin && n == unsent, now)
 		adv := uint32(n)
 		if sendFin {
 			adv++
@@ -306,9 +305,15 @@ func (c *Conn) persistInterval() time.Duration {
 	return d
 }
 
-// transmit sends n bytes of data from seq (and a FIN after them).
-func (c *Conn) transmit(seq uint32, n int, fin bool, now int64) {
+// transmit sends n bytes of data from seq (and a FIN after them). The
+// payload and the options together stay within the MSS (RFC 6691), so
+// when the ACK carries SACK blocks fewer bytes may go, and the FIN waits;
+// transmit returns the bytes sent and whether the FIN went.
+func (c *Conn) transmit(seq uint32, n int, fin bool, now int64) (int, bool) {
 	seg := c.header(ACK, seq)
+	if room := c.mss - seg.OptionsLen(); n > room {
+		n, fin = room, false
+	}
 	if n > 0 {
 		p := getPayload(n)
 		c.snd.copyAt(int(seq-c.sndBase), p)
@@ -336,6 +341,7 @@ func (c *Conn) transmit(seq uint32, n int, fin bool, now int64) {
 	c.emit(seg)
 	c.timers[tRTO].armOnce(c.st.s, now+int64(c.rtt.rto))
 	c.timers[tPersist].stop()
+	return n, fin
 }
 
 // retransmitHead resends the first unacknowledged segment.
@@ -349,7 +355,7 @@ func (c *Conn) retransmitHead() uint32 {
 	if n == 0 && !fin {
 		return c.sndUna
 	}
-	c.transmit(c.sndUna, n, fin, c.now())
+	n, _ = c.transmit(c.sndUna, n, fin, c.now())
 	return c.sndUna + uint32(n)
 }
 
@@ -1266,7 +1272,7 @@ func (c *Conn) onPersist(now int64) {
 		// Open but too small for the silly-window rule: send what fits.
 		n := min(int(c.dataEnd()-c.sndNxt), c.sndWnd, c.mss)
 		fin := c.writeShut && c.sndNxt+uint32(n) == c.dataEnd()
-		c.transmit(c.sndNxt, n, fin, now)
+		n, fin = c.transmit(c.sndNxt, n, fin, now)
 		c.sndNxt += uint32(n)
 		if fin {
 			c.sndNxt++

@@ -129,6 +129,51 @@ func (s Segment) String() string {
 	return b.String()
 }
 
+// OptionsLen is the length in bytes of the TCP options the segment would
+// carry on the wire: MSS (4), window scale (3, padded to 4), SACK-permitted
+// (2, padded to 4) and the SACK blocks (2 + 8 per block, padded to a
+// multiple of 4). A network that models sizes adds it to the 20 bytes of
+// the fixed header.
+func (s *Segment) OptionsLen() int {
+	n := 0
+	if s.MSS != 0 {
+		n += 4
+	}
+	if s.HasWScale {
+		n += 4
+	}
+	if s.SACKOK {
+		n += 4
+	}
+	if s.NSACK > 0 {
+		n += sackOptionLen(int(s.NSACK))
+	}
+	return n
+}
+
+// sackOptionLen is the padded length of a SACK option with n blocks.
+func sackOptionLen(n int) int { return 4 + 8*n }
+
+// Release gives the segment's payload memory back to the package's free
+// list and clears Payload. A network that owns a segment (it was handed to
+// its output function) and drops it calls Release, so that lost segments
+// cost no allocation; it must not use the payload afterwards.
+func (s *Segment) Release() {
+	putPayload(s.Payload)
+	s.Payload = nil
+}
+
+// Clone returns a copy of the segment with its own payload memory (from the
+// free list), for a network that delivers one segment twice.
+func (s *Segment) Clone() Segment {
+	c := *s
+	if s.Payload != nil {
+		c.Payload = getPayload(len(s.Payload))
+		copy(c.Payload, s.Payload)
+	}
+	return c
+}
+
 // Sequence-number arithmetic modulo 2^32 (RFC 9293 section 3.4).
 func seqLT(a, b uint32) bool  { return int32(a-b) < 0 }
 func seqLEQ(a, b uint32) bool { return int32(a-b) <= 0 }

@@ -370,6 +370,15 @@ func (st *Stack) unregister(c *Conn) {
 // done. Call Dial from an application goroutine: it needs the scheduler to
 // run meanwhile.
 func (st *Stack) Dial(ctx context.Context, laddr, raddr netip.AddrPort, key sim.Key) (*Conn, error) {
+	return st.DialUntil(ctx, laddr, raddr, time.Time{}, key)
+}
+
+// DialUntil is Dial with a deadline in virtual time besides any deadline of
+// ctx (the earlier one wins; zero means none). Use it where ctx's deadline
+// cannot carry virtual time, as in manual mode, whose virtual clock is not
+// the wall clock that context deadlines run on. When it passes, the Dial
+// fails with os.ErrDeadlineExceeded (a timeout).
+func (st *Stack) DialUntil(ctx context.Context, laddr, raddr netip.AddrPort, deadline time.Time, key sim.Key) (*Conn, error) {
 	rtcp := net.TCPAddrFromAddrPort(raddr)
 	var ltcp *net.TCPAddr
 	if laddr.IsValid() {
@@ -384,9 +393,10 @@ func (st *Stack) Dial(ctx context.Context, laddr, raddr netip.AddrPort, key sim.
 	}
 	c := newConn(st, key, laddr, raddr)
 	c.dialCtx = ctx
-	deadline, hasDeadline := ctx.Deadline()
-	if hasDeadline {
-		c.dialDL = encodeDeadline(deadline)
+	c.dialDL = encodeDeadline(deadline)
+	ctxDeadline, hasDeadline := ctx.Deadline()
+	if dl := encodeDeadline(ctxDeadline); hasDeadline && (c.dialDL == 0 || dl < c.dialDL) {
+		c.dialDL = dl
 	}
 	c.submit(opConnect, 0)
 	select {
