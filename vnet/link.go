@@ -2,9 +2,11 @@ package vnet
 
 import (
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
+	"github.com/vnetsim/vnetsim/sim"
 )
 
 // Link is one direction of a wire: a Net's uplink or downlink, or a
@@ -12,10 +14,13 @@ import (
 // config is a perfect wire) and draws its randomness from a stream named
 // after the link, so adding a link never changes another link's fates.
 //
-// Link methods are safe from any goroutine. Changes (Set, Hold, Release,
-// Down) take effect on the scheduler at the next nanosecond of virtual time,
-// or at the instant given to the *At variants, so they are ordered like
-// every other event.
+// Link methods are safe from any goroutine, handlers included, and never
+// block (except Stats). Changes (Set, Hold, Release, Down, Up) are events:
+// they take effect on the scheduler at the next nanosecond of virtual time,
+// or at the instant given to SetAt and Down, before any datagram that a
+// socket sends at that instant. So a change made before the tree runs
+// applies to its first packet, and a change followed by sends from the same
+// goroutine applies to those sends, in manual and in paced mode alike.
 type Link struct {
 	w     *world
 	name  string
@@ -25,7 +30,19 @@ type Link struct {
 	rng   *rand.Rand
 	held  []*packet
 	stats LinkStats
+
+	// Partition windows of Down that have begun and not ended, and the
+	// number of Up calls so far: Up ends the windows begun before it, so a
+	// window's end counts only if no Up came in between.
+	downs int
+	ups   uint64
 }
+
+// keyLinkChange is the same-instant ordering key (Hi) of link changes. It
+// sorts them before every datagram a socket submits for the same instant
+// (socket keys have Hi >= 256, see UDPConn.keyLocked) and before world
+// controls (keyControl), but after events that handlers scheduled (Hi 0).
+const keyLinkChange = 1
 
 // LinkStats counts what a link did. Drops are by the link model's reason.
 type LinkStats struct {
@@ -47,44 +64,90 @@ func newLink(w *world, name string, to node, mtu int) *Link {
 // Name identifies the link, e.g. "lan->wan" or "wan->10.0.0.2".
 func (l *Link) Name() string { return l.name }
 
-// Set replaces the link's model. An invalid config is an error now; a
-// valid one applies at the next nanosecond of virtual time.
+// Set replaces the link's model. An invalid config is an error now (an
+// *impair.ConfigError, matching impair.ErrInvalidConfig); a valid one
+// applies at the next nanosecond of virtual time, before the datagrams
+// sent at that instant. Called before the tree runs, it sets the model the
+// link starts with.
 func (l *Link) Set(cfg impair.Config) error {
 	return l.SetAt(time.Time{}, cfg)
 }
 
 // SetAt applies cfg at virtual time at (or at the next nanosecond if at is
-// not in the future).
+// not in the future), for example to degrade a link halfway through a test.
+// The model keeps the state that still makes sense (see
+// impair.Link.SetConfig). cfg's slices are copied now.
 func (l *Link) SetAt(at time.Time, cfg impair.Config) error {
-	if _, err := impair.NewLink(cfg); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	l.w.control(at, func() { _ = l.model.SetConfig(cfg) })
+	cfg.Partitions = slices.Clone(cfg.Partitions)
+	cfg.Rules = slices.Clone(cfg.Rules)
+	l.change(at, func() { _ = l.model.SetConfig(cfg) })
 	return nil
+}
+
+// change runs fn on the scheduler at virtual time at (or the next
+// nanosecond), ordered before the sockets' datagrams of that instant.
+func (l *Link) change(at time.Time, fn func()) {
+	w := l.w
+	w.ctlMu.Lock()
+	w.ctlSeq++
+	seq := w.ctlSeq
+	w.ctlMu.Unlock()
+	w.sched.Submit(at, sim.Key{Hi: keyLinkChange, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
 }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error { return l.model.SetConfig(cfg) }
 
-// Hold keeps every packet entering the link in flight until Release, to
-// replay a race.
-func (l *Link) Hold() { l.w.control(time.Time{}, l.model.Hold) }
+// Hold keeps every packet entering the link in flight from the next
+// nanosecond until Release, to replay a race. Held packets are recorded
+// (KindHold) and counted (LinkStats.Model.Held).
+func (l *Link) Hold() { l.change(time.Time{}, l.model.Hold) }
 
-// Release lets held packets go on, oldest first, through the rest of the
-// link model, and lets new packets pass.
-func (l *Link) Release() { l.w.control(time.Time{}, l.release) }
+// Release, at the next nanosecond, lets the held packets go on, oldest
+// first, through the rest of the link model (the rules are not asked again),
+// and lets new packets pass. It also releases the packets that a rule
+// (impair.Config.Rules answering impair.Hold) held.
+func (l *Link) Release() { l.change(time.Time{}, l.release) }
 
-// Down takes the link down (a partition) from virtual time from until to;
-// a zero to means until further notice.
-func (l *Link) Down(from, to time.Time) {
-	l.w.control(from, func() { l.model.SetDown(true) })
-	if !to.IsZero() {
-		l.w.control(to, func() { l.model.SetDown(false) })
+// Down takes the link down (a partition) for virtual times in [from, to):
+// every packet that enters it meanwhile is dropped with ReasonPartition;
+// packets already on the wire arrive. A zero to means until Up. A from that
+// is not in the future means the next nanosecond. Windows may overlap: the
+// link is down while any of them lasts. A to that is not after from is an
+// error wrapping ErrConfig.
+func (l *Link) Down(from, to time.Time) error {
+	if !to.IsZero() && !to.After(from) {
+		return configErr("link %q: partition window ends at %v, not after its start %v", l.name, to, from)
 	}
+	var ups uint64 // the Up count when the window began
+	l.change(from, func() {
+		ups = l.ups
+		l.downs++
+		l.model.SetDown(true)
+	})
+	if !to.IsZero() {
+		l.change(to, func() {
+			if ups == l.ups && l.downs > 0 { // not ended by Up already
+				l.downs--
+				l.model.SetDown(l.downs > 0)
+			}
+		})
+	}
+	return nil
 }
 
-// Up brings the link back at the next nanosecond.
-func (l *Link) Up() { l.w.control(time.Time{}, func() { l.model.SetDown(false) }) }
+// Up brings the link back at the next nanosecond: it ends every Down window
+// begun so far (windows that begin later still take it down).
+func (l *Link) Up() {
+	l.change(time.Time{}, func() {
+		l.ups++
+		l.downs = 0
+		l.model.SetDown(false)
+	})
+}
 
 // Stats returns the link's counters. See World.Snapshot for the rules on
 // reading while the scheduler runs.

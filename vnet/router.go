@@ -230,6 +230,25 @@ func (r *Router) Uplink() *Link { return r.up }
 // Downlink returns the link from the parent to this router (nil on the root).
 func (r *Router) Downlink() *Link { return r.fromUp }
 
+// Partition cuts r (and everything below it) off from its parent for
+// virtual times in [from, to): its uplink and its downlink both go down
+// (Link.Down), so nothing crosses in either direction and every packet that
+// tries is dropped with ReasonPartition on the link it tried. NAT mappings
+// are kept and expire on their own timers, as in a real outage. A zero to
+// means until r.Uplink().Up() and r.Downlink().Up(). The root, or a router
+// not yet attached, has no parent: that is an error wrapping ErrTopology; a
+// to that is not after from is an error wrapping ErrConfig.
+func (r *Router) Partition(from, to time.Time) error {
+	up, down := r.up, r.fromUp
+	if up == nil || down == nil {
+		return topoErr("router %q has no parent to be partitioned from", r.name)
+	}
+	if err := up.Down(from, to); err != nil {
+		return err
+	}
+	return down.Down(from, to) // the same window: valid too
+}
+
 // root returns the top of r's tree.
 func (r *Router) root() *Router {
 	for r.parent != nil {
