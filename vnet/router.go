@@ -344,6 +344,15 @@ func (r *Router) adopt(child *Router) {
 	for _, x := range old.routers {
 		x.w = r.w
 		x.log = r.w.lf.NewLogger("vnet/" + x.name)
+		if x.nat != nil && x.nat.Stats() == (nat.Stats{}) {
+			// A NAT that has translated nothing yet draws its ports from
+			// the new world's seed, like its links: the same tree gets the
+			// same ports whatever order it was built in. (New cannot fail
+			// on a config it accepted before; if it did, the old table stays.)
+			if t, err := nat.New(x.nat.Config(), r.w.sched.Rand("nat "+x.name)); err == nil {
+				x.nat = t
+			}
+		}
 		r.w.routers = append(r.w.routers, x)
 	}
 	for _, n := range old.nets {
@@ -581,13 +590,15 @@ func (r *Router) forward(p *packet) {
 		if r.nat.IsExternal(dst) {
 			// To our own outside address: hairpinning (RFC 4787 §6).
 			f, v := r.nat.Hairpin(now, flow)
+			// Before the verdict: a hairpin refused on its inbound half
+			// keeps the mapping its outbound half made, which must expire.
+			r.scheduleExpiry()
 			if v != nat.Pass {
 				r.drop(p, natReason(v))
 				return
 			}
 			p.src, p.dst = f.Src, f.Dst
 			r.w.recordNAT(r.name, p, src, odst)
-			r.scheduleExpiry()
 			if !r.prefix.Contains(p.dst.Addr()) {
 				r.drop(p, ReasonNoRoute)
 				return
