@@ -200,7 +200,8 @@ func TestHolePunchingMatrix(t *testing.T) {
 		{sym, prc, none},
 		{sym, sym, none},
 
-		// The same through pion's names (sequential ports: still unpredictable enough).
+		// The same through pion's names. pion's symmetric NAT allocates ports
+		// sequentially, but these punches never guess ports: same outcomes.
 		{pionFull, pionSym, onlyBToA},
 		{pionRC, pionPRC, both},
 		{pionSym, pionSym, none},
