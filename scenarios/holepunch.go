@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -55,9 +54,14 @@ type HolePunchReport struct {
 	Connected bool
 	// VirtualTime is the virtual time the scenario took.
 	VirtualTime time.Duration
+	// Failure says why the scenario stopped early ("" if it did not).
+	Failure string
 }
 
 func (r HolePunchReport) String() string {
+	if r.Failure != "" {
+		return fmt.Sprintf("FAILED: %s (virtual time %v)", r.Failure, r.VirtualTime)
+	}
 	verdict := "FAILED: the NATs did not let the punches through"
 	if r.Connected {
 		verdict = "CONNECTED: punches went through both NATs"
@@ -161,7 +165,9 @@ func HolePunch(cfg HolePunchConfig) (HolePunchReport, error) {
 		}
 	}
 	if w.ReflexA == nil || w.ReflexB == nil {
-		return rep, errors.New("scenarios: a peer never got a STUN answer")
+		rep.Failure = "a peer never got a STUN answer"
+		rep.VirtualTime = s.Now().Sub(sim.DefaultStart)
+		return rep, nil
 	}
 	rep.ReflexA, rep.ReflexB = w.ReflexA.String(), w.ReflexB.String()
 
