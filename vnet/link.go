@@ -173,7 +173,7 @@ func (l *Link) send(p *packet) {
 		return
 	}
 	p.ip = impair.Packet{Size: p.size(), Data: p.payload, Src: p.src, Dst: p.dst, Proto: p.proto}
-	l.fate(p, l.model.Transmit(l.w.sched.Now(), &p.ip, l.rng))
+	l.fate(p, l.model.Transmit(p.now(), &p.ip, l.rng))
 }
 
 func (l *Link) release() {
@@ -208,7 +208,7 @@ func (l *Link) fate(p *packet, f impair.Fate) {
 func (l *Link) deliver(p *packet, at time.Time) {
 	l.stats.Delivered++
 	l.stats.Bytes += uint64(p.size())
-	p.to, p.via = l.to, l
+	p.to, p.via, p.at = l.to, l, at
 	l.w.sched.Schedule(at, p, uint64(stageArrive))
 }
 

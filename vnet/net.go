@@ -495,8 +495,11 @@ func (n *Net) srcFor(dst netip.Addr) netip.Addr {
 // egress runs when a datagram leaves a socket (handler context).
 func (n *Net) egress(p *packet) {
 	c := p.from
-	n.bindEphemeral(c)
-	local := c.local()
+	local, ok := c.boundAddr()
+	if !ok {
+		n.bindEphemeral(c)
+		local = c.local()
+	}
 	if local.Port() == 0 { // closed before it could bind, or no port left
 		p.free()
 		return
@@ -528,9 +531,10 @@ func (n *Net) arrive(p *packet, _ *Link) {
 		return
 	}
 	p.sock = c
-	now := n.w.sched.Now().UnixNano()
+	now := p.now().UnixNano()
 	if at := n.w.appInstant(now); at > now {
-		n.w.sched.Schedule(time.Unix(0, at), p, uint64(stageDeliver))
+		p.at = time.Unix(0, at).In(time.UTC)
+		n.w.sched.Schedule(p.at, p, uint64(stageDeliver))
 		return
 	}
 	c.enqueue(p)

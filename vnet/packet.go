@@ -3,6 +3,7 @@ package vnet
 import (
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
 )
@@ -50,6 +51,9 @@ type packet struct {
 	via  *Link
 	sock *UDPConn // receiving socket (deliver)
 	ip   impair.Packet
+	// at is the virtual time of the packet's next event, set where that
+	// event is scheduled (see now). Zero until then.
+	at time.Time
 }
 
 var packetPool = sync.Pool{New: func() any { return &packet{buf: make([]byte, 0, 1500)} }}
@@ -74,6 +78,20 @@ func (p *packet) clone() *packet {
 func (p *packet) free() {
 	*p = packet{buf: p.buf[:0]}
 	packetPool.Put(p)
+}
+
+// now is the virtual time of the packet event being handled: the instant
+// the event was scheduled for. Handlers use it rather than Scheduler.Now,
+// which in paced mode reads the clock (more expensive than the rest of a
+// hop), and whose reading runs later than the event by the loop's lag
+// when the clock is the wall clock. In a synctest bubble and in manual
+// mode the two are equal. An event that did not set p.at (a packet's
+// first event, submitted by an application) falls back to Scheduler.Now.
+func (p *packet) now() time.Time {
+	if p.at.IsZero() {
+		return p.w.sched.Now()
+	}
+	return p.at
 }
 
 // size is the IP datagram size in bytes.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/transport/v5"
@@ -97,6 +98,17 @@ func (c *UDPConn) local() netip.AddrPort {
 }
 
 func (c *UDPConn) localPort() uint16 { return c.local().Port() }
+
+// boundAddr returns the bound address once the socket is bound. It takes no
+// lock: bound is written once, before boundCh is closed, and never again.
+func (c *UDPConn) boundAddr() (netip.AddrPort, bool) {
+	select {
+	case <-c.boundCh:
+		return c.bound, true
+	default:
+		return netip.AddrPort{}, false
+	}
+}
 
 func (c *UDPConn) isClosed() bool {
 	c.mu.Lock()
@@ -415,7 +427,7 @@ type deadline struct {
 	clk   sim.Clock
 	mu    sync.Mutex
 	ch    chan struct{}
-	fired bool
+	fired atomic.Bool // written under mu; read without it by expired (every write)
 	timer sim.Timer
 }
 
@@ -430,8 +442,9 @@ func (d *deadline) set(t time.Time) {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	if d.fired {
-		d.ch, d.fired = make(chan struct{}), false
+	if d.fired.Load() {
+		d.ch = make(chan struct{})
+		d.fired.Store(false)
 	}
 	if t.IsZero() {
 		return
@@ -439,15 +452,15 @@ func (d *deadline) set(t time.Time) {
 	dur := t.Sub(d.clk.Now())
 	if dur <= 0 {
 		close(d.ch)
-		d.fired = true
+		d.fired.Store(true)
 		return
 	}
 	ch := d.ch
 	d.timer = d.clk.AfterFunc(dur, func() {
 		d.mu.Lock()
-		if d.ch == ch && !d.fired {
+		if d.ch == ch && !d.fired.Load() {
 			close(ch)
-			d.fired = true
+			d.fired.Store(true)
 		}
 		d.mu.Unlock()
 	})
@@ -459,11 +472,7 @@ func (d *deadline) done() <-chan struct{} {
 	return d.ch
 }
 
-func (d *deadline) expired() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.fired
-}
+func (d *deadline) expired() bool { return d.fired.Load() }
 
 func (d *deadline) stop() {
 	d.mu.Lock()
