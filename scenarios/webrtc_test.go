@@ -48,7 +48,7 @@ func TestWebRTCDataChannel(t *testing.T) {
 
 		offerer := peerConnection(t, s, pa.Net, in)
 		answerer := peerConnection(t, s, pb.Net, in)
-		defer offerer.Close() //nolint:errcheck
+		defer offerer.Close()  //nolint:errcheck
 		defer answerer.Close() //nolint:errcheck
 
 		const messages = 20
