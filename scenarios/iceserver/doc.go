@@ -1,14 +1,16 @@
 // Package iceserver hosts STUN and TURN servers on a virtual network, and
 // discovers NAT behaviour from inside one.
 //
-// Everything here is written against pion's transport.Net interface and
-// nothing else, so the same servers run on pion's own wall-clock vnet and on
-// vnetsim's virtual-time Net. The package never reads the wall clock in its
-// own logic: the STUN server has no timers at all, and the discovery client
-// waits only on timers from an injected clock.Clock, so its request timeouts
-// follow virtual time wherever the clock does. pion/stun and pion/turn keep
-// their own internal timers (nonces, allocation lifetimes), which is fine
-// inside a synctest bubble, where the time package itself is virtual.
+// The servers and Discover are written against pion's transport.Net
+// interface and nothing else, so they run on vnetsim's vnet (on virtual time
+// inside sim/simtest.Run, or on the wall clock), on pion's own vnet and on
+// the real network. The package never reads the wall clock in its own logic:
+// the STUN server has no timers at all, and the discovery client waits only
+// on timers from an injected clock.Clock, so its request timeouts follow
+// virtual time wherever the clock does. pion/stun and pion/turn keep their
+// own internal timers (nonces, allocation lifetimes, refreshes), which is
+// fine inside a synctest bubble, where the time package itself is virtual:
+// an allocation that runs out after ten minutes costs no wall time there.
 //
 // Three pieces:
 //
@@ -20,5 +22,7 @@
 //     address-and-port-dependent.
 //   - StartTURN and Host: a pion/turn server whose listening socket and relay
 //     sockets both live on the given Net, and a helper that starts STUN and
-//     TURN together and returns the URLs pion/ice wants.
+//     TURN together and returns the URLs pion/ice wants. HostOn does the
+//     same on a vnetsim router in one call: it creates the server host at
+//     the configured public addresses and adds the DNS names.
 package iceserver

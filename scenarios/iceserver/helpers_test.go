@@ -60,10 +60,10 @@ func withType(mapping, filtering vnet.EndpointDependencyType) vnet.RouterConfig 
 }
 
 // newLab builds the topology on s. lan supplies the LAN router's NAT
-// fields; newLab fills in the rest.
+// fields, and its MTU, when set, is the WAN's too; newLab fills in the rest.
 func newLab(t testing.TB, s *sim.Scheduler, lan vnet.RouterConfig) *lab {
 	t.Helper()
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MTU: lan.MTU})
 	require.NoError(t, err)
 	server, err := vnet.NewNet(&vnet.NetConfig{Name: "server", StaticIPs: []string{ip1.String(), ip2.String()}})
 	require.NoError(t, err)

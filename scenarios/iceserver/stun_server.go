@@ -20,7 +20,10 @@ const DefaultSTUNPort = 3478
 
 // maxSTUNDatagram bounds the datagrams the STUN server reads. Binding
 // requests are tiny; anything longer is not a request this server can answer
-// and is dropped as truncated.
+// and is dropped as truncated. The server reads into a buffer one byte
+// longer, because Nets report truncation differently: pion's vnet returns
+// io.ErrShortBuffer, while real UDP sockets on Linux and vnetsim's vnet
+// silently cut the datagram to the buffer.
 const maxSTUNDatagram = 1500
 
 // ErrInvalidConfig wraps every configuration problem found by StartSTUN,
@@ -280,10 +283,13 @@ type stunWorker struct {
 
 func (s *STUNServer) serve(sk *stunSocket) {
 	defer s.wg.Done()
-	buf := make([]byte, maxSTUNDatagram)
+	buf := make([]byte, maxSTUNDatagram+1)
 	w := &stunWorker{}
 	for {
 		n, from, err := sk.conn.ReadFrom(buf)
+		if err == nil && n > maxSTUNDatagram {
+			err = io.ErrShortBuffer
+		}
 		if err != nil {
 			if errors.Is(err, io.ErrShortBuffer) {
 				s.stats.received.Add(1)

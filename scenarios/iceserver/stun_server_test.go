@@ -209,7 +209,9 @@ func TestSTUNErrors(t *testing.T) {
 // TestSTUNDrops checks that datagrams the server must not answer are
 // dropped and counted. Each is followed by a good request, so that its
 // answer proves the dropped one has been processed (the socket's datagrams
-// are read in order).
+// are read in order). The links carry jumbo frames, so that a datagram
+// longer than the server's read buffer gets there: vnet refuses to send
+// what exceeds the MTU rather than fragment it.
 func TestSTUNDrops(t *testing.T) {
 	junk := []struct {
 		name string
@@ -224,9 +226,10 @@ func TestSTUNDrops(t *testing.T) {
 		}()},
 		{"indication", stun.MustBuild(stun.NewType(stun.MethodBinding, stun.ClassIndication), stun.TransactionID).Raw},
 		{"response", stun.MustBuild(stun.BindingSuccess, stun.TransactionID).Raw},
-		{"truncated", make([]byte, maxSTUNDatagram+100)},
+		// A Binding request the server would answer, were it not too long.
+		{"truncated", bindingRequest(t, stun.RawAttribute{Type: 0x8000, Value: make([]byte, maxSTUNDatagram)}).Raw},
 	}
-	inLab(t, vnet.RouterConfig{}, func(t *testing.T, l *lab) {
+	inLab(t, vnet.RouterConfig{MTU: 9000}, func(t *testing.T, l *lab) {
 		srv := l.startSTUN(t, STUNConfig{Net: l.server, Address: stunP1})
 		conn := l.listen(t, l.wanHost, "1.2.3.10:4000")
 		for _, j := range junk {
