@@ -67,7 +67,7 @@ func benchVnetsimPaced(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tx, rx := vnetsimPair(b, wan)
+	tx, rx, links := vnetsimPair(b, wan)
 	if err := wan.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func benchVnetsimPaced(b *testing.B) {
 
 	res := stream(b, tx, rx)
 
-	explained := vnetsimDrops(b, wan, rx.(*vnet.UDPConn))
+	explained := vnetsimDrops(b, wan, rx.(*vnet.UDPConn), links)
 	reportThroughput(b, res, explained, true)
 }
 
@@ -118,7 +118,7 @@ func benchVnetsimManual(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tx, rx := vnetsimPair(b, wan)
+	tx, rx, links := vnetsimPair(b, wan)
 	// A read deadline already passed makes ReadFrom return at once when
 	// nothing is queued, so a lost datagram cannot block the loop.
 	if err := rx.SetReadDeadline(s.Now()); err != nil {
@@ -145,14 +145,16 @@ func benchVnetsimManual(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 
-	explained := vnetsimDrops(b, wan, rx.(*vnet.UDPConn))
+	explained := vnetsimDrops(b, wan, rx.(*vnet.UDPConn), links)
 	reportThroughput(b, streamResult{sent: b.N, got: got, elapsed: elapsed}, explained, true)
 }
 
-// vnetsimPair attaches the two hosts to wan and opens their sockets.
-func vnetsimPair(b *testing.B, wan *vnet.Router) (tx, rx net.PacketConn) {
+// vnetsimPair attaches the two hosts to wan and opens their sockets. links
+// are the two links the datagrams take: tx's uplink, rx's downlink.
+func vnetsimPair(b *testing.B, wan *vnet.Router) (tx, rx net.PacketConn, links []*vnet.Link) {
 	b.Helper()
 	conns := make([]net.PacketConn, 2)
+	nets := make([]*vnet.Net, 2)
 	for i, ap := range []string{txAddr + ":4000", rxAddr + ":5000"} {
 		ip, _, _ := strings.Cut(ap, ":")
 		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
@@ -165,8 +167,9 @@ func vnetsimPair(b *testing.B, wan *vnet.Router) (tx, rx net.PacketConn) {
 		if conns[i], err = n.ListenPacket("udp4", ap); err != nil {
 			b.Fatal(err)
 		}
+		nets[i] = n
 	}
-	return conns[0], conns[1]
+	return conns[0], conns[1], []*vnet.Link{nets[0].Uplink(), nets[1].Downlink()}
 }
 
 // streamResult is one run of stream.
@@ -262,17 +265,32 @@ wait:
 	return streamResult{sent: n, got: got, elapsed: elapsed}
 }
 
-// vnetsimDrops returns vnetsim's drop counters that can explain lost
-// datagrams on this topology, by reason.
-func vnetsimDrops(b *testing.B, wan *vnet.Router, rx *vnet.UDPConn) map[string]uint64 {
+// vnetsimDrops returns the drop counters that can explain lost datagrams
+// on this topology, by where and why: the router's drops, the links' drops
+// and the receiving socket's overflows. Only nonzero counters are listed.
+func vnetsimDrops(b *testing.B, wan *vnet.Router, rx *vnet.UDPConn, links []*vnet.Link) map[string]uint64 {
 	b.Helper()
 	drops := map[string]uint64{}
+	add := func(what string, n uint64) {
+		if n > 0 {
+			drops[what] += n
+		}
+	}
 	for reason, n := range wan.Stats().Dropped {
-		drops["router "+reason] += n
+		add("router "+reason, n)
 	}
-	if n := rx.Stats().Overflows; n > 0 {
-		drops["socket "+vnet.ReasonBufferFull.String()] += n
+	for _, l := range links {
+		st := l.Stats()
+		m := st.Model
+		add(l.Name()+" "+vnet.ReasonMTU.String(), st.MTUDrops)
+		add(l.Name()+" "+vnet.ReasonLoss.String(), m.Lost)
+		add(l.Name()+" "+vnet.ReasonQueue.String(), m.QueueDrops)
+		add(l.Name()+" "+vnet.ReasonPartition.String(), m.PartitionDrops)
+		add(l.Name()+" "+vnet.ReasonRule.String(), m.RuleDrops)
+		add(l.Name()+" "+vnet.ReasonCorrupt.String(), m.CorruptDrops)
+		add(l.Name()+" "+vnet.ReasonInvalid.String(), m.InvalidDrops)
 	}
+	add("socket "+vnet.ReasonBufferFull.String(), rx.Stats().Overflows)
 	return drops
 }
 
