@@ -33,6 +33,8 @@ import (
 
 	"github.com/benbjohnson/clock"
 	"github.com/pion/logging"
+
+	"github.com/vnetsim/vnetsim/sim/simlog"
 )
 
 // DefaultStart is where virtual time starts unless Config.Start says
@@ -66,8 +68,12 @@ type Config struct {
 	// Nil means nothing is called. The paced loop never calls it.
 	Settle func()
 
-	// LoggerFactory makes the scheduler's logger. Nil means pion's default
-	// factory (levels from the PION_LOG_* environment variables).
+	// LoggerFactory makes the scheduler's logger, and is what the layers
+	// built on the scheduler (vnet's routers and hosts) log with unless
+	// told otherwise. Nil means a simlog factory that stamps every line
+	// with this scheduler's virtual time (Scheduler.Now) and writes to
+	// os.Stderr, at pion's levels (Error, or what the PION_LOG_* environment
+	// variables say). See Scheduler.LoggerFactory.
 	LoggerFactory logging.LoggerFactory
 }
 
@@ -148,18 +154,18 @@ func New(cfg Config) *Scheduler {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.New()
 	}
-	if cfg.LoggerFactory == nil {
-		cfg.LoggerFactory = logging.NewDefaultLoggerFactory()
-	}
 	s := &Scheduler{
 		cfg:   cfg,
 		clk:   cfg.Clock,
-		log:   cfg.LoggerFactory.NewLogger("sim"),
 		start: cfg.Start,
 		hash:  fnvOffset,
 		wake:  make(chan struct{}, 1),
 	}
 	s.now.Store(cfg.Start.UnixNano())
+	if s.cfg.LoggerFactory == nil {
+		s.cfg.LoggerFactory = simlog.New(s.Now, nil)
+	}
+	s.log = s.cfg.LoggerFactory.NewLogger("sim")
 	return s
 }
 
@@ -167,7 +173,13 @@ func New(cfg Config) *Scheduler {
 func (s *Scheduler) Seed() uint64 { return s.cfg.Seed }
 
 // LoggerFactory returns the factory the scheduler logs with, for the layers
-// built on it.
+// built on it: Config.LoggerFactory, or by default a *simlog.Factory whose
+// lines carry this scheduler's virtual time. Hand it to the pion libraries
+// that run over the simulated network (ice.AgentConfig.LoggerFactory,
+// turn.ServerConfig.LoggerFactory, turn.ClientConfig.LoggerFactory,
+// webrtc.SettingEngine.LoggerFactory) so their lines line up with the
+// simulator's traces and captures, and two runs of one seed log the same
+// timestamps.
 func (s *Scheduler) LoggerFactory() logging.LoggerFactory { return s.cfg.LoggerFactory }
 
 // Now returns the current virtual time. In manual mode that is the time of
@@ -452,6 +464,7 @@ func (s *Scheduler) loop(stop, done chan struct{}) {
 	defer close(done)
 	defer s.paced.Store(false)
 	var timer *clock.Timer
+	var clk int64
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -473,11 +486,16 @@ func (s *Scheduler) loop(stop, done chan struct{}) {
 			continue
 		}
 		next := s.q.minAt()
-		if next <= s.clk.Now().UnixNano() {
+		if next <= clk {
 			s.fire()
 			continue
 		}
-		d := time.Duration(next - s.clk.Now().UnixNano())
+		clk = s.clk.Now().UnixNano()
+		if next <= clk {
+			s.fire()
+			continue
+		}
+		d := time.Duration(next - clk)
 		if timer == nil {
 			timer = s.clk.Timer(d)
 		} else {
@@ -512,3 +530,6 @@ func StreamID(name string) uint64 {
 	_, _ = h.Write([]byte(name))
 	return h.Sum64()
 }
+
+// EventTime is the time of the event being fired (handlers only).
+func (s *Scheduler) EventTime() time.Time { return time.Unix(0, s.now.Load()).In(time.UTC) }
