@@ -31,6 +31,10 @@ type Link struct {
 	held  []*packet
 	stats LinkStats
 
+	// The interfaces at the link's two ends, for captures: out sends onto
+	// the link, in receives from it. Set when the link is made.
+	out, in *iface
+
 	// Partition windows of Down that have begun and not ended, and the
 	// number of Up calls so far: Up ends the windows begun before it, so a
 	// window's end counts only if no Up came in between.
@@ -149,7 +153,7 @@ func (l *Link) Up() {
 	})
 }
 
-// Stats returns the link's counters. See World.Snapshot for the rules on
+// Stats returns the link's counters. See Router.Snapshot for the rules on
 // reading while the scheduler runs.
 func (l *Link) Stats() LinkStats {
 	var s LinkStats
@@ -172,6 +176,7 @@ func (l *Link) send(p *packet) {
 		l.w.drop(p, ReasonMTU, l.name)
 		return
 	}
+	l.tapOut(p)
 	p.ip = impair.Packet{Size: p.size(), Data: p.payload, Src: p.src, Dst: p.dst, Proto: p.proto}
 	l.fate(p, l.model.Transmit(p.now(), &p.ip, l.rng))
 }

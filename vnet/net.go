@@ -34,6 +34,8 @@ type Net struct {
 	down   *Link // router -> Net
 	rbuf   int
 
+	eth0, lo0 iface // for captures
+
 	mu       sync.Mutex // guards socks and nextPort
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
@@ -75,6 +77,7 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if n.rbuf == 0 {
 		n.rbuf = DefaultReadBuffer
 	}
+	n.eth0, n.lo0 = iface{net: n, name: "eth0"}, iface{net: n, name: "lo0"}
 	if n.rbuf < 0 {
 		return nil, configErr("net %q: negative ReadBuffer", cfg.Name)
 	}
@@ -513,10 +516,14 @@ func (n *Net) egress(p *packet) {
 	w.nextID++
 	p.id = w.nextID
 	w.sent++
+	p.launch()
 	c.stats.PacketsOut++
 	c.stats.BytesOut += uint64(len(p.payload))
 	w.record(KindSend, n.name, p, ReasonNone)
 	if n.hasIP(p.dst.Addr()) {
+		if len(n.lo0.taps) != 0 {
+			n.lo0.write(p)
+		}
 		n.arrive(p, nil)
 		return
 	}
@@ -524,7 +531,10 @@ func (n *Net) egress(p *packet) {
 }
 
 // arrive is a datagram reaching the host (handler context).
-func (n *Net) arrive(p *packet, _ *Link) {
+func (n *Net) arrive(p *packet, via *Link) {
+	if via != nil {
+		via.tapIn(p)
+	}
 	c := n.socketFor(p.dst)
 	if c == nil {
 		n.w.drop(p, ReasonPortClosed, n.name)

@@ -51,6 +51,12 @@ type packet struct {
 	via  *Link
 	sock *UDPConn // receiving socket (deliver)
 	ip   impair.Packet
+
+	// flying is set while the packet is in the network: from its send (or
+	// its duplication) until a socket queues it or it is freed. The world's
+	// inFlight counts such packets, independently of the drop and delivery
+	// counters, so Snapshot.Check can prove that none is lost uncounted.
+	flying bool
 	// at is the virtual time of the packet's next event, set where that
 	// event is scheduled (see now). Zero until then.
 	at time.Time
@@ -72,10 +78,27 @@ func (w *world) newPacket(payload []byte) *packet {
 func (p *packet) clone() *packet {
 	q := p.w.newPacket(p.payload)
 	q.id, q.proto, q.ttl, q.src, q.dst = p.id, p.proto, p.ttl, p.src, p.dst
+	q.launch()
 	return q
 }
 
+// launch counts p as in flight (handler context).
+func (p *packet) launch() {
+	p.flying = true
+	p.w.inFlight++
+}
+
+// land counts p as no longer in flight: a socket queued it, or it was
+// dropped (handler context).
+func (p *packet) land() {
+	if p.flying {
+		p.flying = false
+		p.w.inFlight--
+	}
+}
+
 func (p *packet) free() {
+	p.land()
 	*p = packet{buf: p.buf[:0]}
 	packetPool.Put(p)
 }

@@ -98,6 +98,8 @@ type Router struct {
 	expiryAt int64
 	expiring bool
 
+	inside, outside iface // for captures: on its subnet, on its parent's
+
 	egress impair.Config // the router's outgoing links' model (MinDelay/MaxJitter)
 	hosts  map[string][]netip.Addr
 	stats  RouterStats
@@ -157,6 +159,7 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		nextHost: prefix.Addr().Next(),
 		hosts:    map[string][]netip.Addr{},
 	}
+	r.inside, r.outside = iface{router: r, name: "inside"}, iface{router: r, name: "outside"}
 	if cfg.MinDelay > 0 || cfg.MaxJitter > 0 {
 		// Uniform jitter of ±MaxJitter/2 around MinDelay+MaxJitter/2:
 		// between MinDelay and MinDelay+MaxJitter, as pion's vnet.
@@ -320,6 +323,8 @@ func (r *Router) addRouter(child *Router) error {
 	r.children = append(r.children, child)
 	child.up = newLink(r.w, child.name+"->"+r.name, r, min(child.mtu, r.mtu))
 	child.fromUp = newLink(r.w, r.name+"->"+child.name, child, min(child.mtu, r.mtu))
+	child.up.out, child.up.in = &child.outside, &r.inside
+	child.fromUp.out, child.fromUp.in = &r.inside, &child.outside
 	if err := child.up.set(child.egress); err != nil {
 		return err
 	}
@@ -364,6 +369,7 @@ func (r *Router) adopt(child *Router) {
 		l.rng = r.w.sched.Rand("link " + l.name)
 		r.w.links = append(r.w.links, l)
 	}
+	r.w.observers = append(r.w.observers, old.observers...)
 }
 
 // AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
@@ -414,6 +420,8 @@ func (r *Router) addNet(n *Net) error {
 		return err
 	}
 	n.down = down
+	n.up.out, n.up.in = &n.eth0, &r.inside
+	down.out, down.in = &r.inside, &n.eth0
 	for _, a := range ips {
 		r.routes[a] = route{link: down}
 	}
@@ -523,8 +531,12 @@ func (r *Router) snapshot() RouterStats {
 }
 
 // Observe registers fn to see every packet event of the tree, on the
-// scheduler's goroutine. Register observers before the tree runs.
-func (r *Router) Observe(fn func(Record)) { r.w.observers = append(r.w.observers, fn) }
+// scheduler's goroutine. While the paced loop runs, registration happens on
+// the scheduler (Observe waits for it), so fn sees every event after that
+// instant; do not call it from an observer or handler then.
+func (r *Router) Observe(fn func(Record)) {
+	r.w.read(func() { r.w.observers = append(r.w.observers, fn) })
+}
 
 func (r *Router) drop(p *packet, why Reason) {
 	r.stats.drops[why]++
@@ -533,6 +545,9 @@ func (r *Router) drop(p *packet, why Reason) {
 
 // arrive is a packet reaching the router over via (handler context).
 func (r *Router) arrive(p *packet, via *Link) {
+	if via != nil {
+		via.tapIn(p)
+	}
 	if p.ttl <= 1 {
 		r.drop(p, ReasonTTL)
 		return

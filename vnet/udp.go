@@ -52,6 +52,7 @@ type UDPConn struct {
 
 // SocketStats counts a socket's traffic.
 type SocketStats struct {
+	Host                 string // the Net's name
 	Local                string
 	PacketsOut, BytesOut uint64
 	PacketsIn, BytesIn   uint64
@@ -269,13 +270,23 @@ func (c *UDPConn) enqueue(p *packet) {
 		w.drop(p, ReasonBufferFull, c.net.name)
 		return
 	}
+	// Count and describe p before queuing it: once queued, a reader may
+	// take and free it at any moment.
+	c.stats.PacketsIn++
+	c.stats.BytesIn += uint64(len(p.payload))
+	p.land()
+	w.delivered++
+	observed := len(w.observers) > 0
+	var rec Record
+	if observed {
+		rec = w.newRecord(KindDeliver, c.net.name, p, ReasonNone)
+	}
 	c.queue = append(c.queue, p)
 	c.qbytes += len(p.payload)
 	c.mu.Unlock()
-	c.stats.PacketsIn++
-	c.stats.BytesIn += uint64(len(p.payload))
-	w.delivered++
-	w.record(KindDeliver, c.net.name, p, ReasonNone)
+	if observed {
+		w.emit(rec)
+	}
 	select {
 	case c.notify <- struct{}{}:
 	default:
@@ -423,6 +434,7 @@ func (c *UDPConn) SetWriteBuffer(int) error { return nil }
 func (c *UDPConn) Stats() SocketStats {
 	var s SocketStats
 	c.net.w.read(func() { s = c.stats })
+	s.Host = c.net.name
 	s.Local = c.local().String()
 	return s
 }

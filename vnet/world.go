@@ -32,6 +32,7 @@ type world struct {
 	duplicated uint64
 	delivered  uint64
 	dropped    [numReasons]uint64
+	inFlight   uint64 // packets launched and not yet queued on a socket or freed (packet.flying)
 
 	// lastApp is the last instant a packet was handed to an application
 	// socket. Each hand-over gets its own nanosecond, so two application
@@ -83,7 +84,16 @@ func (w *world) record(k Kind, where string, p *packet, r Reason) {
 	if len(w.observers) == 0 {
 		return
 	}
-	rec := Record{At: w.sched.Now(), Kind: k, Where: where, Proto: p.proto, Src: p.src, Dst: p.dst, Size: p.size(), Reason: r, ID: p.id}
+	w.emit(w.newRecord(k, where, p, r))
+}
+
+// newRecord describes p for the observers.
+func (w *world) newRecord(k Kind, where string, p *packet, r Reason) Record {
+	return Record{At: w.sched.Now(), Kind: k, Where: where, Proto: p.proto, Src: p.src, Dst: p.dst, Size: p.size(), Reason: r, ID: p.id}
+}
+
+// emit hands rec to every observer.
+func (w *world) emit(rec Record) {
 	for _, o := range w.observers {
 		o(rec)
 	}
