@@ -373,3 +373,32 @@ func ExampleRouter_Trace() {
 	// 00:00:01.000000001 forward wan                udp 1.2.3.4:7 > 1.2.3.100:5001 len=45 #2
 	// 00:00:01.010000001 drop    lan                udp 1.2.3.4:7 > 1.2.3.100:5001 len=45 #2 reason=nat-no-mapping
 }
+
+// A Tracer that keeps no records (or a bounded ring, once full) costs no
+// allocation per packet event: long runs can be fingerprinted for free.
+func TestTraceHashOnlyAllocatesNothing(t *testing.T) {
+	rec := vnet.Record{At: sim.DefaultStart, Kind: vnet.KindForward, Where: "wan", Proto: 17,
+		Src: netip.MustParseAddrPort("1.2.3.4:5"), Dst: netip.MustParseAddrPort("1.2.3.5:6"), Size: 100, ID: 1}
+	for _, keep := range []int{-1, 8} {
+		tr := vnet.NewTracer(vnet.TraceConfig{Keep: keep})
+		for range 10 {
+			tr.Observe(rec)
+		}
+		assert.Zero(t, testing.AllocsPerRun(100, func() { tr.Observe(rec) }), "Keep %d", keep)
+	}
+}
+
+func BenchmarkTracerObserve(b *testing.B) {
+	rec := vnet.Record{At: sim.DefaultStart, Kind: vnet.KindTranslate, Where: "lan", Proto: 17,
+		Src: netip.MustParseAddrPort("192.168.0.1:5000"), Dst: netip.MustParseAddrPort("1.2.3.4:7"),
+		NewSrc: netip.MustParseAddrPort("1.2.3.100:5000"), NewDst: netip.MustParseAddrPort("1.2.3.4:7"), Size: 100, ID: 1}
+	for _, keep := range []int{-1, 0} {
+		b.Run(fmt.Sprintf("keep=%d", keep), func(b *testing.B) {
+			tr := vnet.NewTracer(vnet.TraceConfig{Keep: keep})
+			b.ReportAllocs()
+			for range b.N {
+				tr.Observe(rec)
+			}
+		})
+	}
+}
