@@ -68,7 +68,10 @@ type Snapshot struct {
 
 	Routers []RouterStats // in build order (the root first)
 	Links   []LinkStats   // in build order
-	Sockets []SocketStats // open, bound sockets: hosts in build order, then by local address
+	// Sockets are the open, bound sockets: hosts in build order, then by
+	// local address. A closed socket's counters leave the snapshot (the
+	// world totals keep its traffic).
+	Sockets []SocketStats
 }
 
 // Snapshot returns the counters of r's whole tree (any router of the tree
