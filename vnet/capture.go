@@ -51,6 +51,9 @@ func (i *iface) world() *world {
 // context).
 func (i *iface) write(p *packet) {
 	cp := capture.Packet{Proto: p.proto, Src: p.src, Dst: p.dst, TTL: p.ttl, Payload: p.payload}
+	if p.proto == protoTCP { // the segment's header (tcp.Flags has the wire's bit order)
+		cp.TCP = capture.TCPHeader{Seq: p.seg.Seq, Ack: p.seg.Ack, Flags: capture.TCPFlags(p.seg.Flags), Window: p.seg.Window}
+	}
 	now := p.w.sched.Now()
 	for _, t := range i.taps {
 		t.c.write(t.id, now, cp)
@@ -108,7 +111,7 @@ func (r *Router) Outside() Iface { return Iface{&r.outside} }
 // Capture writes the packets that cross interfaces of a router tree to a
 // pcapng stream that Wireshark, tshark and gopacket read: one pcapng
 // interface per captured interface, named as Iface.Name says, timestamps in
-// virtual time (nanoseconds), real IPv4 and UDP headers with correct
+// virtual time (nanoseconds), real IPv4 and UDP or TCP headers with correct
 // checksums, the TTL the packet has on that interface, and the addresses as
 // seen there (after NAT on a router's outside). A packet is captured where
 // it leaves an interface (after the MTU check, before the link's

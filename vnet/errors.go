@@ -8,8 +8,6 @@ import (
 
 // Errors callers may branch on with errors.Is.
 var (
-	// ErrTCPNotSupported is returned by every TCP method until vnet has TCP.
-	ErrTCPNotSupported = errors.New("vnet: TCP is not supported yet (only UDP)")
 	// ErrNotAttached is returned when a Net is used before Router.AddNet.
 	ErrNotAttached = errors.New("vnet: net is not attached to a router")
 	// ErrAddressInUse is returned by a bind to an address and port already bound.
@@ -18,7 +16,7 @@ var (
 	ErrAddressNotAvailable = errors.New("vnet: cannot assign requested address")
 	// ErrNoSuchHost is returned when DNS has no record for a name.
 	ErrNoSuchHost = errors.New("vnet: no such host")
-	// ErrUnsupportedNetwork is returned for a network other than udp, udp4 (and tcp's).
+	// ErrUnsupportedNetwork is returned for a network other than udp, udp4, tcp and tcp4.
 	ErrUnsupportedNetwork = errors.New("vnet: unsupported network")
 	// ErrTopology is wrapped by every error about the shape of the router tree.
 	ErrTopology = errors.New("vnet: bad topology")

@@ -200,6 +200,10 @@ func (l *Link) fate(p *packet, f impair.Fate) {
 	case f.Drop != impair.None:
 		l.w.drop(p, linkReason(f.Drop), l.name)
 		return
+	case f.Corrupted && p.proto == protoTCP:
+		// TCP's checksum is not optional: the receiver would discard it.
+		l.w.drop(p, ReasonCorrupt, l.name)
+		return
 	}
 	if f.N == 2 {
 		q := p.clone()

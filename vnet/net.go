@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/pion/transport/v5"
+
+	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
 // Net is a virtual host's network stack: lo0 (127.0.0.1) and eth0 (its
-// addresses on a router's subnet), UDP sockets, DNS through the router tree.
+// addresses on a router's subnet), UDP and TCP sockets, DNS through the
+// router tree.
 // It satisfies pion's transport.Net, so it can be handed to pion/ice,
 // pion/turn and pion/webrtc in place of the real network.
 //
@@ -39,6 +42,8 @@ type Net struct {
 	mu       sync.Mutex // guards socks and nextPort
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
+
+	tcp tcpHost // the TCP stack, made at first use (tcp.go)
 }
 
 var _ transport.Net = (*Net)(nil)
@@ -55,6 +60,10 @@ type NetConfig struct {
 	// ReadBuffer is each new socket's receive buffer in bytes of payload
 	// (SetReadBuffer changes it per socket). Default DefaultReadBuffer.
 	ReadBuffer int
+	// TCP configures the host's TCP (see tcp.Config for every default).
+	// Its MSS defaults to, and is capped at, the router's MTU minus 40
+	// bytes of IP and TCP headers; its WakeAt is vnet's own.
+	TCP tcp.Config
 }
 
 // DefaultReadBuffer is a socket's receive buffer unless configured, in
@@ -81,6 +90,10 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if n.rbuf < 0 {
 		return nil, configErr("net %q: negative ReadBuffer", cfg.Name)
 	}
+	if err := cfg.TCP.Validate(); err != nil {
+		return nil, configErr("net %q: %v", cfg.Name, err)
+	}
+	n.tcp.cfg = cfg.TCP
 	list := cfg.StaticIPs
 	if cfg.StaticIP != "" {
 		list = append([]string{cfg.StaticIP}, list...)
@@ -222,6 +235,9 @@ func checkNetwork(network string, allowed ...string) error {
 }
 
 func parsePort(s string) (uint16, error) {
+	if s == "" { // "host:" means port 0, as in net
+		return 0, nil
+	}
 	p, err := strconv.ParseUint(s, 10, 16)
 	if err != nil {
 		return 0, fmt.Errorf("vnet: invalid port %q (numeric ports only)", s)
@@ -270,8 +286,7 @@ func (n *Net) ResolveIPAddr(network, address string) (*net.IPAddr, error) {
 	return &net.IPAddr{IP: as[0].AsSlice()}, nil
 }
 
-// ResolveTCPAddr resolves "host:port" like ResolveUDPAddr (TCP itself is
-// not supported yet, but resolving is harmless).
+// ResolveTCPAddr resolves "host:port" like ResolveUDPAddr.
 func (n *Net) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
 	if err := checkNetwork(network, "tcp", "tcp4"); err != nil {
 		return nil, err
@@ -314,7 +329,8 @@ func (n *Net) DialUDP(network string, locAddr, remAddr *net.UDPAddr) (transport.
 	return n.listen(udpAddrPort(locAddr), udpAddrPort(remAddr))
 }
 
-// Dial connects to address over udp; tcp is not supported yet.
+// Dial connects to address over tcp or tcp4 (see DialTCP) or opens a UDP
+// socket connected to it (udp, udp4).
 func (n *Net) Dial(network, address string) (net.Conn, error) {
 	switch network {
 	case "udp", "udp4":
@@ -323,45 +339,18 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 			return nil, err
 		}
 		return n.listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), ap)
-	case "tcp", "tcp4", "tcp6":
-		return nil, &net.OpError{Op: "dial", Net: network, Err: ErrTCPNotSupported}
+	case "tcp", "tcp4":
+		return n.CreateDialer(nil).Dial(network, address)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupportedNetwork, network)
 }
 
-// ListenTCP is not supported yet.
-func (n *Net) ListenTCP(network string, laddr *net.TCPAddr) (transport.TCPListener, error) {
-	return nil, &net.OpError{Op: "listen", Net: network, Err: ErrTCPNotSupported}
-}
-
-// DialTCP is not supported yet.
-func (n *Net) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
-	return nil, &net.OpError{Op: "dial", Net: network, Err: ErrTCPNotSupported}
-}
-
-// CreateDialer returns a Dialer on this Net that honours dialer.LocalAddr.
+// CreateDialer returns a Dialer on this Net (tcp, tcp4, udp, udp4) that
+// honours dialer's LocalAddr, and for TCP its Timeout and Deadline (virtual
+// time) and KeepAlive (a positive period turns keep-alives on; vnet leaves
+// them off otherwise). The Dialer also has a DialContext method.
 func (n *Net) CreateDialer(dialer *net.Dialer) transport.Dialer {
 	return &netDialer{n: n, d: dialer}
-}
-
-type netDialer struct {
-	n *Net
-	d *net.Dialer
-}
-
-func (d *netDialer) Dial(network, address string) (net.Conn, error) {
-	if d.d == nil || d.d.LocalAddr == nil {
-		return d.n.Dial(network, address)
-	}
-	la, ok := d.d.LocalAddr.(*net.UDPAddr)
-	if !ok {
-		return nil, fmt.Errorf("vnet: dialer LocalAddr %T is not a *net.UDPAddr", d.d.LocalAddr)
-	}
-	ra, err := d.n.ResolveUDPAddr(network, address)
-	if err != nil {
-		return nil, err
-	}
-	return d.n.DialUDP(network, la, ra)
 }
 
 // CreateListenConfig returns a ListenConfig on this Net.
@@ -375,8 +364,8 @@ func (l *listenConfig) ListenPacket(_ context.Context, network, address string) 
 	return l.n.ListenPacket(network, address)
 }
 
-func (l *listenConfig) Listen(_ context.Context, network, _ string) (net.Listener, error) {
-	return nil, &net.OpError{Op: "listen", Net: network, Err: ErrTCPNotSupported}
+func (l *listenConfig) Listen(_ context.Context, network, address string) (net.Listener, error) {
+	return l.n.Listen(network, address)
 }
 
 func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
@@ -534,6 +523,10 @@ func (n *Net) egress(p *packet) {
 func (n *Net) arrive(p *packet, via *Link) {
 	if via != nil {
 		via.tapIn(p)
+	}
+	if p.proto == protoTCP {
+		n.arriveTCP(p)
+		return
 	}
 	c := n.socketFor(p.dst)
 	if c == nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
+	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
 const (
@@ -32,9 +33,11 @@ type node interface {
 	arrive(p *packet, via *Link)
 }
 
-// packet is a simulated IP datagram. The scheduler owns it from the send
-// until it is delivered into a socket buffer or dropped; then it returns to
-// the pool. Nothing else keeps a reference.
+// packet is a simulated IP datagram: UDP (payload in buf) or TCP (a
+// tcp.Segment, whose payload memory it owns, in seg). The scheduler owns it
+// from the send until it is delivered into a socket buffer (or, for TCP,
+// to the host's stack) or dropped; then it returns to the pool. Nothing
+// else keeps a reference.
 type packet struct {
 	w       *world
 	id      uint64
@@ -43,7 +46,8 @@ type packet struct {
 	src     netip.AddrPort
 	dst     netip.AddrPort
 	payload []byte
-	buf     []byte // backing storage of payload, reused through the pool
+	buf     []byte      // backing storage of a UDP payload, reused through the pool
+	seg     tcp.Segment // TCP: the segment; payload is seg.Payload
 
 	// routing state for the next event
 	from *UDPConn // sending socket (egress)
@@ -76,7 +80,12 @@ func (w *world) newPacket(payload []byte) *packet {
 
 // clone copies p for a duplicating link.
 func (p *packet) clone() *packet {
-	q := p.w.newPacket(p.payload)
+	var q *packet
+	if p.proto == protoTCP {
+		q = p.w.newSegment(p.seg.Clone())
+	} else {
+		q = p.w.newPacket(p.payload)
+	}
 	q.id, q.proto, q.ttl, q.src, q.dst = p.id, p.proto, p.ttl, p.src, p.dst
 	q.launch()
 	return q
@@ -99,6 +108,9 @@ func (p *packet) land() {
 
 func (p *packet) free() {
 	p.land()
+	if p.seg.Payload != nil {
+		p.seg.Release()
+	}
 	*p = packet{buf: p.buf[:0]}
 	packetPool.Put(p)
 }
@@ -118,7 +130,12 @@ func (p *packet) now() time.Time {
 }
 
 // size is the IP datagram size in bytes.
-func (p *packet) size() int { return ipv4Header + udpHeader + len(p.payload) }
+func (p *packet) size() int {
+	if p.proto == protoTCP {
+		return ipv4Header + tcpHeader + p.seg.OptionsLen() + len(p.payload)
+	}
+	return ipv4Header + udpHeader + len(p.payload)
+}
 
 // Fire runs the packet's next step on the scheduler's goroutine.
 func (p *packet) Fire(arg uint64) {

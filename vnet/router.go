@@ -564,7 +564,7 @@ func (r *Router) arrive(p *packet, via *Link) {
 func (r *Router) inbound(p *packet) {
 	if r.nat != nil {
 		src, dst := p.src, p.dst
-		f, v := r.nat.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst})
+		f, v := r.nat.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
 		if v != nat.Pass {
 			r.drop(p, natReason(v))
 			return
@@ -601,7 +601,7 @@ func (r *Router) forward(p *packet) {
 	if r.nat != nil {
 		now := r.w.sched.Now()
 		src, odst := p.src, p.dst
-		flow := nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst}
+		flow := nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()}
 		if r.nat.IsExternal(dst) {
 			// To our own outside address: hairpinning (RFC 4787 §6).
 			f, v := r.nat.Hairpin(now, flow)

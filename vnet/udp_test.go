@@ -115,10 +115,10 @@ func TestBindRules(t *testing.T) {
 	require.Error(t, c1.Close(), "double close")
 	_, err = a.ListenPacket("tcp", "1.2.3.4:1")
 	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
-	_, err = a.Dial("tcp", "1.2.3.5:80")
-	require.ErrorIs(t, err, vnet.ErrTCPNotSupported)
-	_, err = a.ListenTCP("tcp", nil)
-	require.ErrorIs(t, err, vnet.ErrTCPNotSupported)
+	_, err = a.Dial("tcp6", "1.2.3.5:80")
+	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
+	_, err = a.ListenTCP("udp", nil)
+	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
 }
 
 func TestEphemeralPortsAreDeterministic(t *testing.T) {
