@@ -9,6 +9,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/vnetsim/vnetsim/scenarios"
@@ -18,31 +19,50 @@ import (
 func main() {
 	seed := flag.Uint64("seed", 1, "seed of every random draw")
 	traceLines := flag.Int("trace", 16, "trace lines to print")
+	capturePath := flag.String("capture", "vnetsim-quickstart.pcapng", "pcapng file to write (every interface)")
 	flag.Parse()
-	if err := run(*seed, *traceLines); err != nil {
+	if err := run(os.Stdout, *seed, *traceLines, *capturePath); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(seed uint64, traceLines int) error {
+func run(out io.Writer, seed uint64, traceLines int, capturePath string) error {
+	f, err := os.Create(capturePath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var capture *vnet.Capture
 	var trace []vnet.Record
 	rep, err := scenarios.HolePunch(scenarios.HolePunchConfig{
 		Seed:    seed,
 		Observe: func(r vnet.Record) { trace = append(trace, r) },
+		Setup: func(w *scenarios.HolePunchWorld) (err error) {
+			capture, err = w.WAN.Capture(f) // every interface of the tree
+			return err
+		},
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("vnetsim quickstart, seed %d: %d packet events in %v of virtual time\n\n", seed, len(trace), rep.VirtualTime)
-	fmt.Println("trace (first lines):")
+	if err := capture.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "vnetsim quickstart, seed %d: %d packet events in %v of virtual time\n\n", seed, len(trace), rep.VirtualTime)
+	fmt.Fprintln(out, "trace (first lines):")
 	for i, r := range trace {
 		if i == traceLines {
-			fmt.Printf("  ... %d more\n", len(trace)-i)
+			fmt.Fprintf(out, "  ... %d more\n", len(trace)-i)
 			break
 		}
-		fmt.Println(" ", r)
+		fmt.Fprintln(out, " ", r)
 	}
-	fmt.Println("\noutcome:", rep)
+	fmt.Fprintln(out, "\noutcome:", rep)
+	fmt.Fprintln(out, "\nstats:")
+	if err := rep.World.WAN.Snapshot().WriteTable(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\ncapture: %d packets written to %s (open it in Wireshark)\n", capture.Packets(), capturePath)
 	return nil
 }

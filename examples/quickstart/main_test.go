@@ -2,31 +2,32 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// The quickstart prints the same thing on every run.
+// The quickstart prints the same thing and writes the same capture on
+// every run.
 func TestQuickstartIsDeterministic(t *testing.T) {
-	out := func() string {
-		r, w, err := os.Pipe()
+	dir := t.TempDir()
+	out := func(name string) (string, []byte) {
+		var b bytes.Buffer
+		path := filepath.Join(dir, name)
+		require.NoError(t, run(&b, 1, 5, path))
+		pcap, err := os.ReadFile(path)
 		require.NoError(t, err)
-		stdout := os.Stdout
-		os.Stdout = w
-		runErr := run(1, 5)
-		os.Stdout = stdout
-		require.NoError(t, w.Close())
-		b, err := io.ReadAll(r)
-		require.NoError(t, err)
-		require.NoError(t, runErr)
-		return string(b)
+		return b.String(), pcap
 	}
-	first := out()
+	first, pcap1 := out("a.pcapng")
+	again, pcap2 := out("b.pcapng")
 	assert.Contains(t, first, "CONNECTED")
-	assert.Equal(t, first, out())
-	assert.True(t, bytes.Contains([]byte(first), []byte("trace (first lines):")))
+	assert.Contains(t, first, "trace (first lines):")
+	assert.Contains(t, first, "stats:")
+	assert.Greater(t, len(pcap1), 1000, "the capture has packets")
+	assert.Equal(t, pcap1, pcap2, "byte-identical captures")
+	assert.Equal(t, first[:len(first)-len("a.pcapng (open it in Wireshark)\n")], again[:len(again)-len("b.pcapng (open it in Wireshark)\n")])
 }
