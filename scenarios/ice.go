@@ -91,14 +91,14 @@ func ConnectICE(cfg ICEConfig) Outcome {
 		types = append(types, ice.CandidateTypeRelay)
 	}
 	newAgent := func(n *vnet.Net) (*ice.Agent, error) {
-		return ice.NewAgent(&ice.AgentConfig{
-			Urls:             cfg.URLs,
-			NetworkTypes:     []ice.NetworkType{ice.NetworkTypeUDP4},
-			CandidateTypes:   types,
-			Net:              n,
-			MulticastDNSMode: ice.MulticastDNSModeDisabled,
-			LoggerFactory:    lf,
-		})
+		return ice.NewAgentWithOptions(
+			ice.WithUrls(cfg.URLs),
+			ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
+			ice.WithCandidateTypes(types),
+			ice.WithNet(n),
+			ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),
+			ice.WithLoggerFactory(lf),
+		)
 	}
 	var out Outcome
 	a, err := newAgent(cfg.A)

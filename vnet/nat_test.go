@@ -523,12 +523,12 @@ func TestMappingLifetime(t *testing.T) {
 			require.NoError(t, err)
 			sentAt := time.Now().Add(-10 * time.Millisecond) // the WAN hop took 10 ms after the NAT
 
-			time.Sleep(sentAt.Add(29 * time.Second).Sub(time.Now()))
+			time.Sleep(time.Until(sentAt.Add(29 * time.Second)))
 			st := lan.Stats().NAT
 			assert.Equal(t, uint64(1), st.Active, "alive after 29 s")
 			assert.Zero(t, st.Expired)
 
-			time.Sleep(sentAt.Add(31 * time.Second).Sub(time.Now()))
+			time.Sleep(time.Until(sentAt.Add(31 * time.Second)))
 			st = lan.Stats().NAT
 			assert.Equal(t, uint64(0), st.Active, "the expiry event ran at 30 s")
 			assert.Equal(t, uint64(1), st.Expired)
@@ -550,7 +550,7 @@ func TestMappingLifetime(t *testing.T) {
 			start := time.Now()
 			var ext netip.AddrPort
 			for i := range 6 { // keepalives at 0, 20, ..., 100 s
-				time.Sleep(start.Add(time.Duration(i) * 20 * time.Second).Sub(time.Now()))
+				time.Sleep(time.Until(start.Add(time.Duration(i) * 20 * time.Second)))
 				natSend(t, c, "keepalive", stunAddr)
 				_, from, err := readFrom(t, srv, time.Second)
 				require.NoError(t, err)
@@ -560,7 +560,7 @@ func TestMappingLifetime(t *testing.T) {
 				assert.Equal(t, ext, from, "keepalive %d: the same mapping", i)
 			}
 			// 125 s after the mapping was made, 25 s after the last refresh.
-			time.Sleep(start.Add(125 * time.Second).Sub(time.Now()))
+			time.Sleep(time.Until(start.Add(125 * time.Second)))
 			natSend(t, srv, "reply", ext)
 			msg, from, err := readFrom(t, c, time.Second)
 			require.NoError(t, err)
@@ -577,7 +577,7 @@ func TestMappingLifetime(t *testing.T) {
 			assert.Equal(t, nat.Stats{Created: 1, Active: 1, Outbound: 6, Inbound: 1, InboundFiltered: 1}, *rs.NAT)
 
 			// And once the host goes quiet, it expires 30 s after the last keepalive.
-			time.Sleep(start.Add(130*time.Second + time.Millisecond).Sub(time.Now()))
+			time.Sleep(time.Until(start.Add(130*time.Second + time.Millisecond)))
 			rs = lan.Stats()
 			assert.Equal(t, uint64(0), rs.NAT.Active)
 			assert.Equal(t, uint64(1), rs.NAT.Expired)

@@ -252,14 +252,6 @@ func (r *Router) Partition(from, to time.Time) error {
 	return down.Down(from, to) // the same window: valid too
 }
 
-// root returns the top of r's tree.
-func (r *Router) root() *Router {
-	for r.parent != nil {
-		r = r.parent
-	}
-	return r
-}
-
 // AddRouter attaches child below r: the child takes address(es) on r's
 // subnet and its NAT starts translating. A router can have one parent, and
 // the tree can have no loops.

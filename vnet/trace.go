@@ -152,7 +152,7 @@ func TraceHash(records []Record) uint64 {
 
 const (
 	fnvOffset64 uint64 = 14695981039346656037
-	fnvPrime64         = 1099511628211
+	fnvPrime64  uint64 = 1099511628211
 )
 
 func fnv64a(h uint64, b []byte) uint64 {
