@@ -55,11 +55,32 @@ const (
 type tcpHost struct {
 	cfg tcp.Config // NetConfig.TCP
 
-	mu      sync.Mutex // guards everything below
-	st      *tcp.Stack
-	w       *world // the world st was made for
-	listens map[netip.AddrPort]uint64
-	dials   map[[2]netip.AddrPort]uint64
+	mu   sync.Mutex // guards everything below
+	st   *tcp.Stack
+	w    *world            // the world st was made for
+	reqs map[uint64]uint64 // requests so far per socket key (sim.Key.Hi)
+}
+
+var (
+	_ transport.TCPConn     = (*TCPConn)(nil)
+	_ transport.TCPListener = (*TCPListener)(nil)
+	_ net.Listener          = (*TCPListener)(nil)
+)
+
+// nextReq returns how many requests had socket key hi before this one
+// (handing out keys in call order: only requests with the same key, which
+// nothing else can tell apart, depend on which goroutine calls first). The
+// table keeps one entry per distinct request: per listening address and
+// per (local, remote) pair dialed.
+func (h *tcpHost) nextReq(hi uint64) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reqs == nil {
+		h.reqs = map[uint64]uint64{}
+	}
+	k := h.reqs[hi]
+	h.reqs[hi] = k + 1
+	return k
 }
 
 // tcpStack returns the Net's TCP stack, making it at first use. Safe from
@@ -180,18 +201,8 @@ func (w *world) exec(key sim.Key, fn func()) {
 // listenKey is a new listener's base key: its host, requested address and
 // how many listeners asked for that address before it.
 func (n *Net) listenKey(local netip.AddrPort) sim.Key {
-	h := &n.tcp
-	h.mu.Lock()
-	if h.listens == nil {
-		h.listens = map[netip.AddrPort]uint64{}
-	}
-	k := h.listens[local]
-	h.listens[local] = k + 1
-	h.mu.Unlock()
-	return sim.Key{
-		Hi: uint64(n.id)<<40 | keyTCP | uint64(local.Port())<<8 | n.ipIndex(local.Addr()),
-		Lo: k * keyTCPReq,
-	}
+	hi := uint64(n.id)<<40 | keyTCP | uint64(local.Port())<<8 | n.ipIndex(local.Addr())
+	return sim.Key{Hi: hi, Lo: n.tcp.nextReq(hi) * keyTCPReq}
 }
 
 // dialKey is a new connection's base key: its host, a hash of its requested
@@ -199,24 +210,13 @@ func (n *Net) listenKey(local netip.AddrPort) sim.Key {
 // before it. Two goroutines that dial different peers at one instant are
 // ordered by their peers, whichever runs first.
 func (n *Net) dialKey(local, remote netip.AddrPort) sim.Key {
-	h := &n.tcp
-	h.mu.Lock()
-	if h.dials == nil {
-		h.dials = map[[2]netip.AddrPort]uint64{}
-	}
-	req := [2]netip.AddrPort{local, remote}
-	k := h.dials[req]
-	h.dials[req] = k + 1
-	h.mu.Unlock()
 	f := fnv.New64a()
 	b, _ := local.MarshalBinary()
 	f.Write(b)
 	b, _ = remote.MarshalBinary()
 	f.Write(b)
-	return sim.Key{
-		Hi: uint64(n.id)<<40 | keyTCP | keyTCPDial | f.Sum64()&(keyTCPDial-1),
-		Lo: k * keyTCPReq,
-	}
+	hi := uint64(n.id)<<40 | keyTCP | keyTCPDial | f.Sum64()&(keyTCPDial-1)
+	return sim.Key{Hi: hi, Lo: n.tcp.nextReq(hi) * keyTCPReq}
 }
 
 func tcpAddrPort(a *net.TCPAddr) netip.AddrPort {

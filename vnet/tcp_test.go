@@ -18,6 +18,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
@@ -893,4 +896,112 @@ func TestTCPCapture(t *testing.T) {
 		out + "[.] len=0",
 	}, got)
 	assert.NotZero(t, serverISN)
+}
+
+// TestTCPWithICETCPMux serves pion/ice's TCP mux (ICE-TCP passive
+// candidates, RFC 6544) from a vnet listener: a host behind a NAT connects,
+// sends an RFC 4571-framed STUN binding request, and the mux hands it to the
+// packet connection of the ufrag it names, whose answer goes back over the
+// same connection. (pion/ice's active TCP candidates dial with package net,
+// not the agent's transport.Net, so a whole ICE-TCP session cannot run on
+// vnet; the passive side can.)
+func TestTCPWithICETCPMux(t *testing.T) {
+	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
+		_, _, server, client := tcpNATWorld(t, s, 5*time.Millisecond, nil)
+		l, err := server.Listen("tcp", "1.2.3.4:4443")
+		require.NoError(t, err)
+		mux := ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: l, ReadBufferSize: 8, Logger: logging.NewDefaultLoggerFactory().NewLogger("ice")})
+		pc, err := mux.GetConnByUfrag("srvufrag", false, net.IPv4(1, 2, 3, 4))
+		require.NoError(t, err)
+
+		c, err := client.Dial("tcp", "1.2.3.4:4443")
+		require.NoError(t, err)
+		req, err := stun.Build(stun.TransactionID, stun.BindingRequest, stun.NewUsername("srvufrag:cliufrag"))
+		require.NoError(t, err)
+		frame := append([]byte{byte(len(req.Raw) >> 8), byte(len(req.Raw))}, req.Raw...)
+		_, err = c.Write(frame)
+		require.NoError(t, err)
+
+		buf := make([]byte, 1500)
+		n, from, err := pc.ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, req.Raw, buf[:n], "the mux delivers the STUN message, unframed")
+		assert.Equal(t, "1.2.3.100", from.(*net.TCPAddr).IP.String(), "from the NAT's external address")
+
+		resp, err := stun.Build(stun.NewTransactionIDSetter(req.TransactionID), stun.BindingSuccess,
+			&stun.XORMappedAddress{IP: from.(*net.TCPAddr).IP, Port: from.(*net.TCPAddr).Port})
+		require.NoError(t, err)
+		_, err = pc.WriteTo(resp.Raw, from)
+		require.NoError(t, err)
+		hdr := make([]byte, 2)
+		_, err = io.ReadFull(c, hdr)
+		require.NoError(t, err)
+		body := make([]byte, int(hdr[0])<<8|int(hdr[1]))
+		_, err = io.ReadFull(c, body)
+		require.NoError(t, err)
+		got := &stun.Message{Raw: body}
+		require.NoError(t, got.Decode())
+		assert.Equal(t, stun.BindingSuccess, got.Type)
+		var xor stun.XORMappedAddress
+		require.NoError(t, xor.GetFrom(got))
+		assert.Equal(t, c.LocalAddr().(*net.TCPAddr).Port, xor.Port, "the NAT preserved the port")
+
+		require.NoError(t, c.Close())
+		require.NoError(t, pc.Close())
+		require.NoError(t, mux.Close())
+	})
+}
+
+// A TCP echo through a NAT, paced by the real clock as with pion's vnet (no
+// Scheduler in the RouterConfig; Start runs the tree). Inside
+// sim/simtest.Run the same code runs in virtual time.
+func ExampleNet_Listen() {
+	wan, _ := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24"})
+	lan, _ := vnet.NewRouter(&vnet.RouterConfig{CIDR: "192.168.0.0/24", StaticIP: "1.2.3.100"})
+	if err := wan.AddRouter(lan); err != nil {
+		panic(err)
+	}
+	server, _ := vnet.NewNet(&vnet.NetConfig{StaticIP: "1.2.3.4"})
+	client, _ := vnet.NewNet(nil)
+	_ = wan.AddNet(server)
+	_ = lan.AddNet(client)
+	if err := wan.Start(); err != nil {
+		panic(err)
+	}
+	defer func() { _ = wan.Stop() }()
+
+	l, err := server.Listen("tcp", ":7")
+	if err != nil {
+		panic(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		fmt.Println("server: connection from", c.RemoteAddr().(*net.TCPAddr).IP)
+		_, _ = io.Copy(c, c)
+		_ = c.Close()
+	}()
+
+	c, err := client.Dial("tcp", "1.2.3.4:7")
+	if err != nil {
+		panic(err)
+	}
+	_, _ = io.WriteString(c, "hello")
+	_ = c.(*vnet.TCPConn).CloseWrite()
+	reply, _ := io.ReadAll(c)
+	<-done
+	fmt.Printf("client: %s\n", reply)
+	_ = c.Close()
+	_ = l.Close()
+
+	_, err = client.Dial("tcp", "1.2.3.4:8")
+	fmt.Println("port 8 refused:", errors.Is(err, syscall.ECONNREFUSED))
+	// Output:
+	// server: connection from 1.2.3.100
+	// client: hello
+	// port 8 refused: true
 }
