@@ -21,11 +21,19 @@ type slot struct {
 }
 
 // eventQueue is a 4-ary min-heap ordered by (at, key, seq).
+//
+// The backing array starts with pad unused entries, so that the four
+// children of node i (4i+1..4i+4) start at array index 4(i+1): with the
+// array 64-byte aligned, as large allocations are, a node's children share
+// exactly one cache line.
 type eventQueue struct {
-	heap  []entry
+	store []entry // pad unused entries, then the heap
+	heap  []entry // store[pad:]
 	slots []slot
 	free  []int32
 }
+
+const pad = 3
 
 func (q *eventQueue) len() int { return len(q.heap) }
 
@@ -37,6 +45,14 @@ func (q *eventQueue) minAt() int64 { return q.heap[0].at }
 func (q *eventQueue) top() (int64, *slot) {
 	t := q.heap[0]
 	return t.at, &q.slots[t.slot]
+}
+
+func (q *eventQueue) appendEntry(e entry) {
+	if q.store == nil {
+		q.store = make([]entry, pad, pad+64)
+	}
+	q.store = append(q.store, e)
+	q.heap = q.store[pad:]
 }
 
 func (q *eventQueue) less(a, b entry) bool {
@@ -67,7 +83,7 @@ func (q *eventQueue) push(at int64, v slot) {
 		i = int32(len(q.slots))
 		q.slots = append(q.slots, v)
 	}
-	q.heap = append(q.heap, entry{at: at, slot: i})
+	q.appendEntry(entry{at: at, slot: i})
 	q.up(len(q.heap) - 1)
 }
 
@@ -76,7 +92,8 @@ func (q *eventQueue) pop() {
 	top := q.heap[0]
 	n := len(q.heap) - 1
 	q.heap[0] = q.heap[n]
-	q.heap = q.heap[:n]
+	q.store = q.store[:pad+n]
+	q.heap = q.store[pad:]
 	if n > 0 {
 		q.down(0)
 	}
