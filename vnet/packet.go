@@ -55,15 +55,15 @@ type packet struct {
 	via  *Link
 	sock *UDPConn // receiving socket (deliver)
 	ip   impair.Packet
+	// at is the virtual time of the packet's next event, set where that
+	// event is scheduled (see now). Zero until then.
+	at time.Time
 
 	// flying is set while the packet is in the network: from its send (or
 	// its duplication) until a socket queues it or it is freed. The world's
 	// inFlight counts such packets, independently of the drop and delivery
 	// counters, so Snapshot.Check can prove that none is lost uncounted.
 	flying bool
-	// at is the virtual time of the packet's next event, set where that
-	// event is scheduled (see now). Zero until then.
-	at time.Time
 }
 
 var packetPool = sync.Pool{New: func() any { return &packet{buf: make([]byte, 0, 1500)} }}
@@ -121,10 +121,11 @@ func (p *packet) free() {
 // hop), and whose reading runs later than the event by the loop's lag
 // when the clock is the wall clock. In a synctest bubble and in manual
 // mode the two are equal. An event that did not set p.at (a packet's
-// first event, submitted by an application) falls back to Scheduler.Now.
+// first event, submitted by an application) uses the time of the event
+// being fired, which the scheduler knows without reading its clock.
 func (p *packet) now() time.Time {
 	if p.at.IsZero() {
-		return p.w.sched.Now()
+		return p.w.sched.EventTime()
 	}
 	return p.at
 }
