@@ -142,19 +142,28 @@ func (q *eventQueue) down(i int) {
 		}
 		var best int
 		if first+3 < n {
-			// All four children: a tournament of two pairs, whose
-			// comparisons do not depend on each other.
-			a, b := first, first+2
-			if q.less(h[first+1], h[first]) {
-				a = first + 1
+			// All four children: a tournament of two pairs on the times
+			// alone, written so the compiler can use conditional moves
+			// (the branches of a heap are unpredictable). Equal times,
+			// rare, go to the full comparison.
+			c := h[first : first+4 : first+4]
+			a0, a1, a2, a3 := c[0].at, c[1].at, c[2].at, c[3].at
+			b01, m01 := 0, a0
+			if a1 < a0 {
+				b01, m01 = 1, a1
 			}
-			if q.less(h[first+3], h[first+2]) {
-				b = first + 3
+			b23, m23 := 2, a2
+			if a3 < a2 {
+				b23, m23 = 3, a3
 			}
-			best = a
-			if q.less(h[b], h[a]) {
-				best = b
+			b := b01
+			if m23 < m01 {
+				b = b23
 			}
+			if a0 == a1 || a2 == a3 || m01 == m23 {
+				b = q.minOf4(c)
+			}
+			best = first + b
 		} else {
 			best = first
 			for c := first + 1; c < n; c++ {
@@ -175,4 +184,19 @@ func (q *eventQueue) down(i int) {
 		i = parent
 	}
 	h[i] = e
+}
+
+// minOf4 is the index of the least of four entries by the full order.
+func (q *eventQueue) minOf4(c []entry) int {
+	a, b := 0, 2
+	if q.less(c[1], c[0]) {
+		a = 1
+	}
+	if q.less(c[3], c[2]) {
+		b = 3
+	}
+	if q.less(c[b], c[a]) {
+		return b
+	}
+	return a
 }
