@@ -55,6 +55,12 @@ type Outcome struct {
 	CandidatesA, CandidatesB []string
 	// VirtualTime is the time from the start to connected (or to failure).
 	VirtualTime time.Duration
+	// WallTime is the real time the attempt cost (read from the system
+	// clock, which a synctest bubble does not fake).
+	WallTime time.Duration
+	// Sent and Dropped are the world's packet totals at the end (all
+	// traffic of the tree, the servers' included).
+	Sent, Dropped uint64
 	// Echoed reports that a message went A->B and back over the connection.
 	Echoed bool
 	Err    error
@@ -62,16 +68,17 @@ type Outcome struct {
 
 func (o Outcome) String() string {
 	if !o.Connected {
-		return fmt.Sprintf("failed after %v (%v)", o.VirtualTime, o.Err)
+		return fmt.Sprintf("failed after %v (%v); %d packets sent, %d dropped; wall time %v", o.VirtualTime, o.Err, o.Sent, o.Dropped, o.WallTime.Round(time.Microsecond))
 	}
-	return fmt.Sprintf("connected %s in %v", o.Pair, o.VirtualTime)
+	return fmt.Sprintf("connected %s in %v; %d packets sent, %d dropped; wall time %v", o.Pair, o.VirtualTime, o.Sent, o.Dropped, o.WallTime.Round(time.Microsecond))
 }
 
 // ConnectICE runs two pion/ice agents, one on each host, exchanges their
 // candidates in memory, connects them and echoes one message. It must run
 // where the hosts' scheduler follows the time package: inside
 // simtest.Run (virtual time) or a real-time paced world.
-func ConnectICE(cfg ICEConfig) Outcome {
+func ConnectICE(cfg ICEConfig) (out Outcome) {
+	wallStart := wallNow()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
@@ -100,7 +107,6 @@ func ConnectICE(cfg ICEConfig) Outcome {
 			ice.WithLoggerFactory(lf),
 		)
 	}
-	var out Outcome
 	a, err := newAgent(cfg.A)
 	if err != nil {
 		out.Err = err
@@ -203,6 +209,11 @@ func ConnectICE(cfg ICEConfig) Outcome {
 	cancel() // ends the signaling goroutines
 	out.VirtualTime = time.Since(start)
 	defer func() {
+		if r := cfg.A.Router(); r != nil {
+			snap := r.Snapshot()
+			out.Sent, out.Dropped = snap.Sent, snap.Dropped.Total()
+		}
+		out.WallTime = wallNow().Sub(wallStart)
 		mu.Lock()
 		sort.Strings(out.CandidatesA)
 		sort.Strings(out.CandidatesB)

@@ -73,7 +73,7 @@ func runCell(t *testing.T, c cell, seed uint64) scenarios.Outcome {
 // through ICE's own timeouts in virtual time.
 func TestNATMatrix(t *testing.T) {
 	var table strings.Builder
-	fmt.Fprintf(&table, "%-22s %-22s %-24s %-24s\n", "A \\ B", "", "stun", "stun+turn")
+	fmt.Fprintf(&table, "%-22s %-22s %-24s %-24s\n", "A", "B", "stun", "stun+turn")
 	for _, a := range presets {
 		for _, b := range presets {
 			row := fmt.Sprintf("%-22s %-22s", a, b)
@@ -86,6 +86,7 @@ func TestNATMatrix(t *testing.T) {
 					switch {
 					case !want:
 						assert.GreaterOrEqual(t, o.VirtualTime, 25*time.Second, "failure comes from ICE's own timeouts (disconnected 5 s + failed 25 s)")
+						assert.Positive(t, o.Dropped, "the NATs filtered the checks")
 					case !direct(a, b):
 						assert.Contains(t, o.Pair, "relay", "only a relay gets through")
 						assert.True(t, o.Echoed)
@@ -93,6 +94,7 @@ func TestNATMatrix(t *testing.T) {
 						assert.NotContains(t, o.Pair, "relay", "a direct path is preferred")
 						assert.True(t, o.Echoed)
 					}
+					assert.Positive(t, o.Sent)
 					row += fmt.Sprintf(" %-24s", short(o))
 				})
 			}
@@ -104,7 +106,7 @@ func TestNATMatrix(t *testing.T) {
 
 func short(o scenarios.Outcome) string {
 	if !o.Connected {
-		return fmt.Sprintf("FAIL %v", o.VirtualTime.Round(time.Millisecond))
+		return fmt.Sprintf("FAIL %v (wall %v)", o.VirtualTime.Round(time.Millisecond), o.WallTime.Round(100*time.Microsecond))
 	}
 	return fmt.Sprintf("%s %v", o.Pair, o.VirtualTime.Round(time.Millisecond))
 }
