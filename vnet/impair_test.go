@@ -867,3 +867,39 @@ func ExampleRouter_Partition() {
 	// 4s delivered
 	// 5s delivered
 }
+
+// TestPerfectLinkFastPathKeepsStats: a link with the zero model skips the
+// model per packet, and its stats still count every packet, before and
+// after the model changes.
+func TestPerfectLinkFastPathKeepsStats(t *testing.T) {
+	s := sim.New(sim.Config{Seed: 3})
+	_, a, b := wanPair(t, s)
+	rx, err := b.ListenPacket("udp4", "0.0.0.0:9")
+	require.NoError(t, err)
+	tx, err := a.ListenPacket("udp4", "0.0.0.0:0")
+	require.NoError(t, err)
+	send := func(n int) {
+		for i := 0; i < n; i++ {
+			_, err := tx.WriteTo(make([]byte, 72), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 5), Port: 9})
+			require.NoError(t, err)
+		}
+		s.Run()
+	}
+	send(10)
+	st := a.Uplink().Stats()
+	assert.Equal(t, uint64(10), st.Model.Sent)
+	assert.Equal(t, uint64(10), st.Model.Passed)
+	assert.Equal(t, uint64(1000), st.Model.Bytes, "100-byte datagrams")
+	require.NoError(t, a.Uplink().Set(impair.Config{Loss: 1}))
+	s.RunFor(time.Millisecond)
+	send(5)
+	st = a.Uplink().Stats()
+	assert.Equal(t, uint64(15), st.Model.Sent)
+	assert.Equal(t, uint64(10), st.Model.Passed)
+	assert.Equal(t, uint64(5), st.Model.Lost)
+	require.NoError(t, a.Uplink().Set(impair.Config{}))
+	s.RunFor(time.Millisecond)
+	send(2)
+	assert.Equal(t, uint64(12), a.Uplink().Stats().Model.Passed, "back on the fast path")
+	_ = rx
+}
