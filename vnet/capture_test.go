@@ -314,16 +314,7 @@ func TestCapturePaced(t *testing.T) {
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
 		sc := newScene(t, s)
 		srv := listen(t, sc.server, "1.2.3.4:7")
-		go func() {
-			buf := make([]byte, 1500)
-			for {
-				n, from, err := srv.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				_, _ = srv.WriteTo(buf[:n], from)
-			}
-		}()
+		echo(srv)
 		var buf bytes.Buffer
 		c, err := sc.wan.Capture(&buf, sc.lan.Outside())
 		require.NoError(t, err)

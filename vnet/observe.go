@@ -99,7 +99,7 @@ func (k Kind) String() string {
 type Record struct {
 	At     time.Time
 	Kind   Kind
-	Where  string // "net 10.0.0.2", "router lan", "link lan->wan"
+	Where  string // the host ("a", "10.0.0.2"), router ("lan") or link ("lan->wan") where it happened
 	Proto  uint8  // 17 UDP
 	Src    netip.AddrPort
 	Dst    netip.AddrPort

@@ -116,18 +116,7 @@ func TestConservationPaced(t *testing.T) {
 		sc := newScene(t, s)
 		require.NoError(t, sc.lan.Uplink().Set(impair.Config{Delay: 5 * time.Millisecond, Loss: 0.2, Duplicate: 0.2}))
 		srv := listen(t, sc.server, "1.2.3.4:7")
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 1500)
-			for {
-				n, from, err := srv.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				_, _ = srv.WriteTo(buf[:n], from)
-			}
-		}()
+		done := echo(srv)
 		cli := listen(t, sc.host, "0.0.0.0:0")
 		go func() {
 			buf := make([]byte, 1500)

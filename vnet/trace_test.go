@@ -280,18 +280,7 @@ func TestTraceHashPacedIsReproducible(t *testing.T) {
 			require.NoError(t, sc.lan.Uplink().Set(impair.Config{Loss: 0.2, Jitter: 3 * time.Millisecond}))
 			tr := sc.wan.Trace(vnet.TraceConfig{})
 			srv := listen(t, sc.server, "1.2.3.4:7")
-			done := make(chan struct{})
-			go func() { // echo server
-				defer close(done)
-				buf := make([]byte, 1500)
-				for {
-					n, from, err := srv.ReadFrom(buf)
-					if err != nil {
-						return
-					}
-					_, _ = srv.WriteTo(buf[:n], from)
-				}
-			}()
+			done := echo(srv)
 			clients := make(chan struct{})
 			for i := range 3 {
 				c := listen(t, sc.host, "0.0.0.0:0")

@@ -274,18 +274,7 @@ func TestPacedEcho(t *testing.T) {
 		srvNet := newNet(t, wan, "1.2.3.4")
 		srv, err := srvNet.ListenPacket("udp4", "1.2.3.4:7")
 		require.NoError(t, err)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 1500)
-			for {
-				n, from, err := srv.ReadFrom(buf)
-				if err != nil {
-					return
-				}
-				_, _ = srv.WriteTo(buf[:n], from)
-			}
-		}()
+		done := echo(srv)
 		var wg sync.WaitGroup
 		results := make([]string, 3)
 		rtts := make([]time.Duration, 3)

@@ -46,7 +46,7 @@ type world struct {
 
 // Keys of events that do not come from a socket.
 const (
-	keyControl = 1 << 63 // control events: Link.Set, Hold, reads
+	keyControl = 1 << 63 // control events: snapshots, Observe, AddHost, topology changes (link changes use keyLinkChange)
 )
 
 func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
