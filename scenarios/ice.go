@@ -35,6 +35,9 @@ type ICEConfig struct {
 	// Signaling is the one-way delay of the in-memory signaling channel
 	// that carries candidates between the agents. Default 50 ms.
 	Signaling time.Duration
+	// NetworkTypes are the candidates' networks. Default UDP over IPv4
+	// only; add ice.NetworkTypeUDP6 for dual-stack agents.
+	NetworkTypes []ice.NetworkType
 }
 
 // stagger offsets B's start from A's. pion/ice runs its checks on timers
@@ -93,6 +96,10 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
 
+	networks := cfg.NetworkTypes
+	if len(networks) == 0 {
+		networks = []ice.NetworkType{ice.NetworkTypeUDP4}
+	}
 	types := []ice.CandidateType{ice.CandidateTypeHost, ice.CandidateTypeServerReflexive}
 	if cfg.Relay {
 		types = append(types, ice.CandidateTypeRelay)
@@ -100,7 +107,7 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 	newAgent := func(n *vnet.Net) (*ice.Agent, error) {
 		return ice.NewAgentWithOptions(
 			ice.WithUrls(cfg.URLs),
-			ice.WithNetworkTypes([]ice.NetworkType{ice.NetworkTypeUDP4}),
+			ice.WithNetworkTypes(networks),
 			ice.WithCandidateTypes(types),
 			ice.WithNet(n),
 			ice.WithMulticastDNSMode(ice.MulticastDNSModeDisabled),

@@ -21,6 +21,10 @@ const (
 	TURNUser    = "vnetsim"
 	TURNPass    = "vnetsim"
 	ServersPort = 3478
+
+	// WANCIDR6 is the WAN's IPv6 prefix in a dual-stack Internet; each
+	// router a peer sits behind routes its own 2001:db8:N::/64.
+	WANCIDR6 = "2001:db8::/64"
 )
 
 // Internet is a WAN router with a STUN/TURN server on it, the world most
@@ -32,7 +36,12 @@ type Internet struct {
 	Servers *iceserver.Hosted // the running servers
 	STUN    []*stun.URI       // the stun: URL alone
 	All     []*stun.URI       // stun: and turn: URLs
-	peers   int
+	// Firewall configures the IPv6 firewall of the routers that
+	// AddNATPeer and AddDoubleNATPeer build from now on in a dual-stack
+	// Internet. Nil: nat.FirewallConfig's defaults (RFC 6092).
+	Firewall *nat.FirewallConfig
+	dual     bool
+	peers    int
 }
 
 // NewInternet builds the WAN (100.64.0.0/16) on s, with a TURN server
@@ -40,8 +49,22 @@ type Internet struct {
 // DNS, user and password "vnetsim". The servers' goroutines need a running
 // scheduler: call it inside simtest.Run, or Start the world. Close stops
 // the servers.
-func NewInternet(s *sim.Scheduler) (*Internet, error) {
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: WANCIDR, Scheduler: s})
+func NewInternet(s *sim.Scheduler) (*Internet, error) { return newInternet(s, false) }
+
+// NewDualStackInternet is NewInternet with IPv6 too: the WAN routes
+// WANCIDR6, every router AddNATPeer and AddDoubleNATPeer build routes an
+// IPv6 prefix of its own behind a stateful firewall (Internet.Firewall)
+// besides its IPv4 NAT, and every host gets an address of each family.
+// The STUN and TURN servers stay IPv4-only (ServerName has no AAAA
+// record), as many deployed ones are.
+func NewDualStackInternet(s *sim.Scheduler) (*Internet, error) { return newInternet(s, true) }
+
+func newInternet(s *sim.Scheduler, dual bool) (*Internet, error) {
+	cfg := vnet.RouterConfig{Name: "wan", CIDR: WANCIDR, Scheduler: s}
+	if dual {
+		cfg.IPv6CIDR = WANCIDR6
+	}
+	wan, err := vnet.NewRouter(&cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +90,7 @@ func NewInternet(s *sim.Scheduler) (*Internet, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Internet{Sched: s, WAN: wan, Server: srv, Servers: hosted, All: hosted.URLs}
+	in := &Internet{Sched: s, WAN: wan, Server: srv, Servers: hosted, All: hosted.URLs, dual: dual}
 	for _, u := range hosted.URLs {
 		if u.Scheme == stun.SchemeTypeSTUN {
 			in.STUN = append(in.STUN, u)
@@ -182,7 +205,12 @@ func (in *Internet) natRouter(name string, parent *vnet.Router, preset nat.Prese
 		cidr = fmt.Sprintf("100.65.%d.0/24", in.peers)
 	}
 	cfg := preset.Config()
-	r, err := vnet.NewRouter(&vnet.RouterConfig{Name: name, CIDR: cidr, NAT: &cfg})
+	rc := vnet.RouterConfig{Name: name, CIDR: cidr, NAT: &cfg}
+	if in.dual {
+		rc.IPv6CIDR = fmt.Sprintf("2001:db8:%x::/64", in.peers)
+		rc.Firewall = in.Firewall
+	}
+	r, err := vnet.NewRouter(&rc)
 	if err != nil {
 		return nil, err
 	}

@@ -43,8 +43,8 @@ func (f frame) String() string {
 }
 
 // readCapture decodes a pcapng stream written by Router.Capture: interface
-// names, then every packet as IPv4/UDP with gopacket's layers (which also
-// check the header lengths).
+// names, then every packet as IPv4/UDP or IPv6/UDP with gopacket's layers
+// (which also check the header lengths).
 func readCapture(t *testing.T, data []byte) (names []string, frames []frame) {
 	t.Helper()
 	r, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.DefaultNgReaderOptions)
@@ -56,20 +56,34 @@ func readCapture(t *testing.T, data []byte) (names []string, frames []frame) {
 			break
 		}
 		require.NoError(t, err)
-		pkt := gopacket.NewPacket(data, layers.LayerTypeIPv4, gopacket.DecodeOptions{})
+		first := layers.LayerTypeIPv4
+		if len(data) > 0 && data[0]>>4 == 6 {
+			first = layers.LayerTypeIPv6
+		}
+		pkt := gopacket.NewPacket(data, first, gopacket.DecodeOptions{})
 		require.Nil(t, pkt.ErrorLayer(), "packet %d decodes", len(frames))
-		ip, ok := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		require.True(t, ok)
+		var srcIP, dstIP net.IP
+		var ttl uint8
+		if ip, ok := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4); ok {
+			srcIP, dstIP, ttl = ip.SrcIP, ip.DstIP, ip.TTL
+		} else {
+			ip6, ok := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+			require.True(t, ok, "packet %d is neither IPv4 nor IPv6", len(frames))
+			srcIP, dstIP, ttl = ip6.SrcIP, ip6.DstIP, ip6.HopLimit
+		}
 		udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
 		require.True(t, ok)
-		src, _ := netip.AddrFromSlice(ip.SrcIP)
-		dst, _ := netip.AddrFromSlice(ip.DstIP)
+		src, _ := netip.AddrFromSlice(srcIP)
+		dst, _ := netip.AddrFromSlice(dstIP)
+		if first == layers.LayerTypeIPv4 {
+			src, dst = src.Unmap(), dst.Unmap()
+		}
 		frames = append(frames, frame{
 			iface:   fmt.Sprint(ci.InterfaceIndex),
 			at:      ci.Timestamp.Sub(sim.DefaultStart),
-			src:     netip.AddrPortFrom(src.Unmap(), uint16(udp.SrcPort)),
-			dst:     netip.AddrPortFrom(dst.Unmap(), uint16(udp.DstPort)),
-			ttl:     ip.TTL,
+			src:     netip.AddrPortFrom(src, uint16(udp.SrcPort)),
+			dst:     netip.AddrPortFrom(dst, uint16(udp.DstPort)),
+			ttl:     ttl,
 			payload: string(udp.Payload),
 		})
 	}

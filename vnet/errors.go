@@ -16,7 +16,16 @@ var (
 	ErrAddressNotAvailable = errors.New("vnet: cannot assign requested address")
 	// ErrNoSuchHost is returned when DNS has no record for a name.
 	ErrNoSuchHost = errors.New("vnet: no such host")
-	// ErrUnsupportedNetwork is returned for a network other than udp, udp4, tcp and tcp4.
+	// ErrNetworkUnreachable is returned by a send to an address family the
+	// Net has no address of (an IPv6 destination from a host on an
+	// IPv4-only router, say), as the kernel's ENETUNREACH.
+	ErrNetworkUnreachable = errors.New("vnet: network is unreachable")
+	// ErrAddressFamily is returned when an address does not suit a socket's
+	// family: an IPv6 address on a udp4 socket, an IPv4 destination on an
+	// IPv6-only (udp6) socket.
+	ErrAddressFamily = errors.New("vnet: address family not supported by socket")
+	// ErrUnsupportedNetwork is returned for a network other than udp, udp4,
+	// udp6, tcp, tcp4, tcp6, ip, ip4 and ip6.
 	ErrUnsupportedNetwork = errors.New("vnet: unsupported network")
 	// ErrTopology is wrapped by every error about the shape of the router tree.
 	ErrTopology = errors.New("vnet: bad topology")

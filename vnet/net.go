@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,11 +16,20 @@ import (
 	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
-// Net is a virtual host's network stack: lo0 (127.0.0.1) and eth0 (its
-// addresses on a router's subnet), UDP and TCP sockets, DNS through the
-// router tree.
+// Net is a virtual host's network stack: lo0 (127.0.0.1, and ::1 on an
+// IPv6 host) and eth0 (its addresses on a router's subnet, IPv4 and IPv6),
+// UDP and TCP sockets, DNS through the router tree.
 // It satisfies pion's transport.Net, so it can be handed to pion/ice,
 // pion/turn and pion/webrtc in place of the real network.
+//
+// Address families follow Go's net package on a Linux host: "udp4" and
+// "tcp4" are IPv4, "udp6" and "tcp6" IPv6, and "udp"/"tcp" pick the family
+// from the addresses; a "udp" socket listening on the wildcard ("",
+// "0.0.0.0" or "[::]") of a host with IPv6 is dual stack: it reports
+// [::] as its address, receives both families, and reads IPv4 senders as
+// IPv4-mapped addresses (::ffff:a.b.c.d), while a "udp6" wildcard is
+// IPv6-only. A host without IPv6 addresses behaves like a kernel without
+// IPv6: the "udp" wildcard is 0.0.0.0.
 //
 // All methods are safe for concurrent use by application goroutines.
 // Blocking calls block on channels, so they are durably blocked inside a
@@ -29,8 +39,7 @@ type Net struct {
 	router *Router
 	name   string
 	static []netip.Addr
-	ips    []netip.Addr // eth0
-	bits   int
+	ips    []netip.Addr // eth0: IPv4 first, then IPv6 (fixed at AddNet)
 	id     uint32 // host number in the world (build order)
 	rng    *rand.Rand
 	up     *Link // Net -> router
@@ -50,7 +59,9 @@ var _ transport.Net = (*Net)(nil)
 
 // NetConfig configures a Net.
 type NetConfig struct {
-	// StaticIPs are eth0's addresses; default: one the router assigns.
+	// StaticIPs are eth0's addresses, IPv4 or IPv6, each in its router's
+	// subnet of that family. Default: one address of each family the
+	// router has (CIDR, IPv6CIDR), which the router assigns.
 	StaticIPs []string
 	// StaticIP is the single-address form of StaticIPs.
 	StaticIP string
@@ -100,8 +111,12 @@ func NewNet(config *NetConfig) (*Net, error) {
 	}
 	for _, s := range list {
 		a, err := netip.ParseAddr(s)
-		if err != nil || !a.Is4() {
+		if err != nil || a.Zone() != "" {
 			return nil, configErr("net %q: invalid static IP %q", cfg.Name, s)
+		}
+		a = a.Unmap()
+		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
+			return nil, configErr("net %q: static IP %s is not a unicast address for eth0", cfg.Name, a)
 		}
 		n.static = append(n.static, a)
 	}
@@ -111,15 +126,36 @@ func NewNet(config *NetConfig) (*Net, error) {
 // Name returns the host's name.
 func (n *Net) Name() string { return n.name }
 
-// IPs returns eth0's addresses (empty before AddNet).
+// IPs returns eth0's addresses, IPv4 first (empty before AddNet).
 func (n *Net) IPs() []netip.Addr { return append([]netip.Addr(nil), n.ips...) }
 
-// IP returns eth0's first address (invalid before AddNet).
+// IP returns eth0's first address: its first IPv4 address, or its first
+// IPv6 address on an IPv6-only host (invalid before AddNet).
 func (n *Net) IP() netip.Addr {
 	if len(n.ips) == 0 {
 		return netip.Addr{}
 	}
 	return n.ips[0]
+}
+
+// IP6 returns eth0's first IPv6 address (invalid if it has none).
+func (n *Net) IP6() netip.Addr {
+	for _, a := range n.ips {
+		if a.Is6() {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
+
+// has reports whether eth0 has an address of family f.
+func (n *Net) has(f fam) bool {
+	for _, a := range n.ips {
+		if famOf(a)&f != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Router returns the router the Net is attached to (nil before AddNet).
@@ -131,12 +167,69 @@ func (n *Net) Uplink() *Link { return n.up }
 // Downlink returns the link from the router to the Net (nil before AddNet).
 func (n *Net) Downlink() *Link { return n.down }
 
-var loopback = netip.MustParseAddr("127.0.0.1")
+var (
+	loopback  = netip.MustParseAddr("127.0.0.1")
+	loopback6 = netip.IPv6Loopback()
+)
 
-// hasIP reports whether a is one of the Net's addresses (loopback included).
+// fam is a set of address families: a socket's, or what a network name
+// ("udp4") allows.
+type fam uint8
+
+const (
+	fam4    fam = 1 << iota // IPv4
+	fam6                    // IPv6
+	famDual = fam4 | fam6   // a dual-stack socket; "udp" or "tcp" before an address decides
+)
+
+func famOf(a netip.Addr) fam {
+	if a.Is4() {
+		return fam4
+	}
+	return fam6
+}
+
+func (f fam) String() string {
+	switch f {
+	case fam4:
+		return "IPv4"
+	case fam6:
+		return "IPv6"
+	}
+	return "dual-stack"
+}
+
+// unspecified is the wildcard address of family f (IPv6's for dual stack).
+func (f fam) unspecified() netip.Addr {
+	if f == fam4 {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
+// networkFam returns the families a network name allows: "udp4" fam4,
+// "udp6" fam6, "udp" both. The caller has checked the name.
+func networkFam(network string) fam {
+	switch network[len(network)-1] {
+	case '4':
+		return fam4
+	case '6':
+		return fam6
+	}
+	return famDual
+}
+
+// familyErr says that address a does not suit a socket or network of
+// family f.
+func familyErr(a netip.Addr, f fam) error {
+	return fmt.Errorf("%w: %s address %s on an %s socket", ErrAddressFamily, famOf(a), a, f)
+}
+
+// hasIP reports whether a is one of the Net's addresses, loopback
+// included (::1 only on a host with IPv6).
 func (n *Net) hasIP(a netip.Addr) bool {
 	if a.IsLoopback() {
-		return true
+		return a.Is4() || n.has(fam6)
 	}
 	for _, x := range n.ips {
 		if x == a {
@@ -162,17 +255,26 @@ func (n *Net) ipIndex(a netip.Addr) uint64 {
 	return 254
 }
 
-// Interfaces lists lo0 and eth0 with their addresses.
+// Interfaces lists lo0 and eth0 with their addresses: IPv4 ones with
+// their router's subnet mask, IPv6 ones with its prefix length, and ::1 on
+// lo0 when the host has IPv6.
 func (n *Net) Interfaces() ([]*transport.Interface, error) {
 	lo := transport.NewInterface(net.Interface{Index: 1, MTU: 65536, Name: "lo0", Flags: net.FlagUp | net.FlagLoopback | net.FlagRunning})
 	lo.AddAddress(&net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(8, 32)})
+	if n.has(fam6) {
+		lo.AddAddress(&net.IPNet{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)})
+	}
 	mtu := DefaultMTU
 	if n.router != nil {
 		mtu = n.router.mtu
 	}
 	eth := transport.NewInterface(net.Interface{Index: 2, MTU: mtu, Name: "eth0", HardwareAddr: n.mac(), Flags: net.FlagUp | net.FlagRunning | net.FlagBroadcast | net.FlagMulticast})
 	for _, a := range n.ips {
-		eth.AddAddress(&net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(n.bits, 32)})
+		if a.Is4() {
+			eth.AddAddress(&net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(n.router.prefix.Bits(), 32)})
+		} else {
+			eth.AddAddress(&net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(n.router.prefix6.Bits(), 128)})
+		}
 	}
 	return []*transport.Interface{lo, eth}, nil
 }
@@ -204,28 +306,50 @@ func (n *Net) InterfaceByName(name string) (*transport.Interface, error) {
 	return nil, fmt.Errorf("%w: %q", transport.ErrInterfaceNotFound, name)
 }
 
-// lookupHost resolves a name or literal address to IPv4 addresses.
-func (n *Net) lookupHost(host string) ([]netip.Addr, error) {
+// lookupHost resolves a name or literal address to the addresses of the
+// families in want: A and AAAA records of the routers' DNS tables (from the
+// Net's router up to the root), "localhost", or a literal. The empty host
+// is the wildcard.
+func (n *Net) lookupHost(host string, want fam) ([]netip.Addr, error) {
 	if host == "" {
-		return []netip.Addr{netip.IPv4Unspecified()}, nil
+		return []netip.Addr{want.unspecified()}, nil
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		return []netip.Addr{a.Unmap()}, nil
+		a = a.Unmap()
+		if a.Zone() != "" {
+			return nil, &net.AddrError{Err: "vnet: zoned addresses are not supported", Addr: host}
+		}
+		if famOf(a)&want == 0 && !a.IsUnspecified() {
+			return nil, familyErr(a, want)
+		}
+		return []netip.Addr{a}, nil
 	}
+	var as []netip.Addr
 	if host == "localhost" {
-		return []netip.Addr{loopback}, nil
-	}
-	if n.router != nil {
-		var as []netip.Addr
+		as = []netip.Addr{loopback, loopback6}
+	} else if n.router != nil {
 		n.w.read(func() { as = n.router.lookup(host) })
-		if len(as) > 0 {
-			return as, nil
+	}
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if famOf(a)&want != 0 {
+			out = append(out, a)
 		}
 	}
-	return nil, &net.DNSError{Err: ErrNoSuchHost.Error(), Name: host, IsNotFound: true}
+	if len(out) == 0 {
+		return nil, &net.DNSError{Err: ErrNoSuchHost.Error(), Name: host, IsNotFound: true}
+	}
+	return out, nil
 }
 
-func checkNetwork(network string, allowed ...string) error {
+// networks lists the network names each kind of call accepts.
+var (
+	udpNetworks = []string{"udp", "udp4", "udp6"}
+	tcpNetworks = []string{"tcp", "tcp4", "tcp6"}
+	ipNetworks  = []string{"ip", "ip4", "ip6"}
+)
+
+func checkNetwork(network string, allowed []string) error {
 	for _, a := range allowed {
 		if network == a {
 			return nil
@@ -245,6 +369,9 @@ func parsePort(s string) (uint16, error) {
 	return uint16(p), nil
 }
 
+// resolve resolves "host:port" for network. Of several addresses it picks
+// as Go's Resolve*Addr do: the first IPv4 one, unless the network is
+// IPv6-only or the host was written in brackets ("[name]:port").
 func (n *Net) resolve(network, address string) (netip.AddrPort, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
@@ -254,17 +381,29 @@ func (n *Net) resolve(network, address string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	as, err := n.lookupHost(host)
+	as, err := n.lookupHost(host, networkFam(network))
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	return netip.AddrPortFrom(as[0], p), nil
+	return netip.AddrPortFrom(pick(as, strings.HasPrefix(address, "[")), p), nil
+}
+
+// pick chooses among resolved addresses: the first IPv4 one, or with
+// want6 the first IPv6 one; else the first.
+func pick(as []netip.Addr, want6 bool) netip.Addr {
+	for _, a := range as {
+		if a.Is6() == want6 {
+			return a
+		}
+	}
+	return as[0]
 }
 
 // ResolveUDPAddr resolves "host:port" through the routers' DNS tables (from
-// this Net's router up to the root), or parses a literal address.
+// this Net's router up to the root), or parses a literal address. network
+// is udp, udp4 or udp6; the records of other families are skipped.
 func (n *Net) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
-	if err := checkNetwork(network, "udp", "udp4"); err != nil {
+	if err := checkNetwork(network, udpNetworks); err != nil {
 		return nil, err
 	}
 	ap, err := n.resolve(network, address)
@@ -274,21 +413,21 @@ func (n *Net) ResolveUDPAddr(network, address string) (*net.UDPAddr, error) {
 	return net.UDPAddrFromAddrPort(ap), nil
 }
 
-// ResolveIPAddr resolves a host name or literal address.
+// ResolveIPAddr resolves a host name or literal address (ip, ip4 or ip6).
 func (n *Net) ResolveIPAddr(network, address string) (*net.IPAddr, error) {
-	if err := checkNetwork(network, "ip", "ip4"); err != nil {
+	if err := checkNetwork(network, ipNetworks); err != nil {
 		return nil, err
 	}
-	as, err := n.lookupHost(address)
+	as, err := n.lookupHost(address, networkFam(network))
 	if err != nil {
 		return nil, err
 	}
-	return &net.IPAddr{IP: as[0].AsSlice()}, nil
+	return &net.IPAddr{IP: pick(as, strings.Contains(address, ":")).AsSlice()}, nil
 }
 
-// ResolveTCPAddr resolves "host:port" like ResolveUDPAddr.
+// ResolveTCPAddr resolves "host:port" like ResolveUDPAddr (tcp, tcp4, tcp6).
 func (n *Net) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
-	if err := checkNetwork(network, "tcp", "tcp4"); err != nil {
+	if err := checkNetwork(network, tcpNetworks); err != nil {
 		return nil, err
 	}
 	ap, err := n.resolve(network, address)
@@ -298,57 +437,59 @@ func (n *Net) ResolveTCPAddr(network, address string) (*net.TCPAddr, error) {
 	return net.TCPAddrFromAddrPort(ap), nil
 }
 
-// ListenPacket opens a UDP socket on address ("0.0.0.0:0", "10.0.0.2:5000").
+// ListenPacket opens a UDP socket on address ("0.0.0.0:0", ":0",
+// "10.0.0.2:5000", "[2001:db8::2]:5000"); see Net for the families.
 func (n *Net) ListenPacket(network string, address string) (net.PacketConn, error) {
-	if err := checkNetwork(network, "udp", "udp4"); err != nil {
+	if err := checkNetwork(network, udpNetworks); err != nil {
 		return nil, err
 	}
 	ap, err := n.resolve(network, address)
 	if err != nil {
 		return nil, err
 	}
-	return n.listen(ap, netip.AddrPort{})
+	return n.listen(network, ap, netip.AddrPort{})
 }
 
 // ListenUDP opens a UDP socket on locAddr (nil: any address, any port).
 func (n *Net) ListenUDP(network string, locAddr *net.UDPAddr) (transport.UDPConn, error) {
-	if err := checkNetwork(network, "udp", "udp4"); err != nil {
+	if err := checkNetwork(network, udpNetworks); err != nil {
 		return nil, err
 	}
-	return n.listen(udpAddrPort(locAddr), netip.AddrPort{})
+	return n.listen(network, udpAddrPort(locAddr), netip.AddrPort{})
 }
 
 // DialUDP opens a UDP socket connected to remAddr.
 func (n *Net) DialUDP(network string, locAddr, remAddr *net.UDPAddr) (transport.UDPConn, error) {
-	if err := checkNetwork(network, "udp", "udp4"); err != nil {
+	if err := checkNetwork(network, udpNetworks); err != nil {
 		return nil, err
 	}
 	if remAddr == nil {
 		return nil, fmt.Errorf("vnet: DialUDP: missing remote address")
 	}
-	return n.listen(udpAddrPort(locAddr), udpAddrPort(remAddr))
+	return n.listen(network, udpAddrPort(locAddr), udpAddrPort(remAddr))
 }
 
-// Dial connects to address over tcp or tcp4 (see DialTCP) or opens a UDP
-// socket connected to it (udp, udp4).
+// Dial connects to address over tcp, tcp4 or tcp6 (see DialTCP) or opens a
+// UDP socket connected to it (udp, udp4, udp6).
 func (n *Net) Dial(network, address string) (net.Conn, error) {
 	switch network {
-	case "udp", "udp4":
+	case "udp", "udp4", "udp6":
 		ap, err := n.resolve(network, address)
 		if err != nil {
 			return nil, err
 		}
-		return n.listen(netip.AddrPortFrom(netip.IPv4Unspecified(), 0), ap)
-	case "tcp", "tcp4":
+		return n.listen(network, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), ap)
+	case "tcp", "tcp4", "tcp6":
 		return n.CreateDialer(nil).Dial(network, address)
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnsupportedNetwork, network)
 }
 
-// CreateDialer returns a Dialer on this Net (tcp, tcp4, udp, udp4) that
-// honours dialer's LocalAddr, and for TCP its Timeout and Deadline (virtual
-// time) and KeepAlive (a positive period turns keep-alives on; vnet leaves
-// them off otherwise). The Dialer also has a DialContext method.
+// CreateDialer returns a Dialer on this Net (tcp, tcp4, tcp6, udp, udp4,
+// udp6) that honours dialer's LocalAddr, and for TCP its Timeout and
+// Deadline (virtual time) and KeepAlive (a positive period turns
+// keep-alives on; vnet leaves them off otherwise). The Dialer also has a
+// DialContext method.
 func (n *Net) CreateDialer(dialer *net.Dialer) transport.Dialer {
 	return &netDialer{n: n, d: dialer}
 }
@@ -368,6 +509,8 @@ func (l *listenConfig) Listen(_ context.Context, network, address string) (net.L
 	return l.n.Listen(network, address)
 }
 
+// udpAddrPort converts a *net.UDPAddr: nil or without an IP is the
+// wildcard, and IPv4-mapped addresses become IPv4.
 func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 	if a == nil {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
@@ -380,35 +523,78 @@ func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 	return netip.AddrPortFrom(addr, ap.Port())
 }
 
+// sockFam decides the family of a socket that network opens on local
+// (maybe the wildcard of either family) toward remote (invalid when only
+// listening), as Go's net does on Linux, and returns local with its
+// wildcard in that family's form.
+func (n *Net) sockFam(network string, local, remote netip.AddrPort) (fam, netip.AddrPort, error) {
+	want := networkFam(network)
+	ip := local.Addr()
+	var f fam
+	switch {
+	case !ip.IsUnspecified():
+		f = famOf(ip)
+	case remote.IsValid():
+		f = famOf(remote.Addr())
+	case want != famDual:
+		f = want
+	case n.has(fam6):
+		f = famDual // Go: a "udp" wildcard listener is an IPv6 socket taking IPv4 too
+	default:
+		f = fam4 // a host without IPv6
+	}
+	if f&want == 0 {
+		if !ip.IsUnspecified() {
+			return 0, local, familyErr(ip, want)
+		}
+		return 0, local, familyErr(remote.Addr(), want)
+	}
+	if remote.IsValid() && famOf(remote.Addr())&f == 0 {
+		return 0, local, familyErr(remote.Addr(), f)
+	}
+	if ip.IsUnspecified() {
+		local = netip.AddrPortFrom(f.unspecified(), local.Port())
+	}
+	return f, local, nil
+}
+
 // listen creates a socket bound to local (port 0: an ephemeral port, fixed
 // later; see UDPConn), connected to remote if valid.
-func (n *Net) listen(local, remote netip.AddrPort) (*UDPConn, error) {
+func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, error) {
 	if n.w == nil {
 		return nil, ErrNotAttached
 	}
-	ip := local.Addr()
-	if !ip.Is4() {
-		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(local), Err: fmt.Errorf("%w: only IPv4 is supported", ErrAddressNotAvailable)}
+	opErr := func(err error) error {
+		return &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(local), Err: err}
 	}
-	if !ip.IsUnspecified() && !n.hasIP(ip) {
-		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(local), Err: ErrAddressNotAvailable}
+	f, local, err := n.sockFam(network, local, remote)
+	if err != nil {
+		return nil, opErr(err)
 	}
-	c := newUDPConn(n, local, remote)
+	if ip := local.Addr(); !ip.IsUnspecified() && !n.hasIP(ip) {
+		return nil, opErr(ErrAddressNotAvailable)
+	}
+	if remote.IsValid() && local.Addr().IsUnspecified() {
+		// connect(2) fixes the source address the route to the peer gives.
+		if src := n.srcFor(remote.Addr()); src.IsValid() {
+			local = netip.AddrPortFrom(src, local.Port())
+		}
+	}
+	c := newUDPConn(n, local, remote, f)
 	if local.Port() != 0 {
 		n.mu.Lock()
 		err := n.bindLocked(c, local)
 		n.mu.Unlock()
 		if err != nil {
-			return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(local), Err: err}
+			return nil, opErr(err)
 		}
 	}
 	return c, nil
 }
 
-// bindLocked binds c to local, checking for conflicts like the kernel: an
-// address and port, or the wildcard and that port, can be bound once.
+// bindLocked binds c to local, checking for conflicts like the kernel.
 func (n *Net) bindLocked(c *UDPConn, local netip.AddrPort) error {
-	if n.conflictLocked(local) {
+	if n.conflictLocked(local, c.fam) {
 		return inUse(local)
 	}
 	n.socks[local] = c
@@ -416,21 +602,38 @@ func (n *Net) bindLocked(c *UDPConn, local netip.AddrPort) error {
 	return nil
 }
 
-func (n *Net) conflictLocked(local netip.AddrPort) bool {
-	if _, ok := n.socks[local]; ok {
-		return true
-	}
+// conflictLocked reports whether a socket of families f may not bind
+// local, as Linux decides without SO_REUSEADDR: on one port, two sockets
+// clash if their families meet and either is a wildcard or both have the
+// same address. So 0.0.0.0:p clashes with 10.0.0.2:p and with a
+// dual-stack [::]:p, but not with an IPv6-only [::]:p.
+func (n *Net) conflictLocked(local netip.AddrPort, f fam) bool {
 	port := local.Port()
 	if local.Addr().IsUnspecified() {
-		for ap := range n.socks {
-			if ap.Port() == port {
+		for ap, c := range n.socks {
+			if ap.Port() == port && c.fam&f != 0 {
 				return true
 			}
 		}
 		return false
 	}
-	_, ok := n.socks[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]
-	return ok
+	if _, ok := n.socks[local]; ok {
+		return true
+	}
+	return n.wildcardLocked(port, f) != nil
+}
+
+// wildcardLocked returns the wildcard socket on port that takes family f.
+func (n *Net) wildcardLocked(port uint16, f fam) *UDPConn {
+	if f == fam4 {
+		if c := n.socks[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]; c != nil {
+			return c
+		}
+	}
+	if c := n.socks[netip.AddrPortFrom(netip.IPv6Unspecified(), port)]; c != nil && c.fam&f != 0 {
+		return c
+	}
+	return nil
 }
 
 // bindEphemeral gives c an ephemeral port if it has none yet (handler
@@ -449,7 +652,7 @@ func (n *Net) bindEphemeral(c *UDPConn) {
 			n.nextPort = ephemeralMin
 		}
 		ap := netip.AddrPortFrom(ip, port)
-		if !n.conflictLocked(ap) {
+		if !n.conflictLocked(ap, c.fam) {
 			n.socks[ap] = c
 			c.setLocal(ap)
 			return
@@ -466,22 +669,38 @@ func (n *Net) unbind(c *UDPConn, local netip.AddrPort) {
 	n.mu.Unlock()
 }
 
-// socketFor finds the socket a datagram to dst goes to.
+// socketFor finds the socket a datagram to dst goes to: one bound to its
+// address, else a wildcard that takes its family.
 func (n *Net) socketFor(dst netip.AddrPort) *UDPConn {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if c, ok := n.socks[dst]; ok {
 		return c
 	}
-	return n.socks[netip.AddrPortFrom(netip.IPv4Unspecified(), dst.Port())]
+	return n.wildcardLocked(dst.Port(), famOf(dst.Addr()))
 }
 
-// srcFor picks the source address for a socket bound to the wildcard.
-func (n *Net) srcFor(dst netip.Addr) netip.Addr {
-	if dst.IsLoopback() || len(n.ips) == 0 {
+// loopbackOf is the loopback address of a's family.
+func loopbackOf(a netip.Addr) netip.Addr {
+	if a.Is4() {
 		return loopback
 	}
-	return n.ips[0]
+	return loopback6
+}
+
+// srcFor picks the source address for a socket bound to the wildcard: the
+// loopback address toward a loopback destination, else eth0's first
+// address of the destination's family (invalid if it has none).
+func (n *Net) srcFor(dst netip.Addr) netip.Addr {
+	if dst.IsLoopback() {
+		return loopbackOf(dst)
+	}
+	for _, a := range n.ips {
+		if a.Is4() == dst.Is4() {
+			return a
+		}
+	}
+	return netip.Addr{}
 }
 
 // egress runs when a datagram leaves a socket (handler context).
@@ -509,6 +728,10 @@ func (n *Net) egress(p *packet) {
 	c.stats.PacketsOut++
 	c.stats.BytesOut += uint64(len(p.payload))
 	w.record(KindSend, n.name, p, ReasonNone)
+	if !src.IsValid() { // no address of the family (write checks; defensive)
+		w.drop(p, ReasonNoRoute, n.name)
+		return
+	}
 	if n.hasIP(p.dst.Addr()) {
 		if len(n.lo0.taps) != 0 {
 			n.lo0.write(p)

@@ -28,7 +28,11 @@ const (
 	ReasonPartition           // link model: link down
 	ReasonRule                // link model: a user rule dropped it
 	ReasonCorrupt             // link model: corrupted and dropped as a bad checksum
-	ReasonInvalid             // link model: refused a malformed packet
+	ReasonInvalid             // refused as malformed (by a link model or a firewall)
+	// IPv6 firewall of a child router (nat.Firewall).
+	ReasonFirewallUnsolicited // inbound with no state: nothing inside sent to that endpoint
+	ReasonFirewallFiltered    // inbound to an open pinhole from a remote its filtering refuses
+	ReasonFirewallExhausted   // outbound that needed new state beyond the firewall's limit
 	numReasons
 )
 
@@ -51,6 +55,10 @@ var reasonNames = [...]string{
 	ReasonRule:         "rule",
 	ReasonCorrupt:      "corrupt",
 	ReasonInvalid:      "invalid",
+
+	ReasonFirewallUnsolicited: "firewall-unsolicited",
+	ReasonFirewallFiltered:    "firewall-filtered",
+	ReasonFirewallExhausted:   "firewall-exhausted",
 }
 
 func (r Reason) String() string {

@@ -14,6 +14,7 @@ const (
 	protoTCP = 6
 
 	ipv4Header = 20
+	ipv6Header = 40
 	udpHeader  = 8
 	defaultTTL = 64
 )
@@ -133,9 +134,18 @@ func (p *packet) now() time.Time {
 // size is the IP datagram size in bytes.
 func (p *packet) size() int {
 	if p.proto == protoTCP {
-		return ipv4Header + tcpHeader + p.seg.OptionsLen() + len(p.payload)
+		return ipHeader(p.dst.Addr()) + tcpHeader + p.seg.OptionsLen() + len(p.payload)
 	}
-	return ipv4Header + udpHeader + len(p.payload)
+	return ipHeader(p.dst.Addr()) + udpHeader + len(p.payload)
+}
+
+// ipHeader is the size of the IP header of a packet to dst (no options,
+// no extension headers).
+func ipHeader(dst netip.Addr) int {
+	if dst.Is4() {
+		return ipv4Header
+	}
+	return ipv6Header
 }
 
 // Fire runs the packet's next step on the scheduler's goroutine.

@@ -24,8 +24,27 @@ type RouterConfig struct {
 	// Default: "router" followed by its CIDR.
 	Name string
 
-	// CIDR is the router's subnet, e.g. "10.0.0.0/24". Required.
+	// CIDR is the router's IPv4 subnet, e.g. "10.0.0.0/24". Required unless
+	// IPv6CIDR is set (an IPv6-only router).
 	CIDR string
+
+	// IPv6CIDR is the router's IPv6 prefix, e.g. "2001:db8:1::/64". With it
+	// the router is dual stack (or IPv6-only, without CIDR): each Net
+	// attached gets an address from it too, unless NetConfig gives one.
+	// IPv6 is routed, never translated: the parent routes a child's prefix
+	// to it (as an ISP routes a delegated prefix to a home router), and the
+	// child guards it with its Firewall. A child's prefix may lie inside an
+	// ancestor's (delegation; the longest prefix wins) but must not overlap
+	// any other router's. A child router takes no IPv6 address on its
+	// parent's subnet. Optional.
+	IPv6CIDR string
+
+	// Firewall configures a child router's stateful IPv6 firewall (RFC
+	// 6092: traffic from inside opens a pinhole, unsolicited traffic from
+	// outside is dropped). Nil means nat.FirewallConfig's defaults; set
+	// Open to let everything in. IPv4 goes through the NAT instead; the
+	// root router has neither.
+	Firewall *nat.FirewallConfig
 
 	// StaticIPs are the router's addresses on its parent's subnet (its
 	// NAT's external addresses). For 1:1 NAT each entry has the form
@@ -76,16 +95,21 @@ type RouterConfig struct {
 type Router struct {
 	w      *world
 	cfg    RouterConfig
-	name   string
-	prefix netip.Prefix
-	mtu    int
-	log    logging.LeveledLogger
+	name    string
+	prefix  netip.Prefix // IPv4; invalid on an IPv6-only router
+	prefix6 netip.Prefix // IPv6; invalid on an IPv4-only router
+	mtu     int
+	log     logging.LeveledLogger
 
 	parent   *Router
 	children []*Router
 	nets     []*Net
-	routes   map[netip.Addr]route // addresses on this subnet
-	nextHost netip.Addr
+	routes    map[netip.Addr]route // addresses on this subnet, both families
+	nextHost  netip.Addr
+	nextHost6 netip.Addr
+	// delegated routes the IPv6 prefixes of r's descendants: each toward
+	// the child whose subtree holds it (longest prefix wins).
+	delegated []route6
 
 	// On a child router: its addresses on the parent's subnet, the NAT,
 	// and the links to and from the parent.
@@ -93,6 +117,8 @@ type Router struct {
 	private  []netip.Addr // 1:1 NAT: the private side of each StaticIPs entry
 	natCfg   *nat.Config
 	nat      *nat.Table
+	fwCfg    nat.FirewallConfig
+	fw       *nat.Firewall // IPv6 firewall of a child router with a prefix6
 	up       *Link // this router -> parent
 	fromUp   *Link // parent -> this router
 	expiryAt int64
@@ -110,13 +136,20 @@ type route struct {
 	link *Link // the router's link toward it
 }
 
+// route6 is an IPv6 prefix below a router and the link toward it.
+type route6 struct {
+	prefix netip.Prefix
+	link   *Link
+}
+
 // RouterStats counts what a router did.
 type RouterStats struct {
 	Name      string
 	Forwarded uint64
 	Dropped   map[string]uint64 // by reason; only reasons with drops
 	drops     [numReasons]uint64
-	NAT       *nat.Stats // nil on the root
+	NAT       *nat.Stats // nil on the root and on IPv6-only routers
+	Firewall  *nat.Stats // the IPv6 firewall's; nil on the root and where no IPv6 prefix lies below
 }
 
 // NewRouter makes a router. The tree is built with AddRouter and AddNet and
@@ -127,19 +160,41 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		return nil, configErr("nil RouterConfig")
 	}
 	cfg := *config
-	prefix, err := netip.ParsePrefix(cfg.CIDR)
-	if err != nil {
-		return nil, configErr("router %q: invalid CIDR %q: %v", cfg.Name, cfg.CIDR, err)
+	var prefix, prefix6 netip.Prefix
+	if cfg.CIDR != "" || cfg.IPv6CIDR == "" {
+		p, err := netip.ParsePrefix(cfg.CIDR)
+		if err != nil {
+			return nil, configErr("router %q: invalid CIDR %q: %v", cfg.Name, cfg.CIDR, err)
+		}
+		if !p.Addr().Is4() {
+			return nil, configErr("router %q: CIDR %s is not an IPv4 subnet (IPv6 goes in IPv6CIDR)", cfg.Name, cfg.CIDR)
+		}
+		if p.Bits() > 30 {
+			return nil, configErr("router %q: CIDR %s leaves no room for hosts", cfg.Name, cfg.CIDR)
+		}
+		prefix = p.Masked()
 	}
-	if !prefix.Addr().Is4() {
-		return nil, configErr("router %q: CIDR %s: only IPv4 subnets are supported", cfg.Name, cfg.CIDR)
+	if cfg.IPv6CIDR != "" {
+		p, err := netip.ParsePrefix(cfg.IPv6CIDR)
+		if err != nil {
+			return nil, configErr("router %q: invalid IPv6CIDR %q: %v", cfg.Name, cfg.IPv6CIDR, err)
+		}
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return nil, configErr("router %q: IPv6CIDR %s is not an IPv6 prefix", cfg.Name, cfg.IPv6CIDR)
+		}
+		if p.Bits() > 126 {
+			return nil, configErr("router %q: IPv6CIDR %s leaves no room for hosts", cfg.Name, cfg.IPv6CIDR)
+		}
+		if a := p.Addr(); a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() || a.IsUnspecified() {
+			return nil, configErr("router %q: IPv6CIDR %s is not a unicast prefix that can be routed", cfg.Name, cfg.IPv6CIDR)
+		}
+		prefix6 = p.Masked()
 	}
-	if prefix.Bits() > 30 {
-		return nil, configErr("router %q: CIDR %s leaves no room for hosts", cfg.Name, cfg.CIDR)
-	}
-	prefix = prefix.Masked()
 	if cfg.Name == "" {
 		cfg.Name = "router " + prefix.String()
+		if !prefix.IsValid() {
+			cfg.Name = "router " + prefix6.String()
+		}
 	}
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
@@ -150,14 +205,27 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 	if cfg.MinDelay < 0 || cfg.MaxJitter < 0 {
 		return nil, configErr("router %q: negative MinDelay or MaxJitter", cfg.Name)
 	}
+	if cfg.MTU < ipv6Header+udpHeader && prefix6.IsValid() {
+		return nil, configErr("router %q: MTU %d is below the %d bytes of IPv6 and UDP headers", cfg.Name, cfg.MTU, ipv6Header+udpHeader)
+	}
 	r := &Router{
-		cfg:      cfg,
-		name:     cfg.Name,
-		prefix:   prefix,
-		mtu:      cfg.MTU,
-		routes:   map[netip.Addr]route{},
-		nextHost: prefix.Addr().Next(),
-		hosts:    map[string][]netip.Addr{},
+		cfg:       cfg,
+		name:      cfg.Name,
+		prefix:    prefix,
+		prefix6:   prefix6,
+		mtu:       cfg.MTU,
+		routes:    map[netip.Addr]route{},
+		nextHost:  prefix.Addr().Next(),
+		nextHost6: prefix6.Addr().Next(),
+		hosts:     map[string][]netip.Addr{},
+	}
+	if cfg.Firewall != nil {
+		r.fwCfg = *cfg.Firewall
+	}
+	if prefix6.IsValid() {
+		if _, err := nat.NewFirewall(r.fwCfg); err != nil {
+			return nil, configErr("router %q: firewall: %v", cfg.Name, err)
+		}
 	}
 	r.inside, r.outside = iface{router: r, name: "inside"}, iface{router: r, name: "outside"}
 	if cfg.MinDelay > 0 || cfg.MaxJitter > 0 {
@@ -170,6 +238,9 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 	}
 	if err := r.parseStaticIPs(); err != nil {
 		return nil, err
+	}
+	if !prefix.IsValid() && (len(r.ext) > 0 || cfg.NATType != nil || cfg.NAT != nil) {
+		return nil, configErr("router %q: StaticIPs, NATType and NAT configure IPv4 NAT, but the router has no IPv4 CIDR", cfg.Name)
 	}
 	if err := r.buildNATConfig(); err != nil {
 		return nil, err
@@ -217,8 +288,11 @@ func (r *Router) parseStaticIPs() error {
 // Name returns the router's name.
 func (r *Router) Name() string { return r.name }
 
-// Prefix returns the router's subnet.
+// Prefix returns the router's IPv4 subnet (invalid on an IPv6-only router).
 func (r *Router) Prefix() netip.Prefix { return r.prefix }
+
+// Prefix6 returns the router's IPv6 prefix (invalid without IPv6CIDR).
+func (r *Router) Prefix6() netip.Prefix { return r.prefix6 }
 
 // ExternalIPs returns the router's addresses on its parent's subnet (empty
 // for the root or before the router is attached).
@@ -282,29 +356,47 @@ func (r *Router) addRouter(child *Router) error {
 	if r.prefix.Overlaps(child.prefix) {
 		return topoErr("router %q's subnet %s overlaps %q's %s", child.name, child.prefix, r.name, r.prefix)
 	}
-	ext := child.ext
-	if len(ext) == 0 {
-		a, err := r.assign()
-		if err != nil {
-			return err
-		}
-		ext = []netip.Addr{a}
+	prefixes6 := child.subtree6()
+	if err := r.checkPrefixes6(child, prefixes6); err != nil {
+		return err
 	}
-	for _, a := range ext {
-		if !r.prefix.Contains(a) {
-			return topoErr("router %q: static IP %s is outside its parent %q's subnet %s", child.name, a, r.name, r.prefix)
+	var ext []netip.Addr
+	var table *nat.Table
+	if child.prefix.IsValid() {
+		if !r.prefix.IsValid() {
+			return topoErr("router %q has an IPv4 subnet, but its parent %q has none for its NAT's address", child.name, r.name)
 		}
-		if _, used := r.routes[a]; used {
-			return topoErr("router %q: address %s is already in use on %q", child.name, a, r.name)
+		ext = child.ext
+		if len(ext) == 0 {
+			a, err := r.assign()
+			if err != nil {
+				return err
+			}
+			ext = []netip.Addr{a}
+		}
+		for _, a := range ext {
+			if !r.prefix.Contains(a) {
+				return topoErr("router %q: static IP %s is outside its parent %q's subnet %s", child.name, a, r.name, r.prefix)
+			}
+			if _, used := r.routes[a]; used {
+				return topoErr("router %q: address %s is already in use on %q", child.name, a, r.name)
+			}
+		}
+		cfg := *child.natCfg
+		if len(cfg.OneToOne) == 0 {
+			cfg.External = append([]netip.Addr(nil), ext...)
+		}
+		var err error
+		if table, err = nat.New(cfg, r.w.sched.Rand("nat "+child.name)); err != nil {
+			return configErr("router %q: NAT: %v", child.name, err)
 		}
 	}
-	cfg := *child.natCfg
-	if len(cfg.OneToOne) == 0 {
-		cfg.External = append([]netip.Addr(nil), ext...)
-	}
-	table, err := nat.New(cfg, r.w.sched.Rand("nat "+child.name))
-	if err != nil {
-		return configErr("router %q: NAT: %v", child.name, err)
+	var fw *nat.Firewall
+	if len(prefixes6) > 0 {
+		var err error
+		if fw, err = nat.NewFirewall(child.fwCfg); err != nil {
+			return configErr("router %q: firewall: %v", child.name, err)
+		}
 	}
 
 	// Commit: adopt the child's subtree into r's world.
@@ -312,6 +404,7 @@ func (r *Router) addRouter(child *Router) error {
 	child.parent = r
 	child.ext = ext
 	child.nat = table
+	child.fw = fw
 	r.children = append(r.children, child)
 	child.up = newLink(r.w, child.name+"->"+r.name, r, min(child.mtu, r.mtu))
 	child.fromUp = newLink(r.w, r.name+"->"+child.name, child, min(child.mtu, r.mtu))
@@ -326,7 +419,59 @@ func (r *Router) addRouter(child *Router) error {
 	for _, a := range ext {
 		r.routes[a] = route{link: child.fromUp}
 	}
+	// r and each of its ancestors route the subtree's IPv6 prefixes toward
+	// the child on their own level.
+	for x, toward := r, child; x != nil; x, toward = x.parent, x {
+		for _, p := range prefixes6 {
+			x.delegated = append(x.delegated, route6{prefix: p, link: toward.fromUp})
+		}
+	}
 	return nil
+}
+
+// subtree6 lists the IPv6 prefixes of r and its descendants.
+func (r *Router) subtree6() []netip.Prefix {
+	var ps []netip.Prefix
+	if r.prefix6.IsValid() {
+		ps = append(ps, r.prefix6)
+	}
+	for _, d := range r.delegated {
+		ps = append(ps, d.prefix)
+	}
+	return ps
+}
+
+// checkPrefixes6 checks that the IPv6 prefixes of child's subtree fit r's
+// tree: disjoint from every other router's prefix, except that one may lie
+// inside the prefix of r or an ancestor of r (a delegated prefix), as long
+// as no address already in use there falls inside it.
+func (r *Router) checkPrefixes6(child *Router, ps []netip.Prefix) error {
+	for _, p := range ps {
+		for _, q := range r.w.routers {
+			if !q.prefix6.IsValid() || !p.Overlaps(q.prefix6) {
+				continue
+			}
+			if !q.isAncestorOf(r) || q.prefix6.Bits() >= p.Bits() {
+				return topoErr("router %q: IPv6 prefix %s overlaps router %q's %s", child.name, p, q.name, q.prefix6)
+			}
+			for a := range q.routes {
+				if p.Contains(a) {
+					return topoErr("router %q: IPv6 prefix %s holds address %s, already in use on %q", child.name, p, a, q.name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// isAncestorOf reports whether r is x or above x.
+func (r *Router) isAncestorOf(x *Router) bool {
+	for ; x != nil; x = x.parent {
+		if x == r {
+			return true
+		}
+	}
+	return false
 }
 
 // AddChildRouter is AddRouter (pion's other name for it).
@@ -380,26 +525,54 @@ func (r *Router) addNet(n *Net) error {
 	if n.router != nil {
 		return topoErr("net %s is already attached to router %q", n.name, n.router.name)
 	}
-	ips := n.static
-	if len(ips) == 0 {
+	// Static addresses are exactly what the Net gets; without them, one of
+	// each family the router has. IPv4 comes first (IP() returns it).
+	var ips []netip.Addr
+	for _, a := range n.static {
+		if a.Is4() {
+			ips = append(ips, a)
+		}
+	}
+	for _, a := range n.static {
+		if a.Is6() {
+			ips = append(ips, a)
+		}
+	}
+	if len(ips) == 0 && r.prefix.IsValid() {
 		a, err := r.assign()
 		if err != nil {
 			return err
 		}
-		ips = []netip.Addr{a}
+		ips = append(ips, a)
+	}
+	if len(n.static) == 0 && r.prefix6.IsValid() {
+		a, err := r.assign6()
+		if err != nil {
+			return err
+		}
+		ips = append(ips, a)
 	}
 	for _, a := range ips {
-		if !r.prefix.Contains(a) {
-			return topoErr("net: static IP %s is outside router %q's subnet %s", a, r.name, r.prefix)
+		p := r.prefix
+		if a.Is6() {
+			p = r.prefix6
+		}
+		if !p.Contains(a) {
+			if !p.IsValid() {
+				return topoErr("net: static IP %s: router %q has no %s subnet", a, r.name, family(a))
+			}
+			return topoErr("net: static IP %s is outside router %q's subnet %s", a, r.name, p)
 		}
 		if _, used := r.routes[a]; used {
 			return topoErr("net: address %s is already in use on router %q", a, r.name)
+		}
+		if l, _ := r.route6(a); l != nil && a.Is6() {
+			return topoErr("net: static IP %s lies in a prefix delegated to a child router of %q", a, r.name)
 		}
 	}
 	n.w = r.w
 	n.router = r
 	n.ips = ips
-	n.bits = r.prefix.Bits()
 	n.id = r.w.hostID
 	r.w.hostID++
 	if n.name == "" {
@@ -435,6 +608,30 @@ func (r *Router) assign() (netip.Addr, error) {
 		return a, nil
 	}
 	return netip.Addr{}, topoErr("router %q: subnet %s has no free address", r.name, r.prefix)
+}
+
+// assign6 returns the next free host address of r's IPv6 prefix, skipping
+// prefixes delegated to child routers.
+func (r *Router) assign6() (netip.Addr, error) {
+	for a := r.nextHost6; r.prefix6.Contains(a); a = a.Next() {
+		if _, used := r.routes[a]; used {
+			continue
+		}
+		if l, _ := r.route6(a); l != nil {
+			continue
+		}
+		r.nextHost6 = a.Next()
+		return a, nil
+	}
+	return netip.Addr{}, topoErr("router %q: prefix %s has no free address", r.name, r.prefix6)
+}
+
+// family names a's address family in errors.
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
 }
 
 // reserved reports addresses promised to 1:1 NAT pairs of child routers.
@@ -519,6 +716,10 @@ func (r *Router) snapshot() RouterStats {
 		ns := r.nat.Stats()
 		s.NAT = &ns
 	}
+	if r.fw != nil {
+		fs := r.fw.Stats()
+		s.Firewall = &fs
+	}
 	return s
 }
 
@@ -552,8 +753,25 @@ func (r *Router) arrive(p *packet, via *Link) {
 	r.forward(p)
 }
 
-// inbound handles a packet from the parent: through the NAT, then inside.
+// inbound handles a packet from the parent: through the NAT (IPv4) or
+// the firewall (IPv6), then inside.
 func (r *Router) inbound(p *packet) {
+	if p.dst.Addr().Is6() {
+		if r.fw != nil {
+			v := r.fw.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
+			if v != nat.Pass {
+				r.drop(p, firewallReason(v))
+				return
+			}
+			r.scheduleExpiry() // inbound refresh may move the next expiry
+		}
+		if _, mine := r.route6(p.dst.Addr()); !mine {
+			r.drop(p, ReasonNoRoute)
+			return
+		}
+		r.forward6(p)
+		return
+	}
 	if r.nat != nil {
 		src, dst := p.src, p.dst
 		f, v := r.nat.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
@@ -575,6 +793,14 @@ func (r *Router) inbound(p *packet) {
 // NAT): down to the subnet, or up through the NAT.
 func (r *Router) forward(p *packet) {
 	dst := p.dst.Addr()
+	if dst.Is6() {
+		r.forward6(p)
+		return
+	}
+	if !r.prefix.IsValid() { // an IPv6-only router: IPv4 goes nowhere
+		r.drop(p, ReasonNoRoute)
+		return
+	}
 	if r.prefix.Contains(dst) {
 		rt, ok := r.routes[dst]
 		if !ok {
@@ -627,10 +853,74 @@ func (r *Router) forward(p *packet) {
 	r.up.send(p)
 }
 
-// scheduleExpiry makes sure an event will expire the NAT's idle mappings
-// on the scheduler's clock.
+// forward6 routes an IPv6 packet inside r: down toward the Net or the
+// child router whose prefix holds its destination (the longest prefix
+// wins), or up through the firewall. IPv6 is never translated.
+func (r *Router) forward6(p *packet) {
+	l, mine := r.route6(p.dst.Addr())
+	if mine {
+		if l == nil {
+			r.drop(p, ReasonNoRoute)
+			return
+		}
+		r.stats.Forwarded++
+		r.w.record(KindForward, r.name, p, ReasonNone)
+		l.send(p)
+		return
+	}
+	if r.parent == nil {
+		r.drop(p, ReasonNoRoute)
+		return
+	}
+	if r.fw != nil {
+		v := r.fw.Outbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
+		if v != nat.Pass {
+			r.drop(p, firewallReason(v))
+			return
+		}
+		r.scheduleExpiry()
+	}
+	r.stats.Forwarded++
+	r.w.record(KindForward, r.name, p, ReasonNone)
+	r.up.send(p)
+}
+
+// route6 finds where the IPv6 address dst lies from r: mine reports that
+// it is in r's subtree (r's prefix or one delegated below), and l is the
+// link toward it, nil when dst is in r's own prefix but no host has it.
+func (r *Router) route6(dst netip.Addr) (l *Link, mine bool) {
+	best := -1
+	for _, d := range r.delegated {
+		if d.prefix.Bits() > best && d.prefix.Contains(dst) {
+			l, best = d.link, d.prefix.Bits()
+		}
+	}
+	if l != nil {
+		return l, true
+	}
+	if r.prefix6.Contains(dst) {
+		return r.routes[dst].link, true
+	}
+	return nil, false
+}
+
+// nextExpiry is when the NAT's or the firewall's next state times out.
+func (r *Router) nextExpiry() (next time.Time, ok bool) {
+	if r.nat != nil {
+		next, ok = r.nat.NextExpiry()
+	}
+	if r.fw != nil {
+		if t, fok := r.fw.NextExpiry(); fok && (!ok || t.Before(next)) {
+			next, ok = t, true
+		}
+	}
+	return next, ok
+}
+
+// scheduleExpiry makes sure an event will expire the NAT's and the
+// firewall's idle state on the scheduler's clock.
 func (r *Router) scheduleExpiry() {
-	next, ok := r.nat.NextExpiry()
+	next, ok := r.nextExpiry()
 	if !ok {
 		return
 	}
@@ -649,8 +939,15 @@ func (r *Router) Fire(uint64) {
 		return // superseded by an earlier expiry event
 	}
 	r.expiring = false
-	if n := r.nat.Expire(now); n > 0 {
-		r.log.Debugf("%d NAT mappings expired", n)
+	if r.nat != nil {
+		if n := r.nat.Expire(now); n > 0 {
+			r.log.Debugf("%d NAT mappings expired", n)
+		}
+	}
+	if r.fw != nil {
+		if n := r.fw.Expire(now); n > 0 {
+			r.log.Debugf("%d firewall states expired", n)
+		}
 	}
 	r.scheduleExpiry()
 }
@@ -672,4 +969,24 @@ func natReason(v nat.Verdict) Reason {
 	return ReasonNATInvalid
 }
 
-func (r *Router) String() string { return fmt.Sprintf("router %q (%s)", r.name, r.prefix) }
+func firewallReason(v nat.Verdict) Reason {
+	switch v {
+	case nat.DropFiltered:
+		return ReasonFirewallFiltered
+	case nat.DropExhausted:
+		return ReasonFirewallExhausted
+	case nat.DropNoMapping:
+		return ReasonFirewallUnsolicited
+	}
+	return ReasonInvalid
+}
+
+func (r *Router) String() string {
+	switch {
+	case !r.prefix6.IsValid():
+		return fmt.Sprintf("router %q (%s)", r.name, r.prefix)
+	case !r.prefix.IsValid():
+		return fmt.Sprintf("router %q (%s)", r.name, r.prefix6)
+	}
+	return fmt.Sprintf("router %q (%s, %s)", r.name, r.prefix, r.prefix6)
+}

@@ -99,7 +99,7 @@ func (n *Net) tcpStack() (*tcp.Stack, error) {
 	// (A stack made before the Net's subtree joined another tree stays
 	// with its old scheduler; the Net gets a new one.)
 	cfg := h.cfg
-	mss := n.router.mtu - ipv4Header - tcpHeader
+	mss := n.router.mtu - ipv4Header - tcpHeader // per connection, 20 less over IPv6 (see tcp.Config.MSS)
 	if cfg.MSS == 0 || cfg.MSS > mss {
 		cfg.MSS = mss
 	}
@@ -245,31 +245,36 @@ func tcpOpError(op string, local, remote netip.AddrPort, err error) error {
 	return e
 }
 
-// checkLocal checks that the Net may bind local: an IPv4 address it has, or
-// the wildcard.
-func (n *Net) checkLocal(local netip.AddrPort) error {
-	ip := local.Addr()
-	if !ip.Is4() {
-		return fmt.Errorf("%w: %v: only IPv4 is supported", ErrAddressNotAvailable, ip)
+// checkLocal checks that network may bind local toward remote (invalid
+// for a listener): an address the Net has, or the wildcard, of a family
+// that suits both. It returns local with the wildcard in the socket's
+// family: [::] for a listener that takes both (the stack's IPv6 wildcard
+// listener is dual stack).
+func (n *Net) checkLocal(network string, local, remote netip.AddrPort) (netip.AddrPort, error) {
+	_, local, err := n.sockFam(network, local, remote)
+	if err != nil {
+		return local, err
 	}
-	if !ip.IsUnspecified() && !n.hasIP(ip) {
-		return fmt.Errorf("%w: %v", ErrAddressNotAvailable, ip)
+	if ip := local.Addr(); !ip.IsUnspecified() && !n.hasIP(ip) {
+		return local, fmt.Errorf("%w: %v", ErrAddressNotAvailable, ip)
 	}
-	return nil
+	return local, nil
 }
 
 // Listen listens for TCP connections on address ("0.0.0.0:80", ":0",
-// "10.0.0.2:443"), as net.Listen does. Port 0 picks a free port (see the
-// listener's Addr). network is "tcp" or "tcp4".
+// "10.0.0.2:443", "[2001:db8::2]:443"), as net.Listen does. Port 0 picks
+// a free port (see the listener's Addr). network is "tcp", "tcp4" or
+// "tcp6"; a wildcard listener on a host with IPv6 takes both families
+// (for "tcp6" too, unlike Linux's IPv6-only tcp6 wildcard).
 func (n *Net) Listen(network, address string) (net.Listener, error) {
-	if err := checkNetwork(network, "tcp", "tcp4"); err != nil {
+	if err := checkNetwork(network, tcpNetworks); err != nil {
 		return nil, err
 	}
 	local, err := n.resolve(network, address)
 	if err != nil {
 		return nil, err
 	}
-	l, err := n.listenTCP(local)
+	l, err := n.listenTCP(network, local)
 	if err != nil {
 		return nil, err
 	}
@@ -279,10 +284,10 @@ func (n *Net) Listen(network, address string) (net.Listener, error) {
 // ListenTCP listens for TCP connections on laddr (nil: every address, a
 // free port), as net.ListenTCP does.
 func (n *Net) ListenTCP(network string, laddr *net.TCPAddr) (transport.TCPListener, error) {
-	if err := checkNetwork(network, "tcp", "tcp4"); err != nil {
+	if err := checkNetwork(network, tcpNetworks); err != nil {
 		return nil, err
 	}
-	l, err := n.listenTCP(tcpAddrPort(laddr))
+	l, err := n.listenTCP(network, tcpAddrPort(laddr))
 	if err != nil {
 		return nil, err
 	}
@@ -291,16 +296,16 @@ func (n *Net) ListenTCP(network string, laddr *net.TCPAddr) (transport.TCPListen
 
 // listenTCP opens a listener as an event keyed by the request, so ports
 // chosen for port 0 follow the keys, not the goroutines.
-func (n *Net) listenTCP(local netip.AddrPort) (*tcp.Listener, error) {
+func (n *Net) listenTCP(network string, local netip.AddrPort) (*tcp.Listener, error) {
 	if n.w == nil {
 		return nil, ErrNotAttached
 	}
-	if err := n.checkLocal(local); err != nil {
+	local, err := n.checkLocal(network, local, netip.AddrPort{})
+	if err != nil {
 		return nil, tcpOpError("listen", local, netip.AddrPort{}, err)
 	}
 	key := n.listenKey(local)
 	var l *tcp.Listener
-	var err error
 	n.w.exec(sim.Key{Hi: key.Hi, Lo: key.Lo + tcp.KeySpan - 1}, func() {
 		var st *tcp.Stack
 		if st, err = n.tcpStack(); err == nil {
@@ -317,13 +322,13 @@ func (n *Net) listenTCP(local netip.AddrPort) (*tcp.Listener, error) {
 // DialTCP connects to raddr from laddr (nil: the address that routes to
 // raddr and a free port), as net.DialTCP does.
 func (n *Net) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPConn, error) {
-	if err := checkNetwork(network, "tcp", "tcp4"); err != nil {
+	if err := checkNetwork(network, tcpNetworks); err != nil {
 		return nil, err
 	}
 	if raddr == nil {
 		return nil, tcpOpError("dial", tcpAddrPort(laddr), netip.AddrPort{}, errors.New("vnet: DialTCP: missing remote address"))
 	}
-	c, err := n.dialTCP(context.Background(), tcpAddrPort(laddr), tcpAddrPort(raddr), time.Time{})
+	c, err := n.dialTCP(context.Background(), network, tcpAddrPort(laddr), tcpAddrPort(raddr), time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -335,18 +340,22 @@ func (n *Net) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPC
 // syscall.ECONNREFUSED)) when nothing listens, timed out (net.Error's
 // Timeout) when the SYNs go unanswered or deadline (virtual time; zero:
 // none) passes.
-func (n *Net) dialTCP(ctx context.Context, local, remote netip.AddrPort, deadline time.Time) (*tcp.Conn, error) {
+func (n *Net) dialTCP(ctx context.Context, network string, local, remote netip.AddrPort, deadline time.Time) (*tcp.Conn, error) {
 	if n.w == nil {
 		return nil, ErrNotAttached
 	}
-	if !remote.Addr().Is4() || remote.Port() == 0 {
-		return nil, tcpOpError("dial", local, remote, fmt.Errorf("vnet: cannot dial %v: want an IPv4 address and a port", remote))
+	if !remote.Addr().IsValid() || remote.Port() == 0 {
+		return nil, tcpOpError("dial", local, remote, fmt.Errorf("vnet: cannot dial %v: want an address and a port", remote))
 	}
-	if remote.Addr().IsUnspecified() { // as net: the local system
-		remote = netip.AddrPortFrom(loopback, remote.Port())
+	if a := remote.Addr(); a.IsUnspecified() { // as net: the local system
+		remote = netip.AddrPortFrom(loopbackOf(a), remote.Port())
 	}
-	if err := n.checkLocal(local); err != nil {
+	local, err := n.checkLocal(network, local, remote)
+	if err != nil {
 		return nil, tcpOpError("dial", local, remote, err)
+	}
+	if a := remote.Addr(); !a.IsLoopback() && !n.has(famOf(a)) {
+		return nil, tcpOpError("dial", local, remote, ErrNetworkUnreachable)
 	}
 	st, err := n.tcpStack()
 	if err != nil {
@@ -366,7 +375,8 @@ type netDialer struct {
 	d *net.Dialer
 }
 
-// Dial connects as net.Dialer.Dial does, over tcp, tcp4, udp or udp4.
+// Dial connects as net.Dialer.Dial does, over tcp, tcp4, tcp6, udp, udp4
+// or udp6.
 func (d *netDialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
@@ -379,7 +389,7 @@ func (d *netDialer) DialContext(ctx context.Context, network, address string) (n
 		nd = *d.d
 	}
 	switch network {
-	case "udp", "udp4":
+	case "udp", "udp4", "udp6":
 		if nd.LocalAddr == nil {
 			return d.n.Dial(network, address)
 		}
@@ -392,7 +402,7 @@ func (d *netDialer) DialContext(ctx context.Context, network, address string) (n
 			return nil, err
 		}
 		return d.n.DialUDP(network, la, ra)
-	case "tcp", "tcp4":
+	case "tcp", "tcp4", "tcp6":
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedNetwork, network)
 	}
@@ -414,7 +424,7 @@ func (d *netDialer) DialContext(ctx context.Context, network, address string) (n
 			deadline = t
 		}
 	}
-	c, err := d.n.dialTCP(ctx, local, remote, deadline)
+	c, err := d.n.dialTCP(ctx, network, local, remote, deadline)
 	if err != nil {
 		return nil, err
 	}

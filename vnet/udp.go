@@ -29,8 +29,9 @@ import (
 // time) or Close.
 type UDPConn struct {
 	net    *Net
-	reqIP  netip.Addr     // the requested local address (maybe 0.0.0.0)
+	reqIP  netip.Addr     // the requested local address (maybe 0.0.0.0 or [::])
 	remote netip.AddrPort // the connected peer (DialUDP), else invalid
+	fam    fam            // the families it sends and receives (see Net)
 
 	mu      sync.Mutex
 	bound   netip.AddrPort // the bound address; port 0 until bound
@@ -65,12 +66,13 @@ var (
 	_ net.Conn          = (*UDPConn)(nil)
 )
 
-func newUDPConn(n *Net, local, remote netip.AddrPort) *UDPConn {
+func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 	clk := n.w.sched.Clock()
 	c := &UDPConn{
 		net:      n,
 		reqIP:    local.Addr(),
 		remote:   remote,
+		fam:      f,
 		bound:    netip.AddrPortFrom(local.Addr(), 0),
 		rbuf:     n.rbuf,
 		notify:   make(chan struct{}, 1),
@@ -219,17 +221,23 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 }
 
 func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
-	if !dst.IsValid() || !dst.Addr().Is4() {
-		return 0, c.opErr("write", dst, errors.New("vnet: invalid or non-IPv4 destination"))
+	a := dst.Addr()
+	switch {
+	case !dst.IsValid():
+		return 0, c.opErr("write", dst, errors.New("vnet: invalid destination"))
+	case famOf(a)&c.fam == 0:
+		return 0, c.opErr("write", dst, familyErr(a, c.fam))
+	case !a.IsLoopback() && !c.net.has(famOf(a)):
+		return 0, c.opErr("write", dst, ErrNetworkUnreachable)
 	}
 	if c.wdl.expired() {
 		return 0, c.opErr("write", dst, os.ErrDeadlineExceeded)
 	}
 	mtu := c.net.router.mtu
-	if dst.Addr().IsLoopback() {
+	if a.IsLoopback() {
 		mtu = 65535
 	}
-	if size := ipv4Header + udpHeader + len(b); size > mtu {
+	if size := ipHeader(a) + udpHeader + len(b); size > mtu {
 		return 0, c.opErr("write", dst, &MessageTooLongError{Size: size, MTU: mtu})
 	}
 	c.mu.Lock()
@@ -327,6 +335,11 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 			n := copy(b, p.payload)
 			src := p.src
 			p.free()
+			if c.fam == famDual && src.Addr().Is4() {
+				// A dual-stack socket sees IPv4 peers as IPv4-mapped
+				// IPv6 addresses, as Go's net does.
+				src = netip.AddrPortFrom(netip.AddrFrom16(src.Addr().As16()), src.Port())
+			}
 			return n, src, nil
 		}
 		if closed {

@@ -115,8 +115,10 @@ func TestBindRules(t *testing.T) {
 	require.Error(t, c1.Close(), "double close")
 	_, err = a.ListenPacket("tcp", "1.2.3.4:1")
 	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
-	_, err = a.Dial("tcp6", "1.2.3.5:80")
+	_, err = a.Dial("sctp", "1.2.3.5:80")
 	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
+	_, err = a.Dial("tcp6", "1.2.3.5:80")
+	require.ErrorIs(t, err, vnet.ErrAddressFamily, "an IPv4 literal for tcp6")
 	_, err = a.ListenTCP("udp", nil)
 	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
 }

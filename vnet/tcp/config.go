@@ -48,7 +48,8 @@ type Config struct {
 	// MSS is the largest payload this host sends or asks to receive in one
 	// segment; it is advertised in the SYN's MSS option. Default 1460
 	// (Ethernet MTU 1500 minus 40 bytes of IPv4 and TCP headers); 64 to
-	// 65495.
+	// 65495. Connections over IPv6 offer 20 bytes less (its header is
+	// that much longer).
 	MSS int
 
 	// InitialRTO is the retransmission timeout before the first RTT sample

@@ -208,7 +208,7 @@ func (l *Listener) onSyn(seg *Segment) {
 	c.iss = st.rng.Uint32()
 	c.sndUna, c.sndNxt, c.sndMax, c.sndBase = c.iss, c.iss+1, c.iss+1, c.iss+1
 	c.recover = c.iss
-	c.mss = peerMSS(seg.MSS, st.cfg.MSS)
+	c.mss = peerMSS(seg.MSS, c.ownMSS())
 	if seg.HasWScale {
 		c.wscale = true
 		c.sndShift = min(seg.WScale, 14)

@@ -102,7 +102,7 @@ func (p *proto) init(c *Conn) {
 	p.sndCap = cfg.SendBuffer
 	p.rcvCap = cfg.RecvBuffer
 	p.rcvShift = c.st.rcvShift
-	p.mss = cfg.MSS
+	p.mss = c.ownMSS()
 	p.ssthresh = maxCwnd
 	p.noDelay = true
 	p.linger = -1
@@ -210,7 +210,7 @@ func (c *Conn) sendRst() { c.emit(c.header(RST|ACK, c.sndMax)) }
 // sendSyn sends (or resends) the SYN, or the SYN-ACK with ack.
 func (c *Conn) sendSyn(ack bool) {
 	win := min(c.rcvCap, 65535)
-	seg := Segment{Src: c.laddr, Dst: c.raddr, Seq: c.iss, Flags: SYN, Window: uint16(win), MSS: uint16(c.st.cfg.MSS)}
+	seg := Segment{Src: c.laddr, Dst: c.raddr, Seq: c.iss, Flags: SYN, Window: uint16(win), MSS: uint16(c.ownMSS())}
 	if ack {
 		seg.Flags |= ACK
 		seg.Ack = c.rcvNxt
@@ -485,7 +485,7 @@ func (c *Conn) inputSynSent(seg *Segment, now int64) {
 	c.irs = seg.Seq
 	c.rcvNxt = seg.Seq + 1
 	c.rcvAdv = c.rcvNxt // nothing advertised yet: the first ACK opens the window
-	c.mss = peerMSS(seg.MSS, c.st.cfg.MSS)
+	c.mss = peerMSS(seg.MSS, c.ownMSS())
 	if seg.HasWScale {
 		c.sndShift = min(seg.WScale, 14)
 		c.wscale = true
@@ -507,6 +507,22 @@ func (c *Conn) inputSynSent(seg *Segment, now int64) {
 	c.established(now)
 	c.ackNow = true
 }
+
+// ownMSS is the MSS this end offers: Config.MSS over IPv4, 20 bytes less
+// over IPv6, whose header is 20 bytes longer, so a full segment fits the
+// same MTU in either family.
+func (c *Conn) ownMSS() int {
+	if c.laddr.Addr().Is6() {
+		return max(c.st.cfg.MSS-(ipv6Header-ipv4Header), MinMSS)
+	}
+	return c.st.cfg.MSS
+}
+
+// IP header sizes without options, for ownMSS.
+const (
+	ipv4Header = 20
+	ipv6Header = 40
+)
 
 func peerMSS(opt uint16, own int) int {
 	m := 536 // RFC 9293 3.7.1: the default without the option
