@@ -232,7 +232,9 @@ func TestRoutingPerFamily(t *testing.T) {
 	}
 }
 
-func itoa(p uint16) string { return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):] }
+func itoa(p uint16) string {
+	return netip.AddrPortFrom(netip.IPv4Unspecified(), p).String()[len("0.0.0.0:"):]
+}
 
 // TestFirewallFilteringThroughRouter: a host behind the firewall sends to
 // w:5000; replies from that endpoint, another port of w, and another host
@@ -286,7 +288,7 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 			assert.Equal(t, uint64(3-len(want)), fw.InboundFiltered)
 
 			// Ten seconds after the last outbound packet the state is gone.
-			s.RunFor(9*time.Second)
+			s.RunFor(9 * time.Second)
 			natSend(t, w1, "late", a)
 			s.RunFor(time.Second)
 			assert.Empty(t, natDrain(t, s, inside))

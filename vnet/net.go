@@ -40,7 +40,7 @@ type Net struct {
 	name   string
 	static []netip.Addr
 	ips    []netip.Addr // eth0: IPv4 first, then IPv6 (fixed at AddNet)
-	id     uint32 // host number in the world (build order)
+	id     uint32       // host number in the world (build order)
 	rng    *rand.Rand
 	up     *Link // Net -> router
 	down   *Link // router -> Net
@@ -177,9 +177,9 @@ var (
 type fam uint8
 
 const (
-	fam4    fam = 1 << iota // IPv4
-	fam6                    // IPv6
-	famDual = fam4 | fam6   // a dual-stack socket; "udp" or "tcp" before an address decides
+	fam4    fam           = 1 << iota // IPv4
+	fam6                              // IPv6
+	famDual = fam4 | fam6             // a dual-stack socket; "udp" or "tcp" before an address decides
 )
 
 func famOf(a netip.Addr) fam {

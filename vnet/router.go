@@ -93,17 +93,17 @@ type RouterConfig struct {
 // Router is a virtual router: a subnet of Nets and child routers, an uplink
 // to its parent, and (on a child) a NAT between the two.
 type Router struct {
-	w      *world
-	cfg    RouterConfig
+	w       *world
+	cfg     RouterConfig
 	name    string
 	prefix  netip.Prefix // IPv4; invalid on an IPv6-only router
 	prefix6 netip.Prefix // IPv6; invalid on an IPv4-only router
 	mtu     int
 	log     logging.LeveledLogger
 
-	parent   *Router
-	children []*Router
-	nets     []*Net
+	parent    *Router
+	children  []*Router
+	nets      []*Net
 	routes    map[netip.Addr]route // addresses on this subnet, both families
 	nextHost  netip.Addr
 	nextHost6 netip.Addr
@@ -119,8 +119,8 @@ type Router struct {
 	nat      *nat.Table
 	fwCfg    nat.FirewallConfig
 	fw       *nat.Firewall // IPv6 firewall of a child router with a prefix6
-	up       *Link // this router -> parent
-	fromUp   *Link // parent -> this router
+	up       *Link         // this router -> parent
+	fromUp   *Link         // parent -> this router
 	expiryAt int64
 	expiring bool
 
