@@ -21,11 +21,10 @@ import (
 // router (NAT for IPv4, the default IPv6 firewall) with host a, a router
 // whose firewall is open with host b, and an IPv4-only router with host c.
 type dualWorld struct {
-	s                         *sim.Scheduler
-	wan, home, open, legacy   *vnet.Router
-	w, a, b, c                *vnet.Net
-	drops                     []vnet.Record
-	homeFirewall, openFirewal *nat.FirewallConfig
+	s                       *sim.Scheduler
+	wan, home, open, legacy *vnet.Router
+	w, a, b, c              *vnet.Net
+	drops                   []vnet.Record
 }
 
 func newDualWorld(t *testing.T, s *sim.Scheduler, homeFW *nat.FirewallConfig) *dualWorld {

@@ -177,10 +177,13 @@ var (
 type fam uint8
 
 const (
-	fam4    fam           = 1 << iota // IPv4
-	fam6                              // IPv6
-	famDual = fam4 | fam6             // a dual-stack socket; "udp" or "tcp" before an address decides
+	fam4 fam = 1 << iota // IPv4
+	fam6                 // IPv6
 )
+
+// famDual is a dual-stack socket, or a network name ("udp", "tcp") that
+// leaves the family to the addresses.
+const famDual = fam4 | fam6
 
 func famOf(a netip.Addr) fam {
 	if a.Is4() {
