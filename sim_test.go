@@ -8,9 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vnetsim/vnetsim/impair"
+	"github.com/vnetsim/vnetsim/nat"
 	"github.com/vnetsim/vnetsim/scenarios"
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
@@ -164,4 +167,41 @@ func TestUDPDeterminism(t *testing.T) {
 func ip4(ap netip.AddrPort) uint64 {
 	b := ap.Addr().As4()
 	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+}
+
+// TestDualStackICEDeterminism: dual-stack pion/ice agents behind NATs and
+// IPv6 firewalls, with jitter on an access link, give one trace (packets
+// of both families, to the nanosecond) per seed, and another seed another.
+func TestDualStackICEDeterminism(t *testing.T) {
+	run := func(seed uint64) (scenarios.Outcome, uint64) {
+		var out scenarios.Outcome
+		var hash uint64
+		simtest.Run(t, seed, func(t *testing.T, s *sim.Scheduler) {
+			in, err := scenarios.NewDualStackInternet(s)
+			require.NoError(t, err)
+			tr := in.WAN.Trace(vnet.TraceConfig{})
+			pa, err := in.AddNATPeer("a", nat.PortRestrictedCone)
+			require.NoError(t, err)
+			pb, err := in.AddNATPeer("b", nat.PortRestrictedCone)
+			require.NoError(t, err)
+			require.NoError(t, pa.Impair(impair.Config{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond}))
+			out = scenarios.ConnectICE(scenarios.ICEConfig{A: pa.Net, B: pb.Net, URLs: in.STUN,
+				NetworkTypes: []ice.NetworkType{ice.NetworkTypeUDP4, ice.NetworkTypeUDP6}})
+			require.NoError(t, in.Close())
+			s.Stop()
+			hash = tr.Hash()
+		})
+		return out, hash
+	}
+	first, hash := run(5)
+	require.True(t, first.Connected, "%v", first.Err)
+	assert.Contains(t, first.PairAddrs, "2001:db8:", "an IPv6 pair")
+	for range 3 {
+		again, h := run(5)
+		assert.Equal(t, first.PairAddrs, again.PairAddrs)
+		assert.Equal(t, first.VirtualTime, again.VirtualTime)
+		assert.Equal(t, hash, h, "trace hash")
+	}
+	_, other := run(6)
+	assert.NotEqual(t, hash, other, "another seed draws other jitter")
 }

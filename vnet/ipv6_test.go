@@ -221,6 +221,9 @@ func TestRoutingPerFamily(t *testing.T) {
 	}
 	snap := d.wan.Snapshot()
 	require.NoError(t, snap.Check())
+	table := snap.String()
+	assert.Contains(t, table, "FIREWALL")
+	assert.Regexp(t, `home +[0-9]+ +0 +[0-9]+ +[0-9]+ +[0-9]+ +2 +0\n`, table, "two unsolicited packets met home's firewall")
 	for _, r := range snap.Routers {
 		switch r.Name {
 		case "home", "open":

@@ -156,8 +156,8 @@ func (s Snapshot) String() string {
 }
 
 // WriteTable writes the snapshot for people: the world's totals, then one
-// table each of routers (with their NATs), links that carried traffic, and
-// open sockets.
+// table each of routers (with their NATs), IPv6 firewalls (if any), links
+// that carried traffic, and open sockets.
 func (s Snapshot) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
@@ -178,6 +178,19 @@ func (s Snapshot) WriteTable(w io.Writer) error {
 			p("%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Created, n.Expired, n.Active, n.Outbound, n.Inbound, n.InboundFiltered, n.NoMapping)
 		} else {
 			p("-\t-\t-\t-\t-\t-\t-\n")
+		}
+	}
+
+	firewalls := false
+	for _, r := range s.Routers {
+		firewalls = firewalls || r.Firewall != nil
+	}
+	if firewalls { // IPv6 firewalls, only in worlds that have them
+		p("\nFIREWALL\tSTATES CREATED\tEXPIRED\tACTIVE\tOUT\tIN\tUNSOLICITED\tFILTERED\n")
+		for _, r := range s.Routers {
+			if f := r.Firewall; f != nil {
+				p("%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.Name, f.Created, f.Expired, f.Active, f.Outbound, f.Inbound, f.NoMapping, f.InboundFiltered)
+			}
 		}
 	}
 
