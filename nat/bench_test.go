@@ -19,21 +19,14 @@ func BenchmarkTranslate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var outs, ins []Flow
-		for h := range hosts {
-			for port := range ports {
-				f := Flow{
-					Proto: UDP,
-					Src:   netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(h), 2}), uint16(10000+port)),
-					Dst:   netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(h), byte(port)}), 3478),
-				}
-				got, v := tab.Outbound(t0, f)
-				if v != Pass {
-					b.Fatalf("setup: %v %v", f, v)
-				}
-				outs = append(outs, f)
-				ins = append(ins, reply(got))
+		outs := benchFlows(hosts, ports, false)
+		var ins []Flow
+		for _, f := range outs {
+			got, v := tab.Outbound(t0, f)
+			if v != Pass {
+				b.Fatalf("setup: %v %v", f, v)
 			}
+			ins = append(ins, reply(got))
 		}
 		if n := tab.Stats().Active; n != hosts*ports {
 			b.Fatalf("setup made %d mappings", n)
@@ -62,6 +55,29 @@ func BenchmarkTranslate(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchFlows returns hosts x ports UDP flows, each from its own internal
+// endpoint (ports 10000 and up of host h) to its own remote, in IPv4 (10/8 to
+// 198.51/16) or IPv6 (2001:db8:1::h to 2001:db8:ff::h:p).
+func benchFlows(hosts, ports int, v6 bool) []Flow {
+	flows := make([]Flow, 0, hosts*ports)
+	for h := range hosts {
+		for p := range ports {
+			src := netip.AddrFrom4([4]byte{10, 0, byte(h), 2})
+			dst := netip.AddrFrom4([4]byte{198, 51, byte(h), byte(p)})
+			if v6 {
+				src = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 15: byte(h)})
+				dst = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0xff, 14: byte(h), 15: byte(p)})
+			}
+			flows = append(flows, Flow{
+				Proto: UDP,
+				Src:   netip.AddrPortFrom(src, uint16(10000+p)),
+				Dst:   netip.AddrPortFrom(dst, 3478),
+			})
+		}
+	}
+	return flows
 }
 
 // BenchmarkChurn measures the cost of a mapping's whole life: creation, one

@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -263,32 +264,23 @@ func (c Config) withDefaults() Config {
 
 // validate checks a config that has had its defaults applied.
 func (c *Config) validate() error {
-	if c.Mapping > AddressAndPortDependent {
-		return fmt.Errorf("%w: Config.Mapping = %v", ErrBadOption, c.Mapping)
-	}
-	if c.Filtering > AddressAndPortDependent {
-		return fmt.Errorf("%w: Config.Filtering = %v", ErrBadOption, c.Filtering)
+	if err := cmp.Or(
+		behaviorOption("Config.Mapping", c.Mapping),
+		behaviorOption("Config.Filtering", c.Filtering),
+	); err != nil {
+		return err
 	}
 	if c.Pooling > Arbitrary {
 		return fmt.Errorf("%w: Config.Pooling = %v", ErrBadOption, c.Pooling)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"MappingLifetime", c.MappingLifetime},
-		{"TCPEstablished", c.TCPEstablished},
-		{"TCPTransitory", c.TCPTransitory},
-	} {
-		if d.v < 0 {
-			return fmt.Errorf("%w: Config.%s = %v is negative", ErrBadOption, d.name, d.v)
-		}
-	}
-	if c.MaxMappings < 0 {
-		return fmt.Errorf("%w: Config.MaxMappings = %d is negative", ErrBadOption, c.MaxMappings)
-	}
-	if c.MaxMappingsPerHost < 0 {
-		return fmt.Errorf("%w: Config.MaxMappingsPerHost = %d is negative", ErrBadOption, c.MaxMappingsPerHost)
+	if err := cmp.Or(
+		nonNegative("Config.MappingLifetime", c.MappingLifetime),
+		nonNegative("Config.TCPEstablished", c.TCPEstablished),
+		nonNegative("Config.TCPTransitory", c.TCPTransitory),
+		nonNegative("Config.MaxMappings", c.MaxMappings),
+		nonNegative("Config.MaxMappingsPerHost", c.MaxMappingsPerHost),
+	); err != nil {
+		return err
 	}
 	if c.PortMin > c.PortMax {
 		return fmt.Errorf("%w: Config.PortMin %d > Config.PortMax %d", ErrPortRange, c.PortMin, c.PortMax)
@@ -322,6 +314,22 @@ func (c *Config) validate() error {
 		if p.External.Is4() != p.Internal.Is4() {
 			return fmt.Errorf("%w: Config.OneToOne[%d] maps %v to %v, different families", ErrBadAddress, i, p.External, p.Internal)
 		}
+	}
+	return nil
+}
+
+// behaviorOption checks that the field called name holds a known Behavior.
+func behaviorOption(name string, b Behavior) error {
+	if b > AddressAndPortDependent {
+		return fmt.Errorf("%w: %s = %v", ErrBadOption, name, b)
+	}
+	return nil
+}
+
+// nonNegative checks that the duration or limit called name is not negative.
+func nonNegative[T time.Duration | int](name string, v T) error {
+	if v < 0 {
+		return fmt.Errorf("%w: %s = %v is negative", ErrBadOption, name, v)
 	}
 	return nil
 }

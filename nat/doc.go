@@ -15,4 +15,9 @@
 // Config.TCPEstablished once established), and is expired at exactly that
 // instant: a packet at last+lifetime finds no mapping. Timed-out mappings are
 // never used, whether or not Expire has collected them yet.
+//
+// A Firewall is the stateful filter of a router that routes without
+// translating, as an IPv6 home gateway does (RFC 6092): the same state
+// keeping, filtering behaviours and timeouts, with every internal endpoint
+// its own external endpoint and packets passed unchanged.
 package nat

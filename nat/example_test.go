@@ -113,3 +113,38 @@ func ExampleParsePreset() {
 	// Output:
 	// carrier-grade endpoint-independent address-and-port-dependent paired 2m0s 2048
 }
+
+// An IPv6 home router routes its prefix untranslated and filters what comes
+// in. A host's outbound packet opens state for its endpoint; under
+// address-dependent filtering only the addresses it has sent to may answer,
+// from any port, until the state has idled for five minutes.
+func ExampleFirewall() {
+	fw, err := nat.NewFirewall(nat.FirewallConfig{Filtering: nat.AddressDependent})
+	if err != nil {
+		panic(err)
+	}
+	now := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	host := netip.MustParseAddrPort("[2001:db8:1::10]:5000")
+	stun := netip.MustParseAddrPort("[2001:db8:ff::1]:3478")
+	peer := netip.MustParseAddrPort("[2001:db8:ee::2]:4000")
+	in := func(from netip.AddrPort) nat.Flow { return nat.Flow{Proto: nat.UDP, Src: from, Dst: host} }
+
+	fmt.Println("peer, before the host sent:", fw.Inbound(now, in(peer)))
+	fmt.Println("host to STUN server:", fw.Outbound(now, nat.Flow{Proto: nat.UDP, Src: host, Dst: stun}))
+	fmt.Println("STUN server, other port:", fw.Inbound(now, in(netip.AddrPortFrom(stun.Addr(), 3479))))
+	fmt.Println("peer:", fw.Inbound(now, in(peer)))
+	for _, s := range fw.States() {
+		fmt.Println("state:", s.Proto, s.Internal, "external:", s.External, "allowed:", s.Allowed, "expires in", s.Expires.Sub(now))
+	}
+	later := now.Add(fw.Config().MappingLifetime)
+	fmt.Println("STUN server, 5 min later:", fw.Inbound(later, in(stun)))
+	fmt.Printf("%+v\n", fw.Stats())
+	// Output:
+	// peer, before the host sent: nat-no-mapping
+	// host to STUN server: pass
+	// STUN server, other port: pass
+	// peer: nat-filtered
+	// state: udp [2001:db8:1::10]:5000 external: [2001:db8:1::10]:5000 allowed: [[2001:db8:ff::1]:0] expires in 5m0s
+	// STUN server, 5 min later: nat-no-mapping
+	// {Created:1 Expired:1 Removed:0 Active:0 Outbound:1 Inbound:1 Hairpinned:0 InboundFiltered:1 NoMapping:2 Exhausted:0 HairpinOff:0 Invalid:0}
+}

@@ -39,7 +39,7 @@ type inKey struct {
 type mapping struct {
 	key   outKey
 	ext   netip.AddrPort
-	pool  int       // index of ext's address in Table.pool
+	pool  int       // index of ext's address in Table.pool; unused by an identity table
 	last  time.Time // last refresh; expiry is last + the class lifetime
 	class class
 	state ConnState
@@ -94,6 +94,14 @@ type Table struct {
 	staticIn  map[netip.Addr]netip.Addr
 	external  map[netip.Addr]struct{}
 	stats     Stats
+
+	// identity makes the table translate nothing: a mapping's external
+	// endpoint is its internal one and no pool is used. Any outbound TCP
+	// segment but a RST opens a mapping, where a NAT needs a SYN (see
+	// Firewall for why), and a RST with no mapping passes, opening nothing.
+	// A Firewall is such a table under endpoint-independent mapping, so
+	// each internal endpoint owns exactly one external endpoint: itself.
+	identity bool
 }
 
 // New returns an empty table for cfg, with the defaults documented on Config
@@ -107,6 +115,12 @@ func New(cfg Config, rng *rand.Rand) (*Table, error) {
 	if cfg.RandomPorts && rng == nil {
 		return nil, ErrNoRand
 	}
+	return makeTable(cfg, rng), nil
+}
+
+// makeTable builds a table for a config that has its defaults applied and has
+// been validated.
+func makeTable(cfg Config, rng *rand.Rand) *Table {
 	t := &Table{
 		cfg:       cfg,
 		rng:       rng,
@@ -138,7 +152,7 @@ func New(cfg Config, rng *rand.Rand) (*Table, error) {
 		t.staticIn[p.External] = p.Internal
 		t.external[p.External] = struct{}{}
 	}
-	return t, nil
+	return t
 }
 
 // Config returns the table's configuration with defaults applied.
@@ -174,7 +188,7 @@ func (t *Table) Outbound(now time.Time, f Flow) (Flow, Verdict) {
 		f.Src = netip.AddrPortFrom(ext, f.Src.Port())
 		return f, Pass
 	}
-	if len(t.pool) == 0 {
+	if len(t.pool) == 0 && !t.identity {
 		t.stats.NoMapping++
 		return f, DropNoMapping
 	}
@@ -185,7 +199,13 @@ func (t *Table) Outbound(now time.Time, f Flow) (Flow, Verdict) {
 		m = nil
 	}
 	if m == nil {
-		if f.Proto == TCP && f.TCPFlags&FlagSYN == 0 {
+		switch {
+		case f.Proto != TCP:
+		case t.identity && f.TCPFlags&FlagRST != 0:
+			// Nothing to translate and nothing to close: out it goes.
+			t.stats.Outbound++
+			return f, Pass
+		case !t.identity && f.TCPFlags&FlagSYN == 0:
 			t.stats.NoMapping++
 			return f, DropNoMapping
 		}
@@ -457,26 +477,29 @@ func (t *Table) create(now time.Time, k outKey) (*mapping, Verdict) {
 	// Collect what has timed out first, so limits and port searches below
 	// see only live mappings. Each mapping is collected once: amortised O(1).
 	t.Expire(now)
-	fam := &t.fams[familyOf(k.src.Addr())]
-	if len(fam.idx) == 0 {
+	host := k.src.Addr()
+	fam := &t.fams[familyOf(host)]
+	if len(fam.idx) == 0 && !t.identity {
 		t.stats.Invalid++
 		return nil, DropInvalid
 	}
-	host := k.src.Addr()
 	if (t.cfg.MaxMappings > 0 && t.stats.Active >= uint64(t.cfg.MaxMappings)) ||
 		(t.cfg.MaxMappingsPerHost > 0 && t.perHost[host] >= t.cfg.MaxMappingsPerHost) {
 		t.stats.Exhausted++
 		return nil, DropExhausted
 	}
-	pi, port, ok := t.allocate(k.proto, k.src, fam)
-	if !ok {
-		t.stats.Exhausted++
-		return nil, DropExhausted
+	m := &mapping{key: k, ext: k.src}
+	if !t.identity {
+		pi, port, ok := t.allocate(k.proto, k.src, fam)
+		if !ok {
+			t.stats.Exhausted++
+			return nil, DropExhausted
+		}
+		m.ext, m.pool = netip.AddrPortFrom(t.pool[pi].addr, port), pi
+		t.pool[pi].used[protoIndex(k.proto)]++
 	}
-	m := &mapping{key: k, ext: netip.AddrPortFrom(t.pool[pi].addr, port), pool: pi}
 	t.out[k] = m
 	t.in[inKey{proto: k.proto, ext: m.ext}] = m
-	t.pool[pi].used[protoIndex(k.proto)]++
 	if t.cfg.MaxMappingsPerHost > 0 {
 		t.perHost[host]++
 	}
@@ -491,7 +514,9 @@ func (t *Table) remove(m *mapping, counter *uint64) {
 	delete(t.in, inKey{proto: m.key.proto, ext: m.ext})
 	m.prev.next, m.next.prev = m.next, m.prev
 	m.prev, m.next = nil, nil
-	t.pool[m.pool].used[protoIndex(m.key.proto)]--
+	if !t.identity {
+		t.pool[m.pool].used[protoIndex(m.key.proto)]--
+	}
 	if t.cfg.MaxMappingsPerHost > 0 {
 		host := m.key.src.Addr()
 		if t.perHost[host]--; t.perHost[host] == 0 {

@@ -11,7 +11,8 @@ import (
 type Verdict uint8
 
 const (
-	// Pass: the packet was translated and goes on.
+	// Pass: the packet was translated (by a Table; a Firewall rewrites
+	// nothing) and goes on.
 	Pass Verdict = iota
 	// DropFiltered: an inbound packet reached a live mapping, but filtering
 	// does not allow its source.
@@ -20,10 +21,13 @@ const (
 	// inbound packet to an external endpoint with no live mapping (that is
 	// how unsolicited traffic ends), an outbound TCP packet without SYN that
 	// would need a new mapping, or outbound traffic from a host without a
-	// 1:1 pair when the NAT has no External pool.
+	// 1:1 pair when the NAT has no External pool. For a Firewall: an inbound
+	// packet to an inside endpoint with no live state.
 	DropNoMapping
 	// DropExhausted: a new mapping was needed but MaxMappings or
-	// MaxMappingsPerHost is reached, or no external port is free.
+	// MaxMappingsPerHost is reached, or no external port is free; for a
+	// Firewall, a new state was needed but FirewallConfig.MaxStates is
+	// reached.
 	DropExhausted
 	// DropHairpinOff: Hairpin was called but Config.Hairpinning is off.
 	DropHairpinOff
