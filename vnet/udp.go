@@ -225,7 +225,12 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	switch {
 	case !dst.IsValid():
 		return 0, c.opErr("write", dst, errors.New("vnet: invalid destination"))
+	case famOf(a)&c.fam == 0 && a.Is4():
+		// An IPv6-only socket has no route to IPv4 (Linux: ENETUNREACH).
+		return 0, c.opErr("write", dst, ErrNetworkUnreachable)
 	case famOf(a)&c.fam == 0:
+		// An IPv4 socket cannot even name an IPv6 address (Go: "non-IPv4
+		// address").
 		return 0, c.opErr("write", dst, familyErr(a, c.fam))
 	case !a.IsLoopback() && !c.net.has(famOf(a)):
 		return 0, c.opErr("write", dst, ErrNetworkUnreachable)
