@@ -381,12 +381,17 @@ func TestBindRulesPerFamily(t *testing.T) {
 
 	// The wildcard's family decides LocalAddr, and a socket refuses
 	// destinations of another family.
-	for _, tc := range []struct{ network, want string }{{"udp", "[::]"}, {"udp4", "0.0.0.0"}, {"udp6", "[::]"}} {
-		c, err := d.w.ListenPacket(tc.network, ":31000")
+	for _, tc := range []struct{ network, host, want string }{
+		{"udp", "", "[::]"}, {"udp4", "", "0.0.0.0"}, {"udp6", "", "[::]"},
+		{"udp", "0.0.0.0", "[::]"}, {"udp4", "::", "0.0.0.0"},
+	} {
+		c, err := d.w.ListenPacket(tc.network, net.JoinHostPort(tc.host, "31000"))
 		require.NoError(t, err)
-		assert.Equal(t, tc.want+":31000", c.LocalAddr().String(), tc.network)
+		assert.Equal(t, tc.want+":31000", c.LocalAddr().String(), "%s %q", tc.network, tc.host)
 		require.NoError(t, c.Close())
 	}
+	_, err := d.w.ListenPacket("udp6", "0.0.0.0:0")
+	require.ErrorIs(t, err, vnet.ErrAddressFamily, "as Go: 0.0.0.0 is no IPv6 address")
 	c4, err := d.w.ListenPacket("udp4", ":0")
 	require.NoError(t, err)
 	_, err = c4.WriteTo([]byte("x"), udpTo(netip.MustParseAddrPort("[2001:db8::5]:1")))

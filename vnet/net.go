@@ -322,7 +322,9 @@ func (n *Net) lookupHost(host string, want fam) ([]netip.Addr, error) {
 		if a.Zone() != "" {
 			return nil, &net.AddrError{Err: "vnet: zoned addresses are not supported", Addr: host}
 		}
-		if famOf(a)&want == 0 && !a.IsUnspecified() {
+		if famOf(a)&want == 0 && !(a.IsUnspecified() && a.Is6()) {
+			// As Go's net: "[::]" stands for any address even for udp4,
+			// but "0.0.0.0" is no IPv6 address.
 			return nil, familyErr(a, want)
 		}
 		return []netip.Addr{a}, nil
