@@ -519,6 +519,11 @@ func TestTCPOverIPv6(t *testing.T) {
 		la, err := d.a.Listen("tcp6", ":22")
 		require.NoError(t, err)
 		defer la.Close()
+		la4, err := d.a.Listen("tcp4", ":22")
+		require.NoError(t, err, "tcp6's wildcard leaves the port's IPv4 side free, as on Linux")
+		require.NoError(t, la4.Close())
+		_, err = d.w.Listen("tcp4", ":80")
+		require.ErrorIs(t, err, vnet.ErrAddressInUse, "tcp's wildcard took both families")
 		dialer := d.w.CreateDialer(&net.Dialer{Timeout: 5 * time.Second})
 		_, err = dialer.Dial("tcp6", net.JoinHostPort(d.a.IP6().String(), "22"))
 		var ne net.Error

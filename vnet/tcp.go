@@ -264,8 +264,8 @@ func (n *Net) checkLocal(network string, local, remote netip.AddrPort) (netip.Ad
 // Listen listens for TCP connections on address ("0.0.0.0:80", ":0",
 // "10.0.0.2:443", "[2001:db8::2]:443"), as net.Listen does. Port 0 picks
 // a free port (see the listener's Addr). network is "tcp", "tcp4" or
-// "tcp6"; a wildcard listener on a host with IPv6 takes both families
-// (for "tcp6" too, unlike Linux's IPv6-only tcp6 wildcard).
+// "tcp6"; as with Go on Linux, a "tcp" wildcard listener on a host with
+// IPv6 takes both families, and a "tcp6" one IPv6 only.
 func (n *Net) Listen(network, address string) (net.Listener, error) {
 	if err := checkNetwork(network, tcpNetworks); err != nil {
 		return nil, err
@@ -309,7 +309,11 @@ func (n *Net) listenTCP(network string, local netip.AddrPort) (*tcp.Listener, er
 	n.w.exec(sim.Key{Hi: key.Hi, Lo: key.Lo + tcp.KeySpan - 1}, func() {
 		var st *tcp.Stack
 		if st, err = n.tcpStack(); err == nil {
-			l, err = st.Listen(local, 0, key)
+			if networkFam(network) == fam6 {
+				l, err = st.ListenV6Only(local, 0, key) // tcp6's [::] is IPv6-only
+			} else {
+				l, err = st.Listen(local, 0, key)
+			}
 		}
 	})
 	if errors.Is(err, syscall.EADDRINUSE) {

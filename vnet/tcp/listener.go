@@ -20,6 +20,8 @@ type Listener struct {
 	key   sim.Key
 	laddr netip.AddrPort
 	ltcp  *net.TCPAddr
+	// v6only: on the IPv6 wildcard, IPv6 connections only (ListenV6Only).
+	v6only bool
 
 	// Application side.
 	closed atomic.Bool

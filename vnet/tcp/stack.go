@@ -221,32 +221,41 @@ func (st *Stack) findListener(dst netip.AddrPort) *Listener {
 			return l
 		}
 	}
-	// An IPv6 wildcard listener is dual-stack, like Go's Listen("tcp", ":port").
-	return st.listeners[netip.AddrPortFrom(netip.IPv6Unspecified(), port)]
+	// An IPv6 wildcard listener is dual-stack, like Go's Listen("tcp",
+	// ":port"), unless it was opened IPv6-only.
+	l := st.listeners[netip.AddrPortFrom(netip.IPv6Unspecified(), port)]
+	if l != nil && l.v6only && dst.Addr().Is4() {
+		return nil
+	}
+	return l
 }
 
-// listenConflict reports whether a listener on a would clash with an
-// existing one: same port and the same address, or a wildcard on either
-// side covering the other.
-func (st *Stack) listenConflict(a netip.AddrPort) bool {
+// listenConflict reports whether a listener on a (IPv6-only if v6only)
+// would clash with an existing one: same port and the same address, or a
+// wildcard on either side covering the other.
+func (st *Stack) listenConflict(a netip.AddrPort, v6only bool) bool {
 	for _, l := range st.lisList {
 		if l.laddr.Port() != a.Port() {
 			continue
 		}
 		la, aa := l.laddr.Addr(), a.Addr()
-		if la == aa || covers(la, aa) || covers(aa, la) {
+		if la == aa || covers(la, l.v6only, aa) || covers(aa, v6only, la) {
 			return true
 		}
 	}
 	return false
 }
 
-// covers reports whether wildcard w accepts connections for address a.
-func covers(w, a netip.Addr) bool {
+// covers reports whether wildcard w (IPv6-only if v6only) accepts
+// connections for address a.
+func covers(w netip.Addr, v6only bool, a netip.Addr) bool {
 	if !w.IsUnspecified() {
 		return false
 	}
-	return w.Is6() || a.Is4()
+	if w.Is6() {
+		return !v6only || a.Is6()
+	}
+	return a.Is4()
 }
 
 func (st *Stack) portInUse(p uint16) bool {
@@ -289,6 +298,18 @@ func (st *Stack) pickPort() (uint16, bool) {
 // application's bind. Errors are *net.OpError values wrapping ErrInvalidAddr,
 // ErrStackClosed or syscall.EADDRINUSE / EADDRNOTAVAIL.
 func (st *Stack) Listen(laddr netip.AddrPort, backlog int, key sim.Key) (*Listener, error) {
+	return st.listen(laddr, backlog, key, false)
+}
+
+// ListenV6Only is Listen for a listener on the IPv6 wildcard ([::]) that
+// takes IPv6 connections only, as a socket with IPV6_V6ONLY (what Go's
+// Listen("tcp6", ":port") opens): it leaves the port's IPv4 side to
+// another listener. On any other address it is Listen.
+func (st *Stack) ListenV6Only(laddr netip.AddrPort, backlog int, key sim.Key) (*Listener, error) {
+	return st.listen(laddr, backlog, key, laddr.Addr().Is6() && laddr.Addr().IsUnspecified())
+}
+
+func (st *Stack) listen(laddr netip.AddrPort, backlog int, key sim.Key, v6only bool) (*Listener, error) {
 	ltcp := net.TCPAddrFromAddrPort(laddr)
 	if st.closed {
 		return nil, opError("listen", nil, ltcp, ErrStackClosed)
@@ -304,13 +325,14 @@ func (st *Stack) Listen(laddr netip.AddrPort, backlog int, key sim.Key) (*Listen
 		laddr = netip.AddrPortFrom(laddr.Addr(), p)
 		ltcp = net.TCPAddrFromAddrPort(laddr)
 	}
-	if st.listenConflict(laddr) {
+	if st.listenConflict(laddr, v6only) {
 		return nil, opError("listen", nil, ltcp, syscall.EADDRINUSE)
 	}
 	if backlog <= 0 {
 		backlog = DefaultBacklog
 	}
 	l := newListener(st, laddr, backlog, key)
+	l.v6only = v6only
 	st.listeners[laddr] = l
 	l.idx = len(st.lisList)
 	st.lisList = append(st.lisList, l)
