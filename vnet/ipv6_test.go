@@ -544,6 +544,15 @@ func TestTCPOverIPv6(t *testing.T) {
 		snap := d.wan.Snapshot()
 		require.NoError(t, snap.Check())
 		assert.Zero(t, snap.Dropped[vnet.ReasonMTU], "IPv6 segments fit the MTU")
+		hosts := map[string]vnet.HostTCPStats{}
+		for _, h := range snap.TCP {
+			hosts[h.Host] = h
+		}
+		assert.Len(t, snap.TCP, 3, "w, a and b used TCP; c did not")
+		assert.Equal(t, uint64(2), hosts[d.a.Name()].ActiveOpens)
+		assert.Equal(t, [2]uint64{2, 2}, [2]uint64{hosts[d.w.Name()].ActiveOpens, hosts[d.w.Name()].PassiveOpens}, "two dials (to a and b), two accepted")
+		assert.Equal(t, uint64(1), hosts[d.w.Name()].AttemptFails)
+		assert.Contains(t, snap.String(), "TCP HOST")
 		assert.NotZero(t, snap.Dropped[vnet.ReasonFirewallUnsolicited])
 		var inbound uint64
 		for _, r := range snap.Routers {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
 // ErrNotConserved is returned by Snapshot.Check when the packet counters do
@@ -72,6 +74,15 @@ type Snapshot struct {
 	// local address. A closed socket's counters leave the snapshot (the
 	// world totals keep its traffic).
 	Sockets []SocketStats
+	// TCP has the counters of each host's TCP stack, for the hosts that
+	// have used TCP, in build order.
+	TCP []HostTCPStats
+}
+
+// HostTCPStats is one host's TCP stack counters in a Snapshot.
+type HostTCPStats struct {
+	Host string
+	tcp.StackStats
 }
 
 // Snapshot returns the counters of r's whole tree (any router of the tree
@@ -109,6 +120,12 @@ func (w *world) snapshot() Snapshot {
 	}
 	for _, n := range w.nets {
 		s.Sockets = append(s.Sockets, n.socketStats()...)
+		n.tcp.mu.Lock()
+		st := n.tcp.st
+		n.tcp.mu.Unlock()
+		if st != nil {
+			s.TCP = append(s.TCP, HostTCPStats{Host: n.name, StackStats: st.Stats()})
+		}
 	}
 	return s
 }
@@ -157,7 +174,7 @@ func (s Snapshot) String() string {
 
 // WriteTable writes the snapshot for people: the world's totals, then one
 // table each of routers (with their NATs), IPv6 firewalls (if any), links
-// that carried traffic, and open sockets.
+// that carried traffic, open UDP sockets, and TCP stacks (if any).
 func (s Snapshot) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format, args...) }
@@ -220,6 +237,13 @@ func (s Snapshot) WriteTable(w io.Writer) error {
 	}
 	if len(s.Sockets) == 0 {
 		p("(no open sockets)\n")
+	}
+	if len(s.TCP) > 0 {
+		p("\nTCP HOST\tCONNS\tLISTENERS\tACTIVE OPENS\tPASSIVE OPENS\tFAILED\tSEGMENTS OUT\tIN\tRETRANSMITS\tRESETS SENT\tDROPPED\n")
+		for _, t := range s.TCP {
+			p("%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", t.Host, t.Conns, t.Listeners, t.ActiveOpens, t.PassiveOpens,
+				t.AttemptFails, t.SegmentsOut, t.SegmentsIn, t.Retransmits, t.ResetsSent, t.Dropped())
+		}
 	}
 	return tw.Flush()
 }
