@@ -590,3 +590,38 @@ func TestIPv6Determinism(t *testing.T) {
 	}
 	assert.Equal(t, run(), run())
 }
+
+// TestFirewallAboveALaterPrefix: a router attached before any IPv6 prefix
+// lay below it gets a firewall when one is added, so its IPv6 traffic is
+// guarded whatever order the tree was built in.
+func TestFirewallAboveALaterPrefix(t *testing.T) {
+	s := sim.New(sim.Config{})
+	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
+	mid := newRouter(t, vnet.RouterConfig{Name: "mid", CIDR: "10.0.0.0/24", Scheduler: s})
+	require.NoError(t, wan.AddRouter(mid))
+	leaf := newRouter(t, vnet.RouterConfig{Name: "leaf", CIDR: "10.1.0.0/24", IPv6CIDR: "2001:db8:5::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
+	require.NoError(t, mid.AddRouter(leaf))
+	w := newNet(t, wan, "1.2.3.4", "2001:db8::4")
+	h := newNet(t, leaf)
+	rx, err := h.ListenPacket("udp6", ":9")
+	require.NoError(t, err)
+	tx, err := w.ListenPacket("udp6", ":9")
+	require.NoError(t, err)
+	natSend(t, tx, "knock", netip.AddrPortFrom(h.IP6(), 9))
+	s.RunFor(time.Second)
+	assert.Empty(t, natDrain(t, s, rx), "mid's firewall drops it")
+	require.NotNil(t, mid.Stats().Firewall)
+	assert.Equal(t, uint64(1), mid.Stats().Firewall.NoMapping)
+
+	// From inside, the way opens through both routers.
+	natSend(t, rx, "hello", netip.AddrPortFrom(w.IP6(), 9))
+	s.RunFor(time.Second)
+	got := natDrain(t, s, tx)
+	require.Len(t, got, 1)
+	assert.Equal(t, h.IP6(), got[0].from.Addr())
+	natSend(t, tx, "reply", netip.AddrPortFrom(h.IP6(), 9))
+	s.RunFor(time.Second)
+	got = natDrain(t, s, rx)
+	require.Len(t, got, 1)
+	assert.Equal(t, "reply", got[0].payload)
+}

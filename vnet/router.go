@@ -91,7 +91,8 @@ type RouterConfig struct {
 }
 
 // Router is a virtual router: a subnet of Nets and child routers, an uplink
-// to its parent, and (on a child) a NAT between the two.
+// to its parent, and (on a child) between the two a NAT for IPv4 and a
+// firewall for IPv6.
 type Router struct {
 	w       *world
 	cfg     RouterConfig
@@ -118,7 +119,7 @@ type Router struct {
 	natCfg   *nat.Config
 	nat      *nat.Table
 	fwCfg    nat.FirewallConfig
-	fw       *nat.Firewall // IPv6 firewall of a child router with a prefix6
+	fw       *nat.Firewall // IPv6 firewall of a child router with an IPv6 prefix at or below it
 	up       *Link         // this router -> parent
 	fromUp   *Link         // parent -> this router
 	expiryAt int64
@@ -222,10 +223,8 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 	if cfg.Firewall != nil {
 		r.fwCfg = *cfg.Firewall
 	}
-	if prefix6.IsValid() {
-		if _, err := nat.NewFirewall(r.fwCfg); err != nil {
-			return nil, configErr("router %q: firewall: %v", cfg.Name, err)
-		}
+	if _, err := nat.NewFirewall(r.fwCfg); err != nil {
+		return nil, configErr("router %q: firewall: %v", cfg.Name, err)
 	}
 	r.inside, r.outside = iface{router: r, name: "inside"}, iface{router: r, name: "outside"}
 	if cfg.MinDelay > 0 || cfg.MaxJitter > 0 {
@@ -420,10 +419,14 @@ func (r *Router) addRouter(child *Router) error {
 		r.routes[a] = route{link: child.fromUp}
 	}
 	// r and each of its ancestors route the subtree's IPv6 prefixes toward
-	// the child on their own level.
-	for x, toward := r, child; x != nil; x, toward = x.parent, x {
+	// the child on their own level; those below the root guard them with
+	// a firewall from now on, if they had none.
+	for x, toward := r, child; x != nil && len(prefixes6) > 0; x, toward = x.parent, x {
 		for _, p := range prefixes6 {
 			x.delegated = append(x.delegated, route6{prefix: p, link: toward.fromUp})
+		}
+		if x.parent != nil && x.fw == nil {
+			x.fw, _ = nat.NewFirewall(x.fwCfg) // cannot fail: NewRouter checked fwCfg
 		}
 	}
 	return nil
