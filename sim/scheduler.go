@@ -144,6 +144,10 @@ type pending struct {
 	key Key
 	h   Handler
 	arg uint64
+	// soon: the submitter asked for the earliest instant (at was clamped),
+	// as a datagram's first hop does; such events queue in submission
+	// order (see eventQueue.pushRun).
+	soon bool
 }
 
 // New returns a scheduler at Config.Start with an empty queue.
@@ -275,11 +279,12 @@ func (s *Scheduler) SubmitAfter(d time.Duration, key Key, h Handler, arg uint64)
 }
 
 func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
-	if min := s.nowNanos() + 1; at < min {
-		at = min
+	soon := false
+	if min := s.nowNanos() + 1; at <= min {
+		at, soon = min, true
 	}
 	s.mu.Lock()
-	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg})
+	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon})
 	s.queued.Store(int32(len(s.inbox)))
 	s.mu.Unlock()
 	select {
@@ -306,9 +311,16 @@ func (s *Scheduler) drain() {
 			b[j], b[j-1] = b[j-1], b[j]
 		}
 	}
+	now := s.now.Load()
 	for i := range b {
-		s.push(b[i].at, b[i].key, b[i].h, b[i].arg)
-		b[i] = pending{}
+		p := &b[i]
+		if p.soon {
+			s.seq++
+			s.q.pushRun(max(p.at, now), slot{key: p.key, seq: s.seq, h: p.h, arg: p.arg})
+		} else {
+			s.push(p.at, p.key, p.h, p.arg)
+		}
+		*p = pending{}
 	}
 }
 
