@@ -59,6 +59,13 @@ type Config struct {
 	// clock.New(), the time package: real time outside a synctest bubble,
 	// the bubble's fake time inside one. A *clock.Mock makes the loop follow
 	// the mock. Manual driving never reads it.
+	//
+	// With nil, the scheduler reads the time package's clock as the wall
+	// time of a recent reference point plus the monotonic time elapsed
+	// since, which costs half a time.Now (the paced loop and every Submit
+	// read it). The loop renews the reference every 100ms of its readings,
+	// so the reading stays within the clock's slew rate over 100ms of
+	// time.Now; inside a bubble the two are equal.
 	Clock clock.Clock
 
 	// Settle is called by the manual drivers on the driving goroutine
@@ -116,6 +123,12 @@ type Scheduler struct {
 	log   logging.LeveledLogger
 	start time.Time
 
+	// The time package's clock (Config.Clock nil) is read as baseWall plus
+	// time.Since(base); see clockNanos.
+	timePkg  bool
+	base     time.Time    // a time.Now reading, with its monotonic clock outside a bubble
+	baseWall atomic.Int64 // the wall time at base, Unix nanoseconds; renewed by the loop
+
 	// Touched only by the driving goroutine.
 	q         eventQueue
 	stale     bool // the queue's top is the event being fired (see fire)
@@ -155,16 +168,20 @@ func New(cfg Config) *Scheduler {
 	if cfg.Start.IsZero() {
 		cfg.Start = DefaultStart
 	}
-	if cfg.Clock == nil {
+	timePkg := cfg.Clock == nil
+	if timePkg {
 		cfg.Clock = clock.New()
 	}
 	s := &Scheduler{
-		cfg:   cfg,
-		clk:   cfg.Clock,
-		start: cfg.Start,
-		hash:  fnvOffset,
-		wake:  make(chan struct{}, 1),
+		cfg:     cfg,
+		clk:     cfg.Clock,
+		start:   cfg.Start,
+		hash:    fnvOffset,
+		wake:    make(chan struct{}, 1),
+		timePkg: timePkg,
+		base:    time.Now(),
 	}
+	s.baseWall.Store(s.base.UnixNano())
 	s.now.Store(cfg.Start.UnixNano())
 	if s.cfg.LoggerFactory == nil {
 		s.cfg.LoggerFactory = simlog.New(s.Now, nil)
@@ -191,23 +208,43 @@ func (s *Scheduler) LoggerFactory() logging.LoggerFactory { return s.cfg.LoggerF
 // loop runs it is the later of that and the clock's Now, so application
 // code that reads time.Now inside a bubble and the scheduler agree.
 func (s *Scheduler) Now() time.Time {
-	n := s.now.Load()
-	if s.paced.Load() {
-		if c := s.clk.Now().UnixNano(); c > n {
-			n = c
-		}
-	}
-	return time.Unix(0, n).In(time.UTC)
+	return time.Unix(0, s.nowNanos()).In(time.UTC)
 }
 
 func (s *Scheduler) nowNanos() int64 {
 	n := s.now.Load()
 	if s.paced.Load() {
-		if c := s.clk.Now().UnixNano(); c > n {
+		if c := s.clockNanos(); c > n {
 			n = c
 		}
 	}
 	return n
+}
+
+// clockNanos reads Config.Clock, in Unix nanoseconds. The time package's
+// clock is read as the wall time at a reference point plus the monotonic
+// time since (time.Since reads one clock where time.Now reads two); inside
+// a synctest bubble, where times carry no monotonic reading, time.Since
+// subtracts the bubble's wall times, so the sum is exactly time.Now.
+func (s *Scheduler) clockNanos() int64 {
+	if s.timePkg {
+		return s.baseWall.Load() + int64(time.Since(s.base))
+	}
+	return s.clk.Now().UnixNano()
+}
+
+// resyncEvery is how often (in the loop's clock readings) the loop renews
+// the reference point of the time package's clock.
+const resyncEvery = int64(100 * time.Millisecond)
+
+// resync renews the wall time of the reference point from time.Now, so
+// that the monotonic reading does not drift from the wall clock for
+// longer than resyncEvery. It returns the new reading. Inside a bubble the
+// reference does not change: wall time is all there is.
+func (s *Scheduler) resync() int64 {
+	t := time.Now()
+	s.baseWall.Store(t.UnixNano() - int64(t.Sub(s.base)))
+	return t.UnixNano()
 }
 
 // Pending returns the number of queued events, including cancelled timers
@@ -445,7 +482,11 @@ func (s *Scheduler) Start() error {
 	if s.stop != nil {
 		return ErrRunning
 	}
-	if c := s.clk.Now().UnixNano(); c > s.now.Load() {
+	c := s.clockNanos()
+	if s.timePkg {
+		c = s.resync()
+	}
+	if c > s.now.Load() {
 		s.now.Store(c)
 	}
 	s.stop = make(chan struct{})
@@ -476,7 +517,7 @@ func (s *Scheduler) loop(stop, done chan struct{}) {
 	defer close(done)
 	defer s.paced.Store(false)
 	var timer *clock.Timer
-	var clk int64
+	var clk, synced int64
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -502,7 +543,11 @@ func (s *Scheduler) loop(stop, done chan struct{}) {
 			s.fire()
 			continue
 		}
-		clk = s.clk.Now().UnixNano()
+		clk = s.clockNanos()
+		if s.timePkg && clk-synced >= resyncEvery {
+			clk = s.resync()
+			synced = clk
+		}
 		if next <= clk {
 			s.fire()
 			continue

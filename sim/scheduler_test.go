@@ -357,3 +357,32 @@ func TestManualDrivingWhilePacedPanics(t *testing.T) {
 		assert.PanicsWithValue(t, "sim: manual driving (Step/Run/RunFor/RunUntil) while the paced loop runs; call Stop first", func() { s.Step() })
 	})
 }
+
+// TestPacedNowFollowsTimePackage: with the default clock, paced virtual time
+// is the time package's. Inside a bubble the two are equal to the
+// nanosecond; outside, the scheduler's monotonic reading stays within a
+// millisecond of time.Now (clock slew over 100ms is microseconds).
+func TestPacedNowFollowsTimePackage(t *testing.T) {
+	t.Run("bubble", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := sim.New(sim.Config{})
+			require.NoError(t, s.Start())
+			defer s.Stop()
+			for _, d := range []time.Duration{0, time.Nanosecond, 250 * time.Millisecond, time.Hour} {
+				time.Sleep(d)
+				assert.Equal(t, time.Now().UnixNano(), s.Now().UnixNano(), "after sleeping %v", d)
+			}
+		})
+	})
+	t.Run("wall", func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		require.NoError(t, s.Start())
+		defer s.Stop()
+		for range 100 {
+			before := time.Now()
+			now := s.Now()
+			after := time.Now()
+			assert.WithinRange(t, now, before.Add(-time.Millisecond), after.Add(time.Millisecond))
+		}
+	})
+}
