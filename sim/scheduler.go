@@ -140,7 +140,7 @@ type Scheduler struct {
 
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	paced  atomic.Bool  // the paced loop is running
-	queued atomic.Int32 // len(inbox), read without the lock
+	queued atomic.Bool  // the inbox is not empty; read without the lock
 
 	mu      sync.Mutex
 	inbox   []pending
@@ -250,7 +250,9 @@ func (s *Scheduler) resync() int64 {
 // Pending returns the number of queued events, including cancelled timers
 // that have not yet been discarded. Call it from the driving goroutine.
 func (s *Scheduler) Pending() int {
-	n := s.q.len() + int(s.queued.Load())
+	s.mu.Lock()
+	n := s.q.len() + len(s.inbox)
+	s.mu.Unlock()
 	if s.stale {
 		n--
 	}
@@ -322,7 +324,9 @@ func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
 	}
 	s.mu.Lock()
 	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon})
-	s.queued.Store(int32(len(s.inbox)))
+	if len(s.inbox) == 1 { // one store per batch, not per submission
+		s.queued.Store(true)
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -334,12 +338,12 @@ func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
 // key) before sequence numbers are assigned, so the numbers do not depend on
 // the order in which goroutines submitted.
 func (s *Scheduler) drain() {
-	if s.queued.Load() == 0 {
+	if !s.queued.Load() {
 		return
 	}
 	s.mu.Lock()
 	s.batch, s.inbox = s.inbox, s.batch[:0]
-	s.queued.Store(0)
+	s.queued.Store(false)
 	s.mu.Unlock()
 	b := s.batch
 	// Insertion sort: batches are small and usually sorted already.
