@@ -27,6 +27,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -346,11 +347,17 @@ func (s *Scheduler) drain() {
 	s.queued.Store(false)
 	s.mu.Unlock()
 	b := s.batch
-	// Insertion sort: batches are small and usually sorted already.
-	for i := 1; i < len(b); i++ {
-		for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
-			b[j], b[j-1] = b[j-1], b[j]
+	if len(b) <= 16 {
+		// Insertion sort: batches are small and usually sorted already.
+		for i := 1; i < len(b); i++ {
+			for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
+				b[j], b[j-1] = b[j-1], b[j]
+			}
 		}
+	} else if !slices.IsSortedFunc(b, comparePending) {
+		// A large batch out of order (many goroutines' timers, say) would
+		// cost insertion sort quadratic time.
+		slices.SortStableFunc(b, comparePending)
 	}
 	now := s.now.Load()
 	for i := range b {
@@ -363,6 +370,16 @@ func (s *Scheduler) drain() {
 		}
 		*p = pending{}
 	}
+}
+
+func comparePending(a, b pending) int {
+	switch {
+	case pendingBefore(&a, &b):
+		return -1
+	case pendingBefore(&b, &a):
+		return 1
+	}
+	return 0
 }
 
 func pendingBefore(a, b *pending) bool {

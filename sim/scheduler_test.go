@@ -132,6 +132,47 @@ func TestSubmitOrderedByKeyNotArrival(t *testing.T) {
 	assert.Equal(t, []string{"1ms:1", "1ms:3", "1ms:5", "1ms:9"}, r.got)
 }
 
+// TestLargeBatchSorted: a batch too large for insertion sort, shuffled
+// across keys and instants, fires in (time, key) order.
+func TestLargeBatchSorted(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	rng := rand.New(rand.NewPCG(3, 0))
+	var want []string
+	for _, i := range rng.Perm(200) {
+		at, k := time.Duration(1+i/50)*time.Millisecond, uint64(i%50)
+		s.SubmitAfter(at, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	for i := range 200 {
+		want = append(want, fmt.Sprintf("%v:%d", time.Duration(1+i/50)*time.Millisecond, i%50))
+	}
+	s.Run()
+	assert.Equal(t, want, r.got)
+}
+
+// TestSubmittedBatchesMergeInOrder: events submitted for the next instant
+// queue in a run beside the heap. A later batch whose events sort before
+// the run's last one (two goroutines' clock readings can race), events
+// submitted for later, and events that handlers schedule must still fire
+// in (time, key) order.
+func TestSubmittedBatchesMergeInOrder(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	s.Schedule(sim.DefaultStart, r, 0) // fired by the first Step, after batch 1 is drained
+	for _, k := range []uint64{5, 9} {
+		s.SubmitAfter(0, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	require.True(t, s.Step())
+	for _, k := range []uint64{7, 3} { // batch 2: both sort before 9
+		s.SubmitAfter(0, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	s.SubmitAfter(2, sim.Key{Hi: 7, Lo: 1}, r, 1) // later: the heap
+	s.Submit(sim.DefaultStart.Add(1), sim.Key{Hi: 7, Lo: 4}, r, 4)
+	s.Schedule(sim.DefaultStart.Add(1), r, 100) // a zero key sorts first
+	s.Run()
+	assert.Equal(t, []string{"0s:0", "1ns:100", "1ns:3", "1ns:4", "1ns:5", "1ns:7", "1ns:9", "2ns:1"}, r.got)
+}
+
 func TestRandStreams(t *testing.T) {
 	a := sim.New(sim.Config{Seed: 42})
 	b := sim.New(sim.Config{Seed: 42})
