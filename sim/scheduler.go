@@ -26,6 +26,7 @@ package sim
 import (
 	"errors"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -138,10 +139,15 @@ type Scheduler struct {
 	hash      uint64
 	observers []func(EventInfo)
 	batch     []pending
+	stampLate bool // the paced loop stamps late submissions (see realtime)
 
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	paced  atomic.Bool  // the paced loop is running
 	queued atomic.Bool  // the inbox is not empty; read without the lock
+	// realtime: the paced loop runs on the time package's clock outside a
+	// synctest bubble. Submissions for the next instant are then stamped
+	// as the loop drains them (see Submit).
+	realtime atomic.Bool
 
 	mu      sync.Mutex
 	inbox   []pending
@@ -162,6 +168,8 @@ type pending struct {
 	// as a datagram's first hop does; such events queue in submission
 	// order (see eventQueue.pushRun).
 	soon bool
+	// late: soon, in real time, and not stamped yet: drain stamps it.
+	late bool
 }
 
 // New returns a scheduler at Config.Start with an empty queue.
@@ -309,22 +317,39 @@ func (s *Scheduler) push(at int64, key Key, h Handler, arg uint64) {
 // Submit queues h from any goroutine. The event is due at the later of at
 // and one nanosecond after the current virtual time, and is ordered among
 // same-instant submissions by key, never by arrival.
+//
+// In real time (the paced loop on the default clock, outside a synctest
+// bubble) an event asked for the next instant or earlier is stamped when
+// the loop takes it from the inbox: one clock reading per batch, then each
+// event one nanosecond after the one before, in arrival order. The stamp
+// is still later than the clock at Submit, and Submit itself reads no
+// clock (a reading costs as much as the rest of a datagram's first hop).
+// Real time has no order to keep among goroutines, and distinct instants
+// let a receiving host hand each datagram over at once. Inside a bubble,
+// or on another clock, Submit reads the clock, so that same-instant
+// submissions share the instant and are ordered by key.
 func (s *Scheduler) Submit(at time.Time, key Key, h Handler, arg uint64) {
 	s.submit(at.UnixNano(), key, h, arg)
 }
 
 // SubmitAfter is Submit at Now()+d.
 func (s *Scheduler) SubmitAfter(d time.Duration, key Key, h Handler, arg uint64) {
+	if d <= 0 { // the next instant: submit reads the clock if it must
+		s.submit(math.MinInt64, key, h, arg)
+		return
+	}
 	s.submit(s.nowNanos()+int64(d), key, h, arg)
 }
 
 func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
-	soon := false
-	if min := s.nowNanos() + 1; at <= min {
+	soon, late := false, false
+	if s.realtime.Load() && at <= s.now.Load()+1 {
+		soon, late = true, true
+	} else if min := s.nowNanos() + 1; at <= min {
 		at, soon = min, true
 	}
 	s.mu.Lock()
-	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon})
+	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon, late: late})
 	if len(s.inbox) == 1 { // one store per batch, not per submission
 		s.queued.Store(true)
 	}
@@ -347,17 +372,38 @@ func (s *Scheduler) drain() {
 	s.queued.Store(false)
 	s.mu.Unlock()
 	b := s.batch
-	if len(b) <= 16 {
-		// Insertion sort: batches are small and usually sorted already.
-		for i := 1; i < len(b); i++ {
-			for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
-				b[j], b[j-1] = b[j-1], b[j]
+	var stamp int64 // the last stamp given to a late submission
+	for i := range b {
+		if p := &b[i]; p.late {
+			if stamp == 0 {
+				stamp = s.now.Load()
+				if s.stampLate { // else the loop stopped meanwhile
+					stamp = max(stamp, s.clockNanos())
+				}
 			}
+			stamp++
+			p.at, p.late = stamp, false
 		}
-	} else if !slices.IsSortedFunc(b, comparePending) {
-		// A large batch out of order (many goroutines' timers, say) would
-		// cost insertion sort quadratic time.
-		slices.SortStableFunc(b, comparePending)
+	}
+	// Batches are usually sorted already (one writer's datagrams, stamped
+	// as they were submitted): check first.
+	for i := 1; i < len(b); i++ {
+		if !pendingBefore(&b[i], &b[i-1]) {
+			continue
+		}
+		if len(b) <= 16 {
+			// Insertion sort, for small batches.
+			for i := 1; i < len(b); i++ {
+				for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
+					b[j], b[j-1] = b[j-1], b[j]
+				}
+			}
+		} else {
+			// Insertion sort would be quadratic on a large batch out of
+			// order (many goroutines' timers, say).
+			slices.SortStableFunc(b, comparePending)
+		}
+		break
 	}
 	now := s.now.Load()
 	for i := range b {
@@ -512,8 +558,11 @@ func (s *Scheduler) Start() error {
 	}
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	t := time.Now()
+	rt := s.timePkg && t != t.Round(0) // a bubble's times carry no monotonic reading
+	s.realtime.Store(rt)
 	s.paced.Store(true)
-	go s.loop(s.stop, s.done)
+	go s.loop(s.stop, s.done, rt)
 	return nil
 }
 
@@ -534,9 +583,14 @@ func (s *Scheduler) Stop() {
 	<-done
 }
 
-func (s *Scheduler) loop(stop, done chan struct{}) {
+func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
 	defer s.paced.Store(false)
+	s.stampLate = realtime
+	defer func() {
+		s.realtime.Store(false)
+		s.stampLate = false
+	}()
 	var timer *clock.Timer
 	var clk, synced int64
 	defer func() {

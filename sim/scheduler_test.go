@@ -427,3 +427,56 @@ func TestPacedNowFollowsTimePackage(t *testing.T) {
 		}
 	})
 }
+
+// stamper records the time of each event it fires, and closes done after n.
+type stamper struct {
+	s    *sim.Scheduler
+	n    int
+	at   []time.Time
+	wall []time.Time
+	done chan struct{}
+}
+
+func (h *stamper) Fire(uint64) {
+	h.at = append(h.at, h.s.EventTime())
+	h.wall = append(h.wall, time.Now())
+	if len(h.at) == h.n {
+		close(h.done)
+	}
+}
+
+// TestRealtimeSubmitStamps: in real time, events submitted for the next
+// instant are stamped as the loop drains them: after the clock's now at
+// Submit, no later than the clock when they fire, each on an instant of
+// its own, in submission order.
+func TestRealtimeSubmitStamps(t *testing.T) {
+	s := sim.New(sim.Config{})
+	require.NoError(t, s.Start())
+	defer s.Stop()
+	const n = 1000
+	h := &stamper{s: s, n: n, done: make(chan struct{})}
+	before := make([]time.Time, n)
+	// Let the clock move well past the loop's last reading, so that a
+	// stamp from that reading would show.
+	time.Sleep(2 * time.Millisecond)
+	for i := range n {
+		before[i] = time.Now()
+		s.Submit(time.Time{}, sim.Key{Hi: 1, Lo: uint64(i)}, h, 0)
+	}
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the paced loop did not fire the submissions")
+	}
+	s.Stop() // the handler's slices are ours to read now
+	// The scheduler reads the wall clock through the monotonic one: allow
+	// for their slew over 100ms (at most 50µs).
+	const slack = 100 * time.Microsecond
+	for i := range n {
+		assert.True(t, h.at[i].After(before[i].Add(-slack)), "event %d stamped %v, before its Submit at %v", i, h.at[i], before[i])
+		assert.False(t, h.at[i].After(h.wall[i].Add(slack)), "event %d stamped %v, after it fired at %v", i, h.at[i], h.wall[i])
+		if i > 0 {
+			assert.True(t, h.at[i].After(h.at[i-1]), "event %d not after event %d", i, i-1)
+		}
+	}
+}

@@ -249,8 +249,9 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 }
 
 // nextInstant asks Submit for the earliest instant a submission may take,
-// the next nanosecond: what SubmitAfter(0) gives, for one reading of the
-// paced loop's clock instead of two.
+// the next nanosecond (what SubmitAfter(0) gives). In real time the
+// scheduler stamps such a submission as it drains it, without a clock
+// reading per datagram (see sim.Scheduler.Submit).
 var nextInstant = time.Unix(0, 0)
 
 // enqueue queues a delivered datagram (handler context).
