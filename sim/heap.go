@@ -155,7 +155,7 @@ func (q *eventQueue) pop() {
 	q.store = q.store[:pad+n]
 	q.heap = q.store[pad:]
 	if n > 0 {
-		q.down(0)
+		q.down(0, false)
 	}
 	q.slots[top.slot] = slot{} // drop the handler reference for the GC
 	q.free = append(q.free, top.slot)
@@ -179,29 +179,7 @@ func (q *eventQueue) replaceTop(at int64, v slot) {
 	}
 	q.slots[q.heap[0].slot] = v
 	q.heap[0].at = at
-	if c := q.minChild(0); c < 0 || !q.less(q.heap[c], q.heap[0]) {
-		return
-	}
-	q.down(0)
-}
-
-// minChild is the index of node i's least child, or -1 if it has none.
-func (q *eventQueue) minChild(i int) int {
-	h := q.heap
-	first := 4*i + 1
-	if first >= len(h) {
-		return -1
-	}
-	if first+3 < len(h) {
-		return first + q.minOf4(h[first:first+4:first+4])
-	}
-	best := first
-	for c := first + 1; c < len(h); c++ {
-		if q.less(h[c], h[best]) {
-			best = c
-		}
-	}
-	return best
+	q.down(0, true)
 }
 
 func (q *eventQueue) up(i int) {
@@ -223,8 +201,10 @@ func (q *eventQueue) up(i int) {
 // leaf without comparing against the moved element (which, being a late
 // event or the heap's last one, usually belongs near the bottom), and the
 // element then sifts up from there. That saves a comparison per level and
-// the least predictable branch of the loop.
-func (q *eventQueue) down(i int) {
+// the least predictable branch of the loop. With stay, the element is
+// first compared with the least child of i, and stays if it is no later:
+// a handler's successor at the same instant belongs at the top.
+func (q *eventQueue) down(i int, stay bool) {
 	h := q.heap
 	n := len(h)
 	e := h[i]
@@ -265,6 +245,12 @@ func (q *eventQueue) down(i int) {
 					best = c
 				}
 			}
+		}
+		if stay {
+			if !q.less(h[best], e) {
+				return
+			}
+			stay = false
 		}
 		h[i] = h[best]
 		i = best
