@@ -24,13 +24,13 @@ type slot struct {
 // min-heap, and beside it a run, a FIFO of events already in order.
 //
 // The run is for the events that applications submit to happen at once (a
-// datagram's first hop): stamped with the clock as they are submitted,
-// they arrive in batches that continue one another's order, so appending
-// them to the run and taking them from its front costs O(1), where the
-// heap would sift each one out from under a full tree. An event that would
-// break the run's order goes into the heap instead; the earliest event is
-// the lesser of the heap's top and the run's front, so the order is the
-// same as one heap would give.
+// datagram's first hop): stamped with the clock as they are submitted (or
+// drained; see Scheduler.Submit), they arrive in batches that continue one
+// another's order, so appending them to the run and taking them from its
+// front costs O(1), where the heap would sift each one out from under a
+// full tree. An event that would break the run's order goes into the heap
+// instead; the earliest event is the lesser of the heap's top and the
+// run's front, so the order is the same as one heap would give.
 //
 // The heap's backing array starts with pad unused entries, so that the
 // four children of node i (4i+1..4i+4) start at array index 4(i+1): with
@@ -129,8 +129,8 @@ func (q *eventQueue) pushRun(at int64, v slot) {
 		return
 	}
 	if q.head > 0 && q.head >= len(q.run)/2 {
-		// Reclaim the consumed front, at most once per as many appends
-		// as there are events left: O(1) amortized.
+		// Reclaim the consumed front. The copy moves no more events than
+		// were taken from the front since the last one: O(1) amortized.
 		n := copy(q.run, q.run[q.head:])
 		q.run, q.head = q.run[:n], 0
 	}

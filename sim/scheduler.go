@@ -64,10 +64,10 @@ type Config struct {
 	//
 	// With nil, the scheduler reads the time package's clock as the wall
 	// time of a recent reference point plus the monotonic time elapsed
-	// since, which costs half a time.Now (the paced loop and every Submit
-	// read it). The loop renews the reference every 100ms of its readings,
-	// so the reading stays within the clock's slew rate over 100ms of
-	// time.Now; inside a bubble the two are equal.
+	// since, which costs half a time.Now (the paced loop reads it, and so
+	// do Now and Submit while it runs). The loop renews the reference
+	// every 100ms of its readings, so the reading stays within the clock's
+	// slew over 100ms of time.Now; inside a bubble the two are equal.
 	Clock clock.Clock
 
 	// Settle is called by the manual drivers on the driving goroutine
@@ -373,10 +373,11 @@ func (s *Scheduler) drain() {
 	s.mu.Unlock()
 	b := s.batch
 	var stamp int64 // the last stamp given to a late submission
+	stamped := false
 	for i := range b {
 		if p := &b[i]; p.late {
-			if stamp == 0 {
-				stamp = s.now.Load()
+			if !stamped {
+				stamp, stamped = s.now.Load(), true
 				if s.stampLate { // else the loop stopped meanwhile
 					stamp = max(stamp, s.clockNanos())
 				}
