@@ -119,11 +119,15 @@ func (q *eventQueue) push(at int64, v slot) {
 }
 
 // pushRun queues an event at the back of the run if it does not sort before
-// the run's last event, else in the heap. v's seq must be greater than
-// every queued event's.
+// the run's last event and the queue is not empty, else in the heap. v's
+// seq must be greater than every queued event's.
 func (q *eventQueue) pushRun(at int64, v slot) {
 	e := entry{at: at, slot: q.newSlot(v)}
-	if n := len(q.run); n > q.head && q.less(e, q.run[n-1]) {
+	n := len(q.run)
+	if n > q.head && q.less(e, q.run[n-1]) || n == q.head && len(q.heap) == 0 {
+		// Out of the run's order; or the only event (driven by hand, one
+		// datagram at a time), which the heap handles as cheaply and
+		// whose successor then replaces it in place.
 		q.appendEntry(e)
 		q.up(len(q.heap) - 1)
 		return
