@@ -106,3 +106,42 @@ func benchContainerHeap(b *testing.B, n int) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+// BenchmarkSubmitBatch submits batches of 512 events, as a writer with 512
+// datagrams in flight does, and runs them. "soon" events ask for the next
+// instant and queue in the run beside the heap; "later" events ask for
+// distinct future instants, in order, and go through the heap; "reversed"
+// ask for them in reverse order (the batch must be sorted). The gap
+// between soon and later is what the run saves per event:
+//
+//	go test -run '^$' -bench SubmitBatch -benchmem ./sim
+func BenchmarkSubmitBatch(b *testing.B) {
+	const batch = 512
+	for _, tc := range []struct {
+		name  string
+		delay func(i int) time.Duration
+	}{
+		{"soon", func(int) time.Duration { return 0 }},
+		{"later", func(i int) time.Duration { return time.Duration(i + 2) }},
+		{"reversed", func(i int) time.Duration { return time.Duration(batch - i + 1) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := sim.New(sim.Config{})
+			var h nop
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for n := 0; n < b.N; n += batch {
+				for i := range batch {
+					s.SubmitAfter(tc.delay(i), sim.Key{Hi: 1, Lo: uint64(n + i)}, &h, 0)
+				}
+				s.Run()
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		})
+	}
+}
+
+type nop struct{}
+
+func (*nop) Fire(uint64) {}

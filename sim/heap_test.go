@@ -9,8 +9,9 @@ import (
 )
 
 // TestQueueOrderWithTies fills the queue with events on few distinct
-// instants and keys (so the tie paths of the sift run), interleaves pushes,
-// pops and replaceTops, and checks the pop order against a sort.
+// instants and keys (so the tie paths of the sift run), interleaves pushes
+// to the heap and to the run (in order and out of it), pops and
+// replaceTops, and checks the pop order against a sort.
 func TestQueueOrderWithTies(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 0))
@@ -48,12 +49,21 @@ func TestQueueOrderWithTies(t *testing.T) {
 			require.Equal(t, want, ev{at: at, key: sl.key, seq: sl.seq}, "seed %d", seed)
 		}
 		for step := 0; step < 3000; step++ {
-			switch r := rng.IntN(10); {
-			case r < 5 || q.len() == 0:
+			switch r := rng.IntN(12); {
+			case r < 3 || q.len() == 0:
 				e := push()
 				model = append(model, e)
 				q.push(e.at, slot{key: e.key, seq: e.seq})
-			case r < 8:
+			case r < 5:
+				// Mostly in order with the run's last event, sometimes not
+				// (the heap takes those).
+				e := push()
+				if n := len(q.run); n > q.head && rng.IntN(4) > 0 {
+					e.at = q.run[n-1].at + int64(rng.IntN(2))
+				}
+				model = append(model, e)
+				q.pushRun(e.at, slot{key: e.key, seq: e.seq})
+			case r < 9:
 				check()
 				q.pop()
 			default:

@@ -26,7 +26,9 @@ package sim
 import (
 	"errors"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,13 @@ type Config struct {
 	// clock.New(), the time package: real time outside a synctest bubble,
 	// the bubble's fake time inside one. A *clock.Mock makes the loop follow
 	// the mock. Manual driving never reads it.
+	//
+	// With nil, the scheduler reads the time package's clock as the wall
+	// time of a recent reference point plus the monotonic time elapsed
+	// since, which costs half a time.Now (the paced loop reads it, and so
+	// do Now and Submit while it runs). The loop renews the reference
+	// every 100ms of its readings, so the reading stays within the clock's
+	// slew over 100ms of time.Now; inside a bubble the two are equal.
 	Clock clock.Clock
 
 	// Settle is called by the manual drivers on the driving goroutine
@@ -116,6 +125,12 @@ type Scheduler struct {
 	log   logging.LeveledLogger
 	start time.Time
 
+	// The time package's clock (Config.Clock nil) is read as baseWall plus
+	// time.Since(base); see clockNanos.
+	timePkg  bool
+	base     time.Time    // a time.Now reading, with its monotonic clock outside a bubble
+	baseWall atomic.Int64 // the wall time at base, Unix nanoseconds; renewed by the loop
+
 	// Touched only by the driving goroutine.
 	q         eventQueue
 	stale     bool // the queue's top is the event being fired (see fire)
@@ -124,10 +139,15 @@ type Scheduler struct {
 	hash      uint64
 	observers []func(EventInfo)
 	batch     []pending
+	stampLate bool // the paced loop stamps late submissions (see realtime)
 
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	paced  atomic.Bool  // the paced loop is running
-	queued atomic.Int32 // len(inbox), read without the lock
+	queued atomic.Bool  // the inbox is not empty; read without the lock
+	// realtime: the paced loop runs on the time package's clock outside a
+	// synctest bubble. Submissions for the next instant are then stamped
+	// as the loop drains them (see Submit).
+	realtime atomic.Bool
 
 	mu      sync.Mutex
 	inbox   []pending
@@ -144,6 +164,12 @@ type pending struct {
 	key Key
 	h   Handler
 	arg uint64
+	// soon: the submitter asked for the earliest instant (at was clamped),
+	// as a datagram's first hop does; such events queue in submission
+	// order (see eventQueue.pushRun).
+	soon bool
+	// late: soon, in real time, and not stamped yet: drain stamps it.
+	late bool
 }
 
 // New returns a scheduler at Config.Start with an empty queue.
@@ -151,16 +177,20 @@ func New(cfg Config) *Scheduler {
 	if cfg.Start.IsZero() {
 		cfg.Start = DefaultStart
 	}
-	if cfg.Clock == nil {
+	timePkg := cfg.Clock == nil
+	if timePkg {
 		cfg.Clock = clock.New()
 	}
 	s := &Scheduler{
-		cfg:   cfg,
-		clk:   cfg.Clock,
-		start: cfg.Start,
-		hash:  fnvOffset,
-		wake:  make(chan struct{}, 1),
+		cfg:     cfg,
+		clk:     cfg.Clock,
+		start:   cfg.Start,
+		hash:    fnvOffset,
+		wake:    make(chan struct{}, 1),
+		timePkg: timePkg,
+		base:    time.Now(),
 	}
+	s.baseWall.Store(s.base.UnixNano())
 	s.now.Store(cfg.Start.UnixNano())
 	if s.cfg.LoggerFactory == nil {
 		s.cfg.LoggerFactory = simlog.New(s.Now, nil)
@@ -187,29 +217,51 @@ func (s *Scheduler) LoggerFactory() logging.LoggerFactory { return s.cfg.LoggerF
 // loop runs it is the later of that and the clock's Now, so application
 // code that reads time.Now inside a bubble and the scheduler agree.
 func (s *Scheduler) Now() time.Time {
-	n := s.now.Load()
-	if s.paced.Load() {
-		if c := s.clk.Now().UnixNano(); c > n {
-			n = c
-		}
-	}
-	return time.Unix(0, n).In(time.UTC)
+	return time.Unix(0, s.nowNanos()).In(time.UTC)
 }
 
 func (s *Scheduler) nowNanos() int64 {
 	n := s.now.Load()
 	if s.paced.Load() {
-		if c := s.clk.Now().UnixNano(); c > n {
+		if c := s.clockNanos(); c > n {
 			n = c
 		}
 	}
 	return n
 }
 
+// clockNanos reads Config.Clock, in Unix nanoseconds. The time package's
+// clock is read as the wall time at a reference point plus the monotonic
+// time since (time.Since reads one clock where time.Now reads two); inside
+// a synctest bubble, where times carry no monotonic reading, time.Since
+// subtracts the bubble's wall times, so the sum is exactly time.Now.
+func (s *Scheduler) clockNanos() int64 {
+	if s.timePkg {
+		return s.baseWall.Load() + int64(time.Since(s.base))
+	}
+	return s.clk.Now().UnixNano()
+}
+
+// resyncEvery is how often (in the loop's clock readings) the loop renews
+// the reference point of the time package's clock.
+const resyncEvery = int64(100 * time.Millisecond)
+
+// resync renews the wall time of the reference point from time.Now, so
+// that the monotonic reading does not drift from the wall clock for
+// longer than resyncEvery. It returns the new reading. Inside a bubble the
+// reference does not change: wall time is all there is.
+func (s *Scheduler) resync() int64 {
+	t := time.Now()
+	s.baseWall.Store(t.UnixNano() - int64(t.Sub(s.base)))
+	return t.UnixNano()
+}
+
 // Pending returns the number of queued events, including cancelled timers
 // that have not yet been discarded. Call it from the driving goroutine.
 func (s *Scheduler) Pending() int {
-	n := s.q.len() + int(s.queued.Load())
+	s.mu.Lock()
+	n := s.q.len() + len(s.inbox)
+	s.mu.Unlock()
 	if s.stale {
 		n--
 	}
@@ -265,22 +317,42 @@ func (s *Scheduler) push(at int64, key Key, h Handler, arg uint64) {
 // Submit queues h from any goroutine. The event is due at the later of at
 // and one nanosecond after the current virtual time, and is ordered among
 // same-instant submissions by key, never by arrival.
+//
+// In real time (the paced loop on the default clock, outside a synctest
+// bubble) an event asked for the next instant or earlier is stamped when
+// the loop takes it from the inbox: one clock reading per batch, then each
+// event one nanosecond after the one before, in arrival order. The stamp
+// is still later than the clock at Submit, and Submit itself reads no
+// clock (a reading costs as much as the rest of a datagram's first hop).
+// Real time has no order to keep among goroutines, and distinct instants
+// let a receiving host hand each datagram over at once. Inside a bubble,
+// or on another clock, Submit reads the clock, so that same-instant
+// submissions share the instant and are ordered by key.
 func (s *Scheduler) Submit(at time.Time, key Key, h Handler, arg uint64) {
 	s.submit(at.UnixNano(), key, h, arg)
 }
 
 // SubmitAfter is Submit at Now()+d.
 func (s *Scheduler) SubmitAfter(d time.Duration, key Key, h Handler, arg uint64) {
+	if d <= 0 { // the next instant: submit reads the clock if it must
+		s.submit(math.MinInt64, key, h, arg)
+		return
+	}
 	s.submit(s.nowNanos()+int64(d), key, h, arg)
 }
 
 func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
-	if min := s.nowNanos() + 1; at < min {
-		at = min
+	soon, late := false, false
+	if s.realtime.Load() && at <= s.now.Load()+1 {
+		soon, late = true, true
+	} else if min := s.nowNanos() + 1; at <= min {
+		at, soon = min, true
 	}
 	s.mu.Lock()
-	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg})
-	s.queued.Store(int32(len(s.inbox)))
+	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon, late: late})
+	if len(s.inbox) == 1 { // one store per batch, not per submission
+		s.queued.Store(true)
+	}
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -292,24 +364,69 @@ func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
 // key) before sequence numbers are assigned, so the numbers do not depend on
 // the order in which goroutines submitted.
 func (s *Scheduler) drain() {
-	if s.queued.Load() == 0 {
+	if !s.queued.Load() {
 		return
 	}
 	s.mu.Lock()
 	s.batch, s.inbox = s.inbox, s.batch[:0]
-	s.queued.Store(0)
+	s.queued.Store(false)
 	s.mu.Unlock()
 	b := s.batch
-	// Insertion sort: batches are small and usually sorted already.
-	for i := 1; i < len(b); i++ {
-		for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
-			b[j], b[j-1] = b[j-1], b[j]
+	var stamp int64 // the last stamp given to a late submission
+	stamped := false
+	for i := range b {
+		if p := &b[i]; p.late {
+			if !stamped {
+				stamp, stamped = s.now.Load(), true
+				if s.stampLate { // else the loop stopped meanwhile
+					stamp = max(stamp, s.clockNanos())
+				}
+			}
+			stamp++
+			p.at, p.late = stamp, false
 		}
 	}
-	for i := range b {
-		s.push(b[i].at, b[i].key, b[i].h, b[i].arg)
-		b[i] = pending{}
+	// Batches are usually sorted already (one writer's datagrams, stamped
+	// as they were submitted): check first.
+	for i := 1; i < len(b); i++ {
+		if !pendingBefore(&b[i], &b[i-1]) {
+			continue
+		}
+		if len(b) <= 16 {
+			// Insertion sort, for small batches.
+			for i := 1; i < len(b); i++ {
+				for j := i; j > 0 && pendingBefore(&b[j], &b[j-1]); j-- {
+					b[j], b[j-1] = b[j-1], b[j]
+				}
+			}
+		} else {
+			// Insertion sort would be quadratic on a large batch out of
+			// order (many goroutines' timers, say).
+			slices.SortStableFunc(b, comparePending)
+		}
+		break
 	}
+	now := s.now.Load()
+	for i := range b {
+		p := &b[i]
+		if p.soon {
+			s.seq++
+			s.q.pushRun(max(p.at, now), slot{key: p.key, seq: s.seq, h: p.h, arg: p.arg})
+		} else {
+			s.push(p.at, p.key, p.h, p.arg)
+		}
+		*p = pending{}
+	}
+}
+
+func comparePending(a, b pending) int {
+	switch {
+	case pendingBefore(&a, &b):
+		return -1
+	case pendingBefore(&b, &a):
+		return 1
+	}
+	return 0
 }
 
 func pendingBefore(a, b *pending) bool {
@@ -433,13 +550,20 @@ func (s *Scheduler) Start() error {
 	if s.stop != nil {
 		return ErrRunning
 	}
-	if c := s.clk.Now().UnixNano(); c > s.now.Load() {
+	c := s.clockNanos()
+	if s.timePkg {
+		c = s.resync()
+	}
+	if c > s.now.Load() {
 		s.now.Store(c)
 	}
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	t := time.Now()
+	rt := s.timePkg && t != t.Round(0) // a bubble's times carry no monotonic reading
+	s.realtime.Store(rt)
 	s.paced.Store(true)
-	go s.loop(s.stop, s.done)
+	go s.loop(s.stop, s.done, rt)
 	return nil
 }
 
@@ -460,11 +584,16 @@ func (s *Scheduler) Stop() {
 	<-done
 }
 
-func (s *Scheduler) loop(stop, done chan struct{}) {
+func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
 	defer s.paced.Store(false)
+	s.stampLate = realtime
+	defer func() {
+		s.realtime.Store(false)
+		s.stampLate = false
+	}()
 	var timer *clock.Timer
-	var clk int64
+	var clk, synced int64
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -490,7 +619,11 @@ func (s *Scheduler) loop(stop, done chan struct{}) {
 			s.fire()
 			continue
 		}
-		clk = s.clk.Now().UnixNano()
+		clk = s.clockNanos()
+		if s.timePkg && clk-synced >= resyncEvery {
+			clk = s.resync()
+			synced = clk
+		}
 		if next <= clk {
 			s.fire()
 			continue

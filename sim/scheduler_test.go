@@ -132,6 +132,47 @@ func TestSubmitOrderedByKeyNotArrival(t *testing.T) {
 	assert.Equal(t, []string{"1ms:1", "1ms:3", "1ms:5", "1ms:9"}, r.got)
 }
 
+// TestLargeBatchSorted: a batch too large for insertion sort, shuffled
+// across keys and instants, fires in (time, key) order.
+func TestLargeBatchSorted(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	rng := rand.New(rand.NewPCG(3, 0))
+	var want []string
+	for _, i := range rng.Perm(200) {
+		at, k := time.Duration(1+i/50)*time.Millisecond, uint64(i%50)
+		s.SubmitAfter(at, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	for i := range 200 {
+		want = append(want, fmt.Sprintf("%v:%d", time.Duration(1+i/50)*time.Millisecond, i%50))
+	}
+	s.Run()
+	assert.Equal(t, want, r.got)
+}
+
+// TestSubmittedBatchesMergeInOrder: events submitted for the next instant
+// queue in a run beside the heap. A later batch whose events sort before
+// the run's last one (two goroutines' clock readings can race), events
+// submitted for later, and events that handlers schedule must still fire
+// in (time, key) order.
+func TestSubmittedBatchesMergeInOrder(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r := &recorder{s: s}
+	s.Schedule(sim.DefaultStart, r, 0) // fired by the first Step, after batch 1 is drained
+	for _, k := range []uint64{5, 9} {
+		s.SubmitAfter(0, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	require.True(t, s.Step())
+	for _, k := range []uint64{7, 3} { // batch 2: both sort before 9
+		s.SubmitAfter(0, sim.Key{Hi: 7, Lo: k}, r, k)
+	}
+	s.SubmitAfter(2, sim.Key{Hi: 7, Lo: 1}, r, 1) // later: the heap
+	s.Submit(sim.DefaultStart.Add(1), sim.Key{Hi: 7, Lo: 4}, r, 4)
+	s.Schedule(sim.DefaultStart.Add(1), r, 100) // a zero key sorts first
+	s.Run()
+	assert.Equal(t, []string{"0s:0", "1ns:100", "1ns:3", "1ns:4", "1ns:5", "1ns:7", "1ns:9", "2ns:1"}, r.got)
+}
+
 func TestRandStreams(t *testing.T) {
 	a := sim.New(sim.Config{Seed: 42})
 	b := sim.New(sim.Config{Seed: 42})
@@ -356,4 +397,86 @@ func TestManualDrivingWhilePacedPanics(t *testing.T) {
 		defer s.Stop()
 		assert.PanicsWithValue(t, "sim: manual driving (Step/Run/RunFor/RunUntil) while the paced loop runs; call Stop first", func() { s.Step() })
 	})
+}
+
+// TestPacedNowFollowsTimePackage: with the default clock, paced virtual time
+// is the time package's. Inside a bubble the two are equal to the
+// nanosecond; outside, the scheduler's monotonic reading stays within a
+// millisecond of time.Now (clock slew over 100ms is microseconds).
+func TestPacedNowFollowsTimePackage(t *testing.T) {
+	t.Run("bubble", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			s := sim.New(sim.Config{})
+			require.NoError(t, s.Start())
+			defer s.Stop()
+			for _, d := range []time.Duration{0, time.Nanosecond, 250 * time.Millisecond, time.Hour} {
+				time.Sleep(d)
+				assert.Equal(t, time.Now().UnixNano(), s.Now().UnixNano(), "after sleeping %v", d)
+			}
+		})
+	})
+	t.Run("wall", func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		require.NoError(t, s.Start())
+		defer s.Stop()
+		for range 100 {
+			before := time.Now()
+			now := s.Now()
+			after := time.Now()
+			assert.WithinRange(t, now, before.Add(-time.Millisecond), after.Add(time.Millisecond))
+		}
+	})
+}
+
+// stamper records the time of each event it fires, and closes done after n.
+type stamper struct {
+	s    *sim.Scheduler
+	n    int
+	at   []time.Time
+	wall []time.Time
+	done chan struct{}
+}
+
+func (h *stamper) Fire(uint64) {
+	h.at = append(h.at, h.s.EventTime())
+	h.wall = append(h.wall, time.Now())
+	if len(h.at) == h.n {
+		close(h.done)
+	}
+}
+
+// TestRealtimeSubmitStamps: in real time, events submitted for the next
+// instant are stamped as the loop drains them: after the clock's now at
+// Submit, no later than the clock when they fire, each on an instant of
+// its own, in submission order.
+func TestRealtimeSubmitStamps(t *testing.T) {
+	s := sim.New(sim.Config{})
+	require.NoError(t, s.Start())
+	defer s.Stop()
+	const n = 1000
+	h := &stamper{s: s, n: n, done: make(chan struct{})}
+	before := make([]time.Time, n)
+	// Let the clock move well past the loop's last reading, so that a
+	// stamp from that reading would show.
+	time.Sleep(2 * time.Millisecond)
+	for i := range n {
+		before[i] = time.Now()
+		s.Submit(time.Time{}, sim.Key{Hi: 1, Lo: uint64(i)}, h, 0)
+	}
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the paced loop did not fire the submissions")
+	}
+	s.Stop() // the handler's slices are ours to read now
+	// The scheduler reads the wall clock through the monotonic one: allow
+	// for their slew over 100ms (at most 50µs).
+	const slack = 100 * time.Microsecond
+	for i := range n {
+		assert.True(t, h.at[i].After(before[i].Add(-slack)), "event %d stamped %v, before its Submit at %v", i, h.at[i], before[i])
+		assert.False(t, h.at[i].After(h.wall[i].Add(slack)), "event %d stamped %v, after it fired at %v", i, h.at[i], h.wall[i])
+		if i > 0 {
+			assert.True(t, h.at[i].After(h.at[i-1]), "event %d not after event %d", i, i-1)
+		}
+	}
 }

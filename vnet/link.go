@@ -49,7 +49,7 @@ type Link struct {
 
 // keyLinkChange is the same-instant ordering key (Hi) of link changes. It
 // sorts them before every datagram a socket submits for the same instant
-// (socket keys have Hi >= 256, see UDPConn.keyLocked) and before world
+// (socket keys have Hi >= 256, see UDPConn.nextKey) and before world
 // controls (keyControl), but after events that handlers scheduled (Hi 0).
 const keyLinkChange = 1
 

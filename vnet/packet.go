@@ -39,27 +39,36 @@ type node interface {
 // from the send until it is delivered into a socket buffer (or, for TCP,
 // to the host's stack) or dropped; then it returns to the pool. Nothing
 // else keeps a reference.
+//
+// The fields every UDP hop touches come first (packetHot, four cache
+// lines); the TCP segment and the impairment model's view, which a UDP
+// datagram on a perfect link never touches, come after, and free clears
+// them only when they were used.
 type packet struct {
+	packetHot
+	seg tcp.Segment   // TCP: the segment; payload is seg.Payload
+	ip  impair.Packet // the impairment model's view (an impaired link sets it)
+}
+
+type packetHot struct {
 	w       *world
 	id      uint64
-	proto   uint8
-	ttl     uint8
 	src     netip.AddrPort
 	dst     netip.AddrPort
 	payload []byte
-	buf     []byte      // backing storage of a UDP payload, reused through the pool
-	seg     tcp.Segment // TCP: the segment; payload is seg.Payload
+	buf     []byte // backing storage of a UDP payload, reused through the pool
 
 	// routing state for the next event
 	from *UDPConn // sending socket (egress)
 	to   node
 	via  *Link
 	sock *UDPConn // receiving socket (deliver)
-	ip   impair.Packet
 	// at is the virtual time of the packet's next event, set where that
 	// event is scheduled (see now). Zero until then.
 	at time.Time
 
+	proto uint8
+	ttl   uint8
 	// flying is set while the packet is in the network: from its send (or
 	// its duplication) until a socket queues it or it is freed. The world's
 	// inFlight counts such packets, independently of the drop and delivery
@@ -67,7 +76,7 @@ type packet struct {
 	flying bool
 }
 
-var packetPool = sync.Pool{New: func() any { return &packet{buf: make([]byte, 0, 1500)} }}
+var packetPool = sync.Pool{New: func() any { return &packet{packetHot: packetHot{buf: make([]byte, 0, 1500)}} }}
 
 func (w *world) newPacket(payload []byte) *packet {
 	p := packetPool.Get().(*packet)
@@ -112,7 +121,13 @@ func (p *packet) free() {
 	if p.seg.Payload != nil {
 		p.seg.Release()
 	}
-	*p = packet{buf: p.buf[:0]}
+	if p.proto == protoTCP {
+		p.seg = tcp.Segment{}
+	}
+	if p.ip.Size != 0 {
+		p.ip = impair.Packet{}
+	}
+	p.packetHot = packetHot{buf: p.buf[:0]}
 	packetPool.Put(p)
 }
 

@@ -33,15 +33,19 @@ type UDPConn struct {
 	remote netip.AddrPort // the connected peer (DialUDP), else invalid
 	fam    fam            // the families it sends and receives (see Net)
 
-	mu      sync.Mutex
-	bound   netip.AddrPort // the bound address; port 0 until bound
-	skey    uint64         // stable socket key, fixed at its first act
-	counter uint64
-	queue   []*packet
-	head    int
-	qbytes  int
-	rbuf    int
-	closed  bool
+	// skey is the stable socket key, fixed at the socket's first act (0
+	// until then; written under mu); counter numbers its events. Both are
+	// atomic so that a write takes no lock.
+	skey    atomic.Uint64
+	counter atomic.Uint64
+
+	mu     sync.Mutex
+	bound  netip.AddrPort // the bound address; port 0 until bound
+	queue  []*packet
+	head   int
+	qbytes int
+	rbuf   int
+	closed atomic.Bool // written under mu; read without it by write
 
 	notify   chan struct{} // a datagram was queued
 	closedCh chan struct{}
@@ -87,8 +91,8 @@ func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 func (c *UDPConn) setLocal(ap netip.AddrPort) {
 	c.mu.Lock()
 	c.bound = ap
-	if c.skey == 0 {
-		c.skey = uint64(ap.Port())<<8 | c.net.ipIndex(ap.Addr())
+	if c.skey.Load() == 0 {
+		c.skey.Store(uint64(ap.Port())<<8 | c.net.ipIndex(ap.Addr()))
 	}
 	c.mu.Unlock()
 	close(c.boundCh)
@@ -114,31 +118,34 @@ func (c *UDPConn) boundAddr() (netip.AddrPort, bool) {
 }
 
 func (c *UDPConn) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
+	return c.closed.Load()
 }
 
 // Key layout of a socket's events: Hi = host number (24 bits) and socket
 // key (40 bits), Lo = the socket's own counter.
 const provisional = 1 << 39
 
-// keyLocked returns the next event key, fixing the socket key at the first
+// nextKey returns the next event key, fixing the socket key at the first
 // act: the bound address, or a hash of what the socket asked for and where
-// it first sends.
-func (c *UDPConn) keyLocked(dst netip.AddrPort, payload []byte, what string) sim.Key {
-	if c.skey == 0 {
-		h := fnv.New64a()
-		b, _ := c.reqIP.MarshalBinary()
-		h.Write(b)
-		b, _ = dst.MarshalBinary()
-		h.Write(b)
-		h.Write([]byte(what))
-		h.Write(payload[:min(len(payload), 2)]) // e.g. the STUN message type
-		c.skey = provisional | h.Sum64()&(provisional-1)
+// it first sends. Only that first act takes the lock.
+func (c *UDPConn) nextKey(dst netip.AddrPort, payload []byte, what string) sim.Key {
+	sk := c.skey.Load()
+	if sk == 0 {
+		c.mu.Lock()
+		if sk = c.skey.Load(); sk == 0 {
+			h := fnv.New64a()
+			b, _ := c.reqIP.MarshalBinary()
+			h.Write(b)
+			b, _ = dst.MarshalBinary()
+			h.Write(b)
+			h.Write([]byte(what))
+			h.Write(payload[:min(len(payload), 2)]) // e.g. the STUN message type
+			sk = provisional | h.Sum64()&(provisional-1)
+			c.skey.Store(sk)
+		}
+		c.mu.Unlock()
 	}
-	c.counter++
-	return sim.Key{Hi: uint64(c.net.id)<<40 | c.skey, Lo: c.counter}
+	return sim.Key{Hi: uint64(c.net.id)<<40 | sk, Lo: c.counter.Add(1)}
 }
 
 // LocalAddr returns the bound address. A socket opened on port 0 gets its
@@ -157,9 +164,7 @@ func (c *UDPConn) LocalAddr() net.Addr {
 	if !w.sched.Running() {
 		c.net.bindEphemeral(c)
 	} else {
-		c.mu.Lock()
-		key := c.keyLocked(netip.AddrPort{}, nil, "localaddr")
-		c.mu.Unlock()
+		key := c.nextKey(netip.AddrPort{}, nil, "localaddr")
 		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { c.net.bindEphemeral(c) }), 0)
 		select {
 		case <-c.boundCh:
@@ -245,13 +250,10 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if size := ipHeader(a) + udpHeader + len(b); size > mtu {
 		return 0, c.opErr("write", dst, &MessageTooLongError{Size: size, MTU: mtu})
 	}
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if c.closed.Load() {
 		return 0, c.opErr("write", dst, net.ErrClosed)
 	}
-	key := c.keyLocked(dst, b, "send")
-	c.mu.Unlock()
+	key := c.nextKey(dst, b, "send")
 	p := c.net.w.newPacket(b)
 	p.dst = dst
 	p.from = c
@@ -260,8 +262,9 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 }
 
 // nextInstant asks Submit for the earliest instant a submission may take,
-// the next nanosecond: what SubmitAfter(0) gives, for one reading of the
-// paced loop's clock instead of two.
+// the next nanosecond (what SubmitAfter(0) gives). In real time the
+// scheduler stamps such a submission as it drains it, without a clock
+// reading per datagram (see sim.Scheduler.Submit).
 var nextInstant = time.Unix(0, 0)
 
 // enqueue queues a delivered datagram (handler context).
@@ -273,7 +276,7 @@ func (c *UDPConn) enqueue(p *packet) {
 	}
 	c.mu.Lock()
 	switch {
-	case c.closed:
+	case c.closed.Load():
 		c.mu.Unlock()
 		w.drop(p, ReasonPortClosed, c.net.name)
 		return
@@ -328,7 +331,7 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 		c.mu.Lock()
 		p := c.nextLocked()
 		more := c.head < len(c.queue)
-		closed := c.closed
+		closed := c.closed.Load()
 		c.mu.Unlock()
 		if p != nil {
 			if more { // let another reader in
@@ -396,11 +399,11 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 // Datagrams still queued are discarded (they were delivered).
 func (c *UDPConn) Close() error {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.Load() {
 		c.mu.Unlock()
 		return c.opErr("close", netip.AddrPort{}, net.ErrClosed)
 	}
-	c.closed = true
+	c.closed.Store(true)
 	var queued []*packet
 	for p := c.nextLocked(); p != nil; p = c.nextLocked() {
 		queued = append(queued, p)
