@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/transport/v5"
@@ -51,6 +52,14 @@ type Net struct {
 	mu       sync.Mutex // guards socks and nextPort
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
+	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
+	// handler context only) is good while it has not moved. A bind racing
+	// with a delivery may see the socket from just before it, as a
+	// datagram racing with bind(2) may on a real host.
+	sockGen  atomic.Uint64
+	lastDst  netip.AddrPort
+	lastSock *UDPConn
+	lastGen  uint64
 
 	tcp tcpHost // the TCP stack, made at first use (tcp.go)
 }
@@ -603,6 +612,7 @@ func (n *Net) bindLocked(c *UDPConn, local netip.AddrPort) error {
 		return inUse(local)
 	}
 	n.socks[local] = c
+	n.sockGen.Add(1)
 	c.setLocal(local)
 	return nil
 }
@@ -659,6 +669,7 @@ func (n *Net) bindEphemeral(c *UDPConn) {
 		ap := netip.AddrPortFrom(ip, port)
 		if !n.conflictLocked(ap, c.fam) {
 			n.socks[ap] = c
+			n.sockGen.Add(1)
 			c.setLocal(ap)
 			return
 		}
@@ -670,6 +681,7 @@ func (n *Net) unbind(c *UDPConn, local netip.AddrPort) {
 	n.mu.Lock()
 	if n.socks[local] == c {
 		delete(n.socks, local)
+		n.sockGen.Add(1)
 	}
 	n.mu.Unlock()
 }
@@ -677,12 +689,17 @@ func (n *Net) unbind(c *UDPConn, local netip.AddrPort) {
 // socketFor finds the socket a datagram to dst goes to: one bound to its
 // address, else a wildcard that takes its family.
 func (n *Net) socketFor(dst netip.AddrPort) *UDPConn {
+	if n.lastSock != nil && dst == n.lastDst && n.sockGen.Load() == n.lastGen {
+		return n.lastSock // a flow's next datagram: no lock, no map
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if c, ok := n.socks[dst]; ok {
-		return c
+	c, ok := n.socks[dst]
+	if !ok {
+		c = n.wildcardLocked(dst.Port(), famOf(dst.Addr()))
 	}
-	return n.wildcardLocked(dst.Port(), famOf(dst.Addr()))
+	n.lastDst, n.lastSock, n.lastGen = dst, c, n.sockGen.Load()
+	return c
 }
 
 // loopbackOf is the loopback address of a's family.

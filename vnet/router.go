@@ -111,6 +111,11 @@ type Router struct {
 	// delegated routes the IPv6 prefixes of r's descendants: each toward
 	// the child whose subtree holds it (longest prefix wins).
 	delegated []route6
+	// lastDst and lastLink cache forward's last host route: a flow's next
+	// packet skips the map. Routes are only ever added, and an address is
+	// never given twice, so a found route stays right.
+	lastDst  netip.Addr
+	lastLink *Link
 
 	// On a child router: its addresses on the parent's subnet, the NAT,
 	// and the links to and from the parent.
@@ -805,14 +810,18 @@ func (r *Router) forward(p *packet) {
 		return
 	}
 	if r.prefix.Contains(dst) {
-		rt, ok := r.routes[dst]
-		if !ok {
-			r.drop(p, ReasonNoRoute)
-			return
+		l := r.lastLink
+		if l == nil || dst != r.lastDst {
+			rt, ok := r.routes[dst]
+			if !ok {
+				r.drop(p, ReasonNoRoute)
+				return
+			}
+			l, r.lastDst, r.lastLink = rt.link, dst, rt.link
 		}
 		r.stats.Forwarded++
 		r.w.record(KindForward, r.name, p, ReasonNone)
-		rt.link.send(p)
+		l.send(p)
 		return
 	}
 	if r.parent == nil {

@@ -37,7 +37,7 @@ type TCPListener = tcp.Listener
 const tcpHeader = 20
 
 // Event keys of TCP sockets. A socket's key (the low 40 bits of Hi, see
-// UDPConn.keyLocked) has bit 38 set, which UDP's never has (bound UDP keys
+// UDPConn.nextKey) has bit 38 set, which UDP's never has (bound UDP keys
 // are below 2^24, provisional ones have bit 39 set). A listener's is its
 // requested port and address index; a dialed connection's sets bit 37 too
 // and hashes the requested local address and the remote. Lo numbers the
