@@ -54,7 +54,8 @@ func NewInternet(s *sim.Scheduler) (*Internet, error) { return newInternet(s, fa
 // NewDualStackInternet is NewInternet with IPv6 too: the WAN routes
 // WANCIDR6, every router AddNATPeer and AddDoubleNATPeer build routes an
 // IPv6 prefix of its own behind a stateful firewall (Internet.Firewall)
-// besides its IPv4 NAT, and every host gets an address of each family.
+// besides its IPv4 NAT, and the hosts behind them and AddPublicPeer's get
+// an address of each family (AddCloudPeer's stay IPv4-only).
 // The STUN and TURN servers stay IPv4-only (ServerName has no AAAA
 // record), as many deployed ones are.
 func NewDualStackInternet(s *sim.Scheduler) (*Internet, error) { return newInternet(s, true) }

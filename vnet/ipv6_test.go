@@ -625,3 +625,46 @@ func TestFirewallAboveALaterPrefix(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, "reply", got[0].payload)
 }
+
+// TestIPv6EdgeCases: odd but legal input from review: a child's prefix
+// over the parent's next free address, ::1 on a host without IPv6, an
+// IPv4-mapped DNS record, a zone on a global address.
+func TestIPv6EdgeCases(t *testing.T) {
+	s := sim.New(sim.Config{})
+	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/48", Scheduler: s})
+	first := newRouter(t, vnet.RouterConfig{Name: "first", IPv6CIDR: "2001:db8::/64", Scheduler: s})
+	require.NoError(t, wan.AddRouter(first))
+	h := newNet(t, wan)
+	assert.Equal(t, "2001:db8:0:1::", h.IP6().String(), "assignment jumps over the delegated /64")
+
+	legacy := newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
+	v4 := newNet(t, legacy)
+	c, err := v4.Dial("udp", "[::1]:9")
+	if err == nil {
+		_, err = c.Write([]byte("x"))
+	}
+	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "no ::1 without IPv6")
+	_, err = v4.Dial("tcp", "[::1]:80")
+	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable)
+	_, err = v4.ResolveUDPAddr("udp6", "localhost:1")
+	var dnsErr *net.DNSError
+	require.ErrorAs(t, err, &dnsErr)
+
+	require.NoError(t, wan.AddHost("mapped.test", "::ffff:1.2.3.9"))
+	a, err := h.ResolveUDPAddr("udp4", "mapped.test:9")
+	require.NoError(t, err, "an IPv4-mapped record is an A record")
+	assert.Equal(t, "1.2.3.9:9", a.String())
+	require.Error(t, wan.AddHost("zoned.test", "2001:db8::9%eth0"))
+
+	peer := newNet(t, wan)
+	rx, err := peer.ListenPacket("udp6", ":9")
+	require.NoError(t, err)
+	tx, err := h.ListenPacket("udp6", ":0")
+	require.NoError(t, err)
+	_, err = tx.WriteTo([]byte("zoned"), &net.UDPAddr{IP: peer.IP6().AsSlice(), Port: 9, Zone: "eth0"})
+	require.NoError(t, err)
+	s.RunFor(time.Second)
+	got := natDrain(t, s, rx)
+	require.Len(t, got, 1, "a zone on a global address is ignored")
+	assert.Equal(t, "zoned", got[0].payload)
+}

@@ -157,6 +157,15 @@ func (n *Net) IP6() netip.Addr {
 	return netip.Addr{}
 }
 
+// reachable reports whether the host can send to a at all: a loopback
+// address it has, or any address of a family eth0 has.
+func (n *Net) reachable(a netip.Addr) bool {
+	if a.IsLoopback() {
+		return n.hasIP(a)
+	}
+	return n.has(famOf(a))
+}
+
 // has reports whether eth0 has an address of family f.
 func (n *Net) has(f fam) bool {
 	for _, a := range n.ips {
@@ -340,7 +349,10 @@ func (n *Net) lookupHost(host string, want fam) ([]netip.Addr, error) {
 	}
 	var as []netip.Addr
 	if host == "localhost" {
-		as = []netip.Addr{loopback, loopback6}
+		as = []netip.Addr{loopback}
+		if n.has(fam6) {
+			as = append(as, loopback6)
+		}
 	} else if n.router != nil {
 		n.w.read(func() { as = n.router.lookup(host) })
 	}
@@ -530,7 +542,9 @@ func udpAddrPort(a *net.UDPAddr) netip.AddrPort {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	}
 	ap := a.AddrPort()
-	addr := ap.Addr().Unmap()
+	// A scope zone means nothing on the simulated links; Linux ignores it
+	// for addresses that are not link-local too.
+	addr := ap.Addr().Unmap().WithZone("")
 	if !addr.IsValid() {
 		addr = netip.IPv4Unspecified()
 	}
@@ -590,7 +604,7 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 	}
 	if remote.IsValid() && local.Addr().IsUnspecified() {
 		// connect(2) fixes the source address the route to the peer gives.
-		if src := n.srcFor(remote.Addr()); src.IsValid() {
+		if src := n.srcFor(remote.Addr()); src.IsValid() && n.hasIP(src) {
 			local = netip.AddrPortFrom(src, local.Port())
 		}
 	}

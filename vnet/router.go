@@ -462,10 +462,14 @@ func (r *Router) checkPrefixes6(child *Router, ps []netip.Prefix) error {
 			if !q.isAncestorOf(r) || q.prefix6.Bits() >= p.Bits() {
 				return topoErr("router %q: IPv6 prefix %s overlaps router %q's %s", child.name, p, q.name, q.prefix6)
 			}
+			var held netip.Addr // the lowest, so the error is the same every run
 			for a := range q.routes {
-				if p.Contains(a) {
-					return topoErr("router %q: IPv6 prefix %s holds address %s, already in use on %q", child.name, p, a, q.name)
+				if p.Contains(a) && (!held.IsValid() || a.Less(held)) {
+					held = a
 				}
+			}
+			if held.IsValid() {
+				return topoErr("router %q: IPv6 prefix %s holds address %s, already in use on %q", child.name, p, held, q.name)
 			}
 		}
 	}
@@ -621,17 +625,39 @@ func (r *Router) assign() (netip.Addr, error) {
 // assign6 returns the next free host address of r's IPv6 prefix, skipping
 // prefixes delegated to child routers.
 func (r *Router) assign6() (netip.Addr, error) {
-	for a := r.nextHost6; r.prefix6.Contains(a); a = a.Next() {
+	for a := r.nextHost6; a.IsValid() && r.prefix6.Contains(a); {
 		if _, used := r.routes[a]; used {
+			a = a.Next()
 			continue
 		}
-		if l, _ := r.route6(a); l != nil {
+		if d, ok := r.delegatedPrefix(a); ok {
+			a = lastAddr(d).Next() // jump over the whole delegated prefix
 			continue
 		}
 		r.nextHost6 = a.Next()
 		return a, nil
 	}
 	return netip.Addr{}, topoErr("router %q: prefix %s has no free address", r.name, r.prefix6)
+}
+
+// delegatedPrefix returns the widest prefix delegated below r that holds a.
+func (r *Router) delegatedPrefix(a netip.Addr) (netip.Prefix, bool) {
+	var best netip.Prefix
+	for _, d := range r.delegated {
+		if d.prefix.Contains(a) && (!best.IsValid() || d.prefix.Bits() < best.Bits()) {
+			best = d.prefix
+		}
+	}
+	return best, best.IsValid()
+}
+
+// lastAddr is the highest address of p.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As16()
+	for i := p.Bits(); i < 128; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return netip.AddrFrom16(b)
 }
 
 // family names a's address family in errors.
@@ -656,9 +682,10 @@ func (r *Router) reserved(a netip.Addr) bool {
 // those below it resolve.
 func (r *Router) AddHost(name string, ip string) error {
 	a, err := netip.ParseAddr(ip)
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return configErr("router %q: AddHost(%q): invalid address %q", r.name, name, ip)
 	}
+	a = a.Unmap() // ::ffff:1.2.3.4 is an A record, as the resolver would treat it
 	name = strings.TrimSuffix(strings.ToLower(name), ".")
 	if name == "" {
 		return configErr("router %q: AddHost: empty name", r.name)

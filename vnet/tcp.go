@@ -224,7 +224,7 @@ func tcpAddrPort(a *net.TCPAddr) netip.AddrPort {
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	}
 	ap := a.AddrPort()
-	addr := ap.Addr().Unmap()
+	addr := ap.Addr().Unmap().WithZone("") // as udpAddrPort
 	if !addr.IsValid() {
 		addr = netip.IPv4Unspecified()
 	}
@@ -358,7 +358,7 @@ func (n *Net) dialTCP(ctx context.Context, network string, local, remote netip.A
 	if err != nil {
 		return nil, tcpOpError("dial", local, remote, err)
 	}
-	if a := remote.Addr(); !a.IsLoopback() && !n.has(famOf(a)) {
+	if !n.reachable(remote.Addr()) {
 		return nil, tcpOpError("dial", local, remote, ErrNetworkUnreachable)
 	}
 	st, err := n.tcpStack()

@@ -237,7 +237,7 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 		// An IPv4 socket cannot even name an IPv6 address (Go: "non-IPv4
 		// address").
 		return 0, c.opErr("write", dst, familyErr(a, c.fam))
-	case !a.IsLoopback() && !c.net.has(famOf(a)):
+	case !c.net.reachable(a):
 		return 0, c.opErr("write", dst, ErrNetworkUnreachable)
 	}
 	if c.wdl.expired() {
