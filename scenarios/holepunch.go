@@ -3,6 +3,8 @@ package scenarios
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/pion/stun/v4"
@@ -31,6 +33,12 @@ type HolePunchConfig struct {
 	// Setup, when set, is called with the world before it runs (to add
 	// captures, say).
 	Setup func(w *HolePunchWorld) error
+	// IPv6 makes the world dual stack (NewDualStackInternet's addressing):
+	// the peers punch to each other's own IPv6 addresses through their
+	// routers' IPv6 firewalls instead of to STUN-learned IPv4 endpoints,
+	// which is how IPv6 gets through NATs that defeat IPv4 hole punching
+	// (try NATA and NATB symmetric).
+	IPv6 bool
 }
 
 // HolePunchWorld is the topology of the hole-punching scenario.
@@ -46,7 +54,8 @@ type HolePunchWorld struct {
 // HolePunchReport is what happened.
 type HolePunchReport struct {
 	World *HolePunchWorld
-	// ReflexA and ReflexB are the addresses the STUN server saw.
+	// ReflexA and ReflexB are the addresses the STUN server saw; with
+	// HolePunchConfig.IPv6, the peers' own IPv6 endpoints.
 	ReflexA, ReflexB string
 	// SentA/B and GotA/B count the punches each peer sent and received.
 	SentA, SentB, GotA, GotB int
@@ -62,9 +71,13 @@ func (r HolePunchReport) String() string {
 	if r.Failure != "" {
 		return fmt.Sprintf("FAILED: %s (virtual time %v)", r.Failure, r.VirtualTime)
 	}
-	verdict := "FAILED: the NATs did not let the punches through"
+	what := "NATs"
+	if strings.HasPrefix(r.ReflexA, "[") {
+		what = "IPv6 firewalls"
+	}
+	verdict := "FAILED: the " + what + " did not let the punches through"
 	if r.Connected {
-		verdict = "CONNECTED: punches went through both NATs"
+		verdict = "CONNECTED: punches went through both " + what
 	}
 	return fmt.Sprintf("a is %s, b is %s; a sent %d, got %d; b sent %d, got %d; %s (virtual time %v)",
 		r.ReflexA, r.ReflexB, r.SentA, r.GotA, r.SentB, r.GotB, verdict, r.VirtualTime)
@@ -91,7 +104,11 @@ func HolePunch(cfg HolePunchConfig) (HolePunchReport, error) {
 	s := sim.New(sim.Config{Seed: cfg.Seed})
 	w := &HolePunchWorld{Sched: s}
 	var err error
-	if w.WAN, err = vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: WANCIDR, Scheduler: s, MinDelay: 15 * time.Millisecond, MaxJitter: 10 * time.Millisecond}); err != nil {
+	wan := vnet.RouterConfig{Name: "wan", CIDR: WANCIDR, Scheduler: s, MinDelay: 15 * time.Millisecond, MaxJitter: 10 * time.Millisecond}
+	if cfg.IPv6 {
+		wan.IPv6CIDR = WANCIDR6
+	}
+	if w.WAN, err = vnet.NewRouter(&wan); err != nil {
 		return HolePunchReport{}, err
 	}
 	if cfg.Observe != nil {
@@ -103,7 +120,7 @@ func HolePunch(cfg HolePunchConfig) (HolePunchReport, error) {
 	if err := w.WAN.AddNet(w.STUN); err != nil {
 		return HolePunchReport{}, err
 	}
-	in := &Internet{Sched: s, WAN: w.WAN}
+	in := &Internet{Sched: s, WAN: w.WAN, dual: cfg.IPv6}
 	if w.A, err = in.AddNATPeer("a", cfg.NATA); err != nil {
 		return HolePunchReport{}, err
 	}
@@ -124,15 +141,25 @@ func HolePunch(cfg HolePunchConfig) (HolePunchReport, error) {
 		return HolePunchReport{}, err
 	}
 	w.STUNAddr = srv.LocalAddr().(*net.UDPAddr)
-	ca, err := w.A.Net.ListenPacket("udp4", "0.0.0.0:4000")
+	network, local := "udp4", "0.0.0.0:4000"
+	if cfg.IPv6 {
+		network, local = "udp6", "[::]:4000"
+	}
+	ca, err := w.A.Net.ListenPacket(network, local)
 	if err != nil {
 		return HolePunchReport{}, err
 	}
-	cb, err := w.B.Net.ListenPacket("udp4", "0.0.0.0:4000")
+	cb, err := w.B.Net.ListenPacket(network, local)
 	if err != nil {
 		return HolePunchReport{}, err
 	}
 	rep := HolePunchReport{World: w}
+	if cfg.IPv6 {
+		// Public addresses need no discovery: each peer punches to the
+		// other's own address.
+		w.ReflexA = net.UDPAddrFromAddrPort(netip.AddrPortFrom(w.A.Net.IP6(), 4000))
+		w.ReflexB = net.UDPAddrFromAddrPort(netip.AddrPortFrom(w.B.Net.IP6(), 4000))
+	}
 
 	// STUN: each peer asks until it has an answer (the lossy link may eat
 	// a request or an answer), one try every 500 ms.

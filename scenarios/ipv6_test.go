@@ -129,3 +129,30 @@ func TestICEOverIPv6IsDeterministic(t *testing.T) {
 		assert.Equal(t, first.Dropped, again.Dropped)
 	}
 }
+
+// TestHolePunchOverIPv6: two symmetric NATs defeat IPv4 hole punching;
+// the same peers punch through over IPv6, through their firewalls, and
+// the run is the same for one seed.
+func TestHolePunchOverIPv6(t *testing.T) {
+	cfg := scenarios.HolePunchConfig{Seed: 1, NATA: nat.Symmetric, NATB: nat.Symmetric}
+	v4, err := scenarios.HolePunch(cfg)
+	require.NoError(t, err)
+	assert.False(t, v4.Connected, "%v", v4)
+	cfg.IPv6 = true
+	var trace []string
+	cfg.Observe = func(r vnet.Record) { trace = append(trace, r.String()) }
+	v6, err := scenarios.HolePunch(cfg)
+	require.NoError(t, err)
+	require.True(t, v6.Connected, "%v", v6)
+	assert.Contains(t, v6.String(), "through both IPv6 firewalls")
+	assert.Equal(t, "[2001:db8:1::1]:4000", v6.ReflexA)
+	first := trace
+	trace = nil
+	again, err := scenarios.HolePunch(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, v6.String(), again.String())
+	assert.Equal(t, first, trace, "one seed, one trace")
+	fw := v6.World.A.Routers[0].Stats().Firewall
+	require.NotNil(t, fw)
+	assert.NotZero(t, fw.Inbound, "B's punches came in through A's firewall")
+}

@@ -1,10 +1,10 @@
 // Command vnetsim runs vnetsim's built-in scenarios.
 //
 //	vnetsim list
-//	vnetsim run   [-seed N] [-loss P] [-trace N] holepunch|ice|flaky
-//	vnetsim sweep [-seeds N] [-parallel N] [-loss P] holepunch|flaky
+//	vnetsim run   [-seed N] [-loss P] [-trace N] holepunch|holepunch6|ice|flaky
+//	vnetsim sweep [-seeds N] [-parallel N] [-loss P] holepunch|holepunch6|flaky
 //
-// holepunch is simulator-native: it runs on virtual time by hand, takes
+// holepunch and holepunch6 (the same over IPv6) are simulator-native: it runs on virtual time by hand, takes
 // microseconds, and is deterministic. ice and flaky run real pion/ice
 // agents, whose timers read the time package: outside a testing/synctest
 // bubble they run in real time (a failing ICE attempt takes its full 30 s)
@@ -27,9 +27,10 @@ import (
 )
 
 var names = map[string]string{
-	"holepunch": "two peers behind port-restricted NATs punch through after STUN; B's access link is lossy (virtual time, deterministic)",
-	"ice":       "two pion/ice agents behind port-restricted NATs connect via STUN (real time)",
-	"flaky":     "pion/ice over a bursty Gilbert-Elliott access link; fails for some seeds (real time)",
+	"holepunch":  "two peers behind port-restricted NATs punch through after STUN; B's access link is lossy (virtual time, deterministic)",
+	"holepunch6": "two peers behind symmetric NATs punch through over IPv6, through their routers' firewalls; B's access link is lossy (virtual time, deterministic)",
+	"ice":        "two pion/ice agents behind port-restricted NATs connect via STUN (real time)",
+	"flaky":      "pion/ice over a bursty Gilbert-Elliott access link; fails for some seeds (real time)",
 }
 
 func main() {
@@ -89,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if scenario == "ice" {
-		fmt.Fprintln(stderr, "vnetsim: sweep holepunch or flaky")
+		fmt.Fprintln(stderr, "vnetsim: sweep holepunch, holepunch6 or flaky")
 		return 2
 	}
 	failing := sweep(scenario, *seeds, *parallel, *loss, stderr)
@@ -103,14 +104,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runOnce runs one scenario and reports whether it connected.
 func runOnce(scenario string, seed uint64, loss float64, trace int, out io.Writer) (bool, string, error) {
 	switch scenario {
-	case "holepunch":
+	case "holepunch", "holepunch6":
 		n := 0
-		rep, err := scenarios.HolePunch(scenarios.HolePunchConfig{Seed: seed, Loss: loss, Observe: func(r vnet.Record) {
+		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: loss, Observe: func(r vnet.Record) {
 			if n < trace {
 				fmt.Fprintln(out, r)
 				n++
 			}
-		}})
+		}}
+		if scenario == "holepunch6" {
+			cfg.IPv6, cfg.NATA, cfg.NATB = true, nat.Symmetric, nat.Symmetric
+		}
+		rep, err := scenarios.HolePunch(cfg)
 		return rep.Connected, rep.String(), err
 	case "ice", "flaky":
 		s := sim.New(sim.Config{Seed: seed}) // paced on the wall clock

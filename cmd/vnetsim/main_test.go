@@ -39,3 +39,10 @@ func TestUsageErrors(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"run", "nosuch"}, &out, &errb))
 	assert.Equal(t, 2, run([]string{"bogus"}, &out, &errb))
 }
+
+func TestRunHolePunch6(t *testing.T) {
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, run([]string{"run", "-seed", "1", "-trace", "1", "holepunch6"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "CONNECTED: punches went through both IPv6 firewalls")
+	assert.Contains(t, out.String(), "[2001:db8:1::1]:4000 > [2001:db8:2::1]:4000")
+}
