@@ -349,10 +349,8 @@ func (r *Router) addRouter(child *Router) error {
 	if child.parent != nil {
 		return topoErr("router %q already has a parent (%q)", child.name, child.parent.name)
 	}
-	for a := r; a != nil; a = a.parent {
-		if a == child {
-			return topoErr("adding router %q below %q would make a loop", child.name, r.name)
-		}
+	if child.isAncestorOf(r) {
+		return topoErr("adding router %q below %q would make a loop", child.name, r.name)
 	}
 	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
 		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
@@ -522,8 +520,8 @@ func (r *Router) adopt(child *Router) {
 }
 
 // AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
-// addresses, or the next free one (in build order, so the same topology
-// gets the same addresses).
+// addresses, or the next free one of each family r has (in build order,
+// so the same topology gets the same addresses).
 func (r *Router) AddNet(n *Net) error {
 	var err error
 	r.w.read(func() { err = r.addNet(n) })
