@@ -517,25 +517,10 @@ func TestTCPImpairedLinks(t *testing.T) {
 			Duplicate: 0.05, Corrupt: 0.02, Reorder: 0.05}))
 		l, err := b.Listen("tcp", ":80")
 		require.NoError(t, err)
-		got := make(chan []byte, 1)
-		go func() {
-			c, err := l.Accept()
-			if !assert.NoError(t, err) {
-				got <- nil
-				return
-			}
-			data, err := io.ReadAll(c)
-			assert.NoError(t, err)
-			_ = c.Close()
-			got <- data
-		}()
+		got := readOne(t, l)
 		c, err := a.Dial("tcp", "1.2.3.5:80")
 		require.NoError(t, err)
-		data := make([]byte, 1<<20)
-		r := rand.New(rand.NewPCG(1, 2))
-		for i := range data {
-			data[i] = byte(r.Uint32())
-		}
+		data := randomBytes(1<<20, 1)
 		_, err = c.Write(data)
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
@@ -552,17 +537,9 @@ func TestTCPImpairedLinks(t *testing.T) {
 	})
 }
 
-// bulkOverLink sends size bytes from a host behind a NAT to a WAN server
-// over the host's uplink configured as link (its downlink gets the same
-// delay, no loss), and returns the goodput in bits per second of payload,
-// from the first Write to the last byte read.
-func bulkOverLink(t *testing.T, s *sim.Scheduler, link impair.Config, size int) (goodput float64, stats tcp.ConnStats) {
-	t.Helper()
-	wan, _, server, client := tcpNATWorld(t, s, 0, nil)
-	require.NoError(t, client.Uplink().Set(link))
-	require.NoError(t, client.Downlink().Set(impair.Config{Delay: link.Delay}))
-	l, err := server.Listen("tcp", ":5001")
-	require.NoError(t, err)
+// readOne accepts one connection on l and reads it to EOF on its own
+// goroutine; the channel gets the bytes (nil if Accept failed).
+func readOne(t *testing.T, l net.Listener) <-chan []byte {
 	got := make(chan []byte, 1)
 	go func() {
 		c, err := l.Accept()
@@ -575,13 +552,34 @@ func bulkOverLink(t *testing.T, s *sim.Scheduler, link impair.Config, size int) 
 		_ = c.Close()
 		got <- b
 	}()
+	return got
+}
+
+// randomBytes returns n bytes drawn from a PCG stream seeded with seed.
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// bulkOverLink sends size bytes from a host behind a NAT to a WAN server
+// over the host's uplink configured as link (its downlink gets the same
+// delay, no loss), and returns the goodput in bits per second of payload,
+// from the first Write to the last byte read.
+func bulkOverLink(t *testing.T, s *sim.Scheduler, link impair.Config, size int) (goodput float64, stats tcp.ConnStats) {
+	t.Helper()
+	wan, _, server, client := tcpNATWorld(t, s, 0, nil)
+	require.NoError(t, client.Uplink().Set(link))
+	require.NoError(t, client.Downlink().Set(impair.Config{Delay: link.Delay}))
+	l, err := server.Listen("tcp", ":5001")
+	require.NoError(t, err)
+	got := readOne(t, l)
 	c, err := client.Dial("tcp", "1.2.3.4:5001")
 	require.NoError(t, err)
-	data := make([]byte, size)
-	r := rand.New(rand.NewPCG(uint64(size), 7))
-	for i := range data {
-		data[i] = byte(r.Uint32())
-	}
+	data := randomBytes(size, uint64(size))
 	start := time.Now()
 	_, err = c.Write(data)
 	require.NoError(t, err)
