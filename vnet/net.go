@@ -82,7 +82,7 @@ type NetConfig struct {
 	ReadBuffer int
 	// TCP configures the host's TCP (see tcp.Config for every default).
 	// Its MSS defaults to, and is capped at, the router's MTU minus 40
-	// bytes of IP and TCP headers; its WakeAt is vnet's own.
+	// bytes of IP and TCP headers.
 	TCP tcp.Config
 }
 

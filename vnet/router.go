@@ -966,11 +966,18 @@ func (r *Router) scheduleExpiry() {
 		return
 	}
 	r.expiring, r.expiryAt = true, at
-	r.w.sched.Schedule(next, r, 0)
+	r.w.sched.Schedule(next, (*natExpiry)(r), 0)
 }
 
-// Fire expires NAT mappings (the router's only event).
-func (r *Router) Fire(uint64) {
+// natExpiry is a Router seen as the handler of its only event, the expiry
+// of NAT mappings and firewall states. It is a type of its own so that the
+// handler's methods stay off Router's API: called by anyone but the
+// scheduler they would race with it.
+type natExpiry Router
+
+// Fire expires NAT mappings and firewall states.
+func (e *natExpiry) Fire(uint64) {
+	r := (*Router)(e)
 	now := r.w.sched.Now()
 	if now.UnixNano() < r.expiryAt {
 		return // superseded by an earlier expiry event
@@ -990,7 +997,7 @@ func (r *Router) Fire(uint64) {
 }
 
 // Label names the router's events in scheduler traces.
-func (r *Router) Label(uint64) string { return "nat-expiry " + r.name }
+func (e *natExpiry) Label(uint64) string { return "nat-expiry " + e.name }
 
 func natReason(v nat.Verdict) Reason {
 	switch v {

@@ -103,11 +103,11 @@ func (n *Net) tcpStack() (*tcp.Stack, error) {
 	if cfg.MSS == 0 || cfg.MSS > mss {
 		cfg.MSS = mss
 	}
-	cfg.WakeAt = func(now time.Time) time.Time { return time.Unix(0, w.appInstant(now.UnixNano())) }
 	st, err := tcp.NewStack(w.sched, cfg, n.sendSegment, w.sched.Rand("tcp "+n.name))
 	if err != nil {
 		return nil, configErr("net %s: TCP over a %d-byte MTU: %v", n.name, n.router.mtu, err)
 	}
+	st.SetWakeAt(func(now time.Time) time.Time { return time.Unix(0, w.appInstant(now.UnixNano())) })
 	h.st, h.w = st, w
 	return st, nil
 }

@@ -125,14 +125,6 @@ type Config struct {
 	// and Listen with port 0. Defaults 32768 and 60999, Linux's
 	// ip_local_port_range.
 	EphemeralLow, EphemeralHigh uint16
-
-	// WakeAt, when set, decides when an application goroutine that the
-	// stack is about to wake (a Dial, Accept, Read or Write completing) is
-	// woken: it is called in handler context with the current virtual time
-	// and returns the instant of the wake-up, no earlier than now. vnet uses
-	// it to give each application wake-up in the world its own nanosecond,
-	// so that no two goroutines are woken at one instant. Nil wakes at once.
-	WakeAt func(now time.Time) time.Time
 }
 
 // Validate reports the first bad field of c, as NewStack would, without

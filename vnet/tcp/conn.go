@@ -63,7 +63,7 @@ type waiter struct {
 
 func (w *waiter) init() { w.ch = make(chan struct{}, 1) }
 
-// Fire implements sim.Handler: a deferred wake-up (Config.WakeAt).
+// Fire implements sim.Handler: a deferred wake-up (Stack.SetWakeAt).
 func (w *waiter) Fire(uint64) {
 	select {
 	case w.ch <- struct{}{}:

@@ -295,15 +295,17 @@ func TestWakeAt(t *testing.T) {
 		var last time.Time
 		var wakes int
 		// Give every wake-up of the world its own nanosecond.
-		cfg := Config{WakeAt: func(now time.Time) time.Time {
+		wakeAt := func(now time.Time) time.Time {
 			wakes++
 			if !now.After(last) {
 				now = last.Add(time.Nanosecond)
 			}
 			last = now
 			return now
-		}}
-		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, cfg, cfg)
+		}
+		w := newWorld(t, s, linkConfig{Delay: 10 * time.Millisecond}, Config{}, Config{})
+		w.a.SetWakeAt(wakeAt)
+		w.b.SetWakeAt(wakeAt)
 		client, server, _ := w.pipe(t)
 		go func() {
 			_, _ = io.Copy(server, server)
@@ -320,7 +322,7 @@ func TestWakeAt(t *testing.T) {
 		time.Sleep(time.Second)
 		var n int
 		w.do(func() { n = wakes })
-		assert.GreaterOrEqual(t, n, 2+3*3, "dial, accept, and each write and read went through WakeAt")
+		assert.GreaterOrEqual(t, n, 2+3*3, "dial, accept, and each write and read went through SetWakeAt's function")
 	})
 }
 

@@ -34,7 +34,7 @@ const KeySpan = 16
 // submit keyed events and block on channels, so a blocked caller is durably
 // blocked inside a testing/synctest bubble. Stats is safe anywhere.
 //
-// Application goroutines are woken (see Config.WakeAt) at exactly these
+// Application goroutines are woken (see SetWakeAt) at exactly these
 // points, all in handler context: a Dial completing (SYN-ACK, RST, SYN
 // timeout, deadline, cancellation, any failure of the connect event); an
 // Accept completing (a handshake finishing while it waits, listener
@@ -48,6 +48,7 @@ type Stack struct {
 	out      func(Segment)
 	rng      *rand.Rand
 	rcvShift uint8
+	wakeAt   func(now time.Time) time.Time // SetWakeAt; nil wakes at once
 
 	conns     map[tuple]*Conn
 	connList  []*Conn // registration order, for deterministic iteration
@@ -103,6 +104,16 @@ func NewStack(s *sim.Scheduler, cfg Config, out func(Segment), rng *rand.Rand) (
 	return st, nil
 }
 
+// SetWakeAt decides when an application goroutine that the stack is about
+// to wake (a Dial, Accept, Read or Write completing) is woken: wakeAt is
+// called in handler context with the current virtual time and returns the
+// instant of the wake-up, no earlier than now. It is for the network that
+// embeds the stack (vnet gives each application wake-up of its world a
+// nanosecond of its own, so no two goroutines wake at one instant), not a
+// setting for users, which is why it is not in Config. Call it before the
+// stack is used; nil wakes at once.
+func (st *Stack) SetWakeAt(wakeAt func(now time.Time) time.Time) { st.wakeAt = wakeAt }
+
 // Config returns the stack's configuration with defaults filled in.
 func (st *Stack) Config() Config { return st.cfg }
 
@@ -140,11 +151,11 @@ func (st *Stack) emit(seg Segment) {
 }
 
 // wake wakes the application goroutine waiting on w, at once or at the
-// instant Config.WakeAt picks.
+// instant SetWakeAt's function picks.
 func (st *Stack) wake(w *waiter) {
-	if st.cfg.WakeAt != nil {
+	if st.wakeAt != nil {
 		now := st.s.Now()
-		if at := st.cfg.WakeAt(now); at.After(now) {
+		if at := st.wakeAt(now); at.After(now) {
 			st.s.Schedule(at, w, 0)
 			return
 		}
