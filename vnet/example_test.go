@@ -9,7 +9,7 @@ import (
 	"github.com/vnetsim/vnetsim/vnet"
 )
 
-// The seed document's world: a WAN router with an endpoint on it, driven by
+// The smallest world: a WAN router with an endpoint on it, driven by
 // hand on virtual time. A second endpoint sends it a datagram; RunFor moves
 // virtual time past the link delay and the datagram is there to read.
 func Example() {

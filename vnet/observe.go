@@ -108,7 +108,7 @@ type Record struct {
 	At     time.Time
 	Kind   Kind
 	Where  string // the host ("a", "10.0.0.2"), router ("lan") or link ("lan->wan") where it happened
-	Proto  uint8  // 17 UDP
+	Proto  uint8  // IP protocol number: 17 UDP, 6 TCP
 	Src    netip.AddrPort
 	Dst    netip.AddrPort
 	NewSrc netip.AddrPort // after translation (KindTranslate)

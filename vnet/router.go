@@ -21,7 +21,9 @@ const DefaultMTU = 1500
 // their names and meaning.
 type RouterConfig struct {
 	// Name identifies the router in traces, stats and link names.
-	// Default: "router" followed by its CIDR.
+	// Default: "router-" followed by its CIDR, e.g. "router-10.0.0.0/24"
+	// (no spaces, so link names such as "router-10.0.0.0/24->wan" stay one
+	// word in traces).
 	Name string
 
 	// CIDR is the router's IPv4 subnet, e.g. "10.0.0.0/24". Required unless
@@ -197,9 +199,9 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		prefix6 = p.Masked()
 	}
 	if cfg.Name == "" {
-		cfg.Name = "router " + prefix.String()
+		cfg.Name = "router-" + prefix.String()
 		if !prefix.IsValid() {
-			cfg.Name = "router " + prefix6.String()
+			cfg.Name = "router-" + prefix6.String()
 		}
 	}
 	if cfg.MTU == 0 {

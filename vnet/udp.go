@@ -309,7 +309,7 @@ func (c *UDPConn) enqueue(p *packet) {
 	}
 }
 
-// next pops the oldest queued datagram, or returns nil.
+// nextLocked pops the oldest queued datagram, or returns nil. c.mu is held.
 func (c *UDPConn) nextLocked() *packet {
 	if c.head == len(c.queue) {
 		return nil
