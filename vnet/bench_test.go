@@ -277,7 +277,7 @@ func vnetsimDrops(b *testing.B, wan *vnet.Router, rx *vnet.UDPConn, links []*vne
 		}
 	}
 	for reason, n := range wan.Stats().Dropped {
-		add("router "+reason, n)
+		add("router "+reason.String(), n)
 	}
 	for _, l := range links {
 		st := l.Stats()

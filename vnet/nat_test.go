@@ -283,7 +283,7 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 	res.Connected = len(gotA)+len(ansA) > 0 && len(gotB)+len(ansB) > 0
 
 	// Nothing is lost silently: what did not arrive was filtered by a NAT.
-	filtered := lanA.Stats().Dropped["nat-filtered"] + lanB.Stats().Dropped["nat-filtered"]
+	filtered := lanA.Stats().Dropped[vnet.ReasonNATFiltered] + lanB.Stats().Dropped[vnet.ReasonNATFiltered]
 	assert.Equal(t, uint64(sent-received), filtered, "undelivered punches and answers are NAT-filtered drops")
 	assert.Equal(t, filtered, lanA.Stats().NAT.InboundFiltered+lanB.Stats().NAT.InboundFiltered)
 	assert.Empty(t, wan.Stats().Dropped)
@@ -461,7 +461,7 @@ func TestHairpinning(t *testing.T) {
 			st := lan.Stats()
 			if !tc.hairpin {
 				assert.Empty(t, gotB)
-				assert.Equal(t, uint64(1), st.Dropped["nat-hairpin-off"])
+				assert.Equal(t, uint64(1), st.Dropped[vnet.ReasonNATHairpin])
 				assert.Equal(t, uint64(1), st.NAT.HairpinOff)
 				require.NotEmpty(t, drops)
 				last := drops[len(drops)-1]
@@ -477,7 +477,7 @@ func TestHairpinning(t *testing.T) {
 			assert.Equal(t, []natDatagram{{payload: "hi A", from: xb}}, natDrain(t, s, ca))
 			st = lan.Stats()
 			assert.Zero(t, st.NAT.HairpinOff)
-			assert.Zero(t, st.Dropped["nat-hairpin-off"])
+			assert.Zero(t, st.Dropped[vnet.ReasonNATHairpin])
 			assert.Equal(t, uint64(2), st.NAT.Hairpinned)
 			assert.Empty(t, wan.Stats().Dropped, "hairpinned packets never reach the WAN")
 		})
@@ -894,7 +894,7 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 	}
 	st := cgn.Stats()
 	assert.Equal(t, uint64(len(got1)+len(got2)), st.NAT.Hairpinned)
-	assert.Equal(t, uint64(4-len(got1)-len(got2)), st.Dropped["nat-filtered"], "first punches meet a closed mapping")
+	assert.Equal(t, uint64(4-len(got1)-len(got2)), st.Dropped[vnet.ReasonNATFiltered], "first punches meet a closed mapping")
 	assert.Empty(t, wan.Stats().Dropped, "hairpinned punches never reach the WAN")
 	for _, h := range homes {
 		assert.Empty(t, h.Stats().Dropped, h.Name())

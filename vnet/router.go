@@ -154,7 +154,7 @@ type route6 struct {
 type RouterStats struct {
 	Name      string
 	Forwarded uint64
-	Dropped   map[string]uint64 // by reason; only reasons with drops
+	Dropped   Drops // by reason; only reasons with drops
 	drops     [numReasons]uint64
 	NAT       *nat.Stats // nil on the root and on IPv6-only routers
 	Firewall  *nat.Stats // the IPv6 firewall's; nil on the root and where no IPv6 prefix lies below
@@ -741,10 +741,10 @@ func (r *Router) Stats() RouterStats {
 func (r *Router) snapshot() RouterStats {
 	s := r.stats
 	s.Name = r.name
-	s.Dropped = map[string]uint64{}
+	s.Dropped = Drops{}
 	for i, n := range r.stats.drops {
 		if n > 0 {
-			s.Dropped[Reason(i).String()] = n
+			s.Dropped[Reason(i)] = n
 		}
 	}
 	if r.nat != nil {

@@ -148,7 +148,7 @@ func (n *Net) socketStats() []SocketStats {
 	for _, b := range socks {
 		st := b.c.stats
 		st.Host = n.name
-		st.Local = b.at.String()
+		st.Local = b.at
 		out = append(out, st)
 	}
 	return out
@@ -190,7 +190,7 @@ func (s Snapshot) WriteTable(w io.Writer) error {
 
 	p("\nROUTER\tFORWARDED\tDROPPED\tNAT CREATED\tEXPIRED\tACTIVE\tOUT\tIN\tIN FILTERED\tNO MAPPING\n")
 	for _, r := range s.Routers {
-		p("%s\t%d\t%s\t", r.Name, r.Forwarded, routerDrops(r.Dropped))
+		p("%s\t%d\t%s\t", r.Name, r.Forwarded, r.Dropped)
 		if n := r.NAT; n != nil {
 			p("%d\t%d\t%d\t%d\t%d\t%d\t%d\n", n.Created, n.Expired, n.Active, n.Outbound, n.Inbound, n.InboundFiltered, n.NoMapping)
 		} else {
@@ -248,13 +248,3 @@ func (s Snapshot) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-// routerDrops renders RouterStats.Dropped in reason order.
-func routerDrops(m map[string]uint64) string {
-	d := Drops{}
-	for _, r := range Reasons() {
-		if n := m[r.String()]; n > 0 {
-			d[r] = n
-		}
-	}
-	return d.String()
-}

@@ -254,7 +254,7 @@ func TestTCPNATFiltersInboundSYN(t *testing.T) {
 		var ne net.Error
 		require.ErrorAs(t, err, &ne)
 		assert.True(t, ne.Timeout())
-		assert.Equal(t, uint64(2), lan.Stats().Dropped["nat-no-mapping"], "the SYN and its retransmission 1 s later")
+		assert.Equal(t, uint64(2), lan.Stats().Dropped[vnet.ReasonNATNoMapping], "the SYN and its retransmission 1 s later")
 
 		// The host opens a connection to the server: a mapping, filtered by
 		// address and port.
@@ -268,7 +268,7 @@ func TestTCPNATFiltersInboundSYN(t *testing.T) {
 			require.ErrorAs(t, err, &ne, d.what)
 			assert.True(t, ne.Timeout(), d.what)
 		}
-		assert.Equal(t, uint64(4), lan.Stats().Dropped["nat-filtered"], "two SYNs from each")
+		assert.Equal(t, uint64(4), lan.Stats().Dropped[vnet.ReasonNATFiltered], "two SYNs from each")
 		assert.Equal(t, "still fine", tcpRoundTrip(t, c, "still fine"))
 		require.NoError(t, c.Close())
 		require.NoError(t, hl.Close())
@@ -500,7 +500,7 @@ func TestTCPMSSFollowsMTU(t *testing.T) {
 		require.NoError(t, l.Close())
 		<-done
 		assert.Equal(t, 1240, c.(*vnet.TCPConn).Stats().MSS)
-		assert.Zero(t, wan.Stats().Dropped["mtu-exceeded"])
+		assert.Zero(t, wan.Stats().Dropped[vnet.ReasonMTU])
 		mu.Lock()
 		defer mu.Unlock()
 		assert.Equal(t, 1280, largest, "full segments fill the MTU exactly")

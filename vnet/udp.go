@@ -58,7 +58,7 @@ type UDPConn struct {
 // SocketStats counts a socket's traffic.
 type SocketStats struct {
 	Host                 string // the Net's name
-	Local                string
+	Local                netip.AddrPort // the bound address
 	PacketsOut, BytesOut uint64
 	PacketsIn, BytesIn   uint64
 	Overflows            uint64 // datagrams dropped because the receive buffer was full
@@ -456,7 +456,7 @@ func (c *UDPConn) Stats() SocketStats {
 	var s SocketStats
 	c.net.w.read(func() { s = c.stats })
 	s.Host = c.net.name
-	s.Local = c.local().String()
+	s.Local = c.local()
 	return s
 }
 

@@ -138,7 +138,7 @@ func (l *lab) startTURN(t *testing.T, cfg TURNConfig) *TURNServer {
 }
 
 // lanDrops returns the LAN router's drop counter for reason r.
-func (l *lab) lanDrops(r vnet.Reason) uint64 { return l.lan.Stats().Dropped[r.String()] }
+func (l *lab) lanDrops(r vnet.Reason) uint64 { return l.lan.Stats().Dropped[r] }
 
 // exchange sends req from conn to to and returns the first STUN message that
 // comes back within ioWait, and where it came from.
