@@ -405,7 +405,7 @@ func TestDoubleNAT(t *testing.T) {
 	natSend(t, intruder, "knock", ext)
 	s.RunFor(time.Second)
 	assert.Empty(t, natDrain(t, s, c))
-	assert.Equal(t, map[string]uint64{"nat-filtered": 1}, cgn.Stats().Dropped)
+	assert.Equal(t, vnet.Drops{vnet.ReasonNATFiltered: 1}, cgn.Stats().Dropped)
 }
 
 // Hairpinning: host A reaches its neighbour B through the router's external
@@ -537,7 +537,7 @@ func TestMappingLifetime(t *testing.T) {
 			_, _, err = readFrom(t, c, 5*time.Second)
 			require.ErrorIs(t, err, os.ErrDeadlineExceeded, "the late reply never arrives")
 			rs := lan.Stats()
-			assert.Equal(t, map[string]uint64{"nat-no-mapping": 1}, rs.Dropped)
+			assert.Equal(t, vnet.Drops{vnet.ReasonNATNoMapping: 1}, rs.Dropped)
 			assert.Equal(t, nat.Stats{Created: 1, Expired: 1, Active: 0, Outbound: 1, NoMapping: 1}, *rs.NAT)
 			require.NoError(t, c.Close())
 			require.NoError(t, srv.Close())
@@ -573,7 +573,7 @@ func TestMappingLifetime(t *testing.T) {
 			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 
 			rs := lan.Stats()
-			assert.Equal(t, map[string]uint64{"nat-filtered": 1}, rs.Dropped)
+			assert.Equal(t, vnet.Drops{vnet.ReasonNATFiltered: 1}, rs.Dropped)
 			assert.Equal(t, nat.Stats{Created: 1, Active: 1, Outbound: 6, Inbound: 1, InboundFiltered: 1}, *rs.NAT)
 
 			// And once the host goes quiet, it expires 30 s after the last keepalive.
@@ -634,7 +634,7 @@ func TestOneToOneNAT(t *testing.T) {
 	assert.Empty(t, natDrain(t, s, client))
 
 	st := cloud.Stats()
-	assert.Equal(t, map[string]uint64{"nat-no-mapping": 1}, st.Dropped)
+	assert.Equal(t, vnet.Drops{vnet.ReasonNATNoMapping: 1}, st.Dropped)
 	assert.Equal(t, nat.Stats{Outbound: 2, Inbound: 1, NoMapping: 1}, *st.NAT, "1:1 keeps no mappings")
 }
 
@@ -806,7 +806,7 @@ func TestFailedHairpinMappingExpires(t *testing.T) {
 	natSend(t, c, "to nobody", netip.MustParseAddrPort("1.2.3.100:7777"))
 	s.RunFor(time.Second)
 	st := lan.Stats()
-	assert.Equal(t, map[string]uint64{"nat-no-mapping": 1}, st.Dropped)
+	assert.Equal(t, vnet.Drops{vnet.ReasonNATNoMapping: 1}, st.Dropped)
 	assert.Equal(t, uint64(1), st.NAT.Active, "the outbound half made a mapping")
 
 	s.RunFor(30 * time.Second)
@@ -919,7 +919,7 @@ func TestNATExhaustedIsCounted(t *testing.T) {
 	assert.Len(t, natDrain(t, s, stun), 2, "the first flow's mapping serves both its packets")
 	assert.Empty(t, natDrain(t, s, stun2), "a second destination needs a second mapping (symmetric): no room")
 	st := lan.Stats()
-	assert.Equal(t, map[string]uint64{"nat-exhausted": 1}, st.Dropped)
+	assert.Equal(t, vnet.Drops{vnet.ReasonNATExhausted: 1}, st.Dropped)
 	assert.Equal(t, uint64(1), st.NAT.Exhausted)
 	assert.Equal(t, uint64(1), st.NAT.Active)
 }

@@ -248,7 +248,7 @@ func TestNoRouteAndPortUnreachableAreCounted(t *testing.T) {
 	require.NoError(t, err)
 	s.Run()
 	assert.Equal(t, []string{"wan no-route", "wan no-route", "1.2.3.5 port-unreachable"}, drops)
-	assert.Equal(t, map[string]uint64{"no-route": 2}, wan.Stats().Dropped)
+	assert.Equal(t, vnet.Drops{vnet.ReasonNoRoute: 2}, wan.Stats().Dropped)
 }
 
 func TestReadBufferOverflowIsCounted(t *testing.T) {
