@@ -1,0 +1,254 @@
+package shrink
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vnetsim/vnetsim/impair"
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/sim/simtest"
+	"github.com/vnetsim/vnetsim/sim/sweep"
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// Run runs the scenario once with seed, with in applied to the trees it
+// builds (vnet.Instrument), and returns its failure, nil if it passed. It
+// must be deterministic: the same seed and the same Script give the same
+// answer.
+type Run func(seed uint64, in vnet.Instruments) error
+
+// InBubble returns a Run that runs body in a synctest bubble with a paced
+// scheduler (simtest.Run), instruments it, and returns what body returns.
+// body builds the scenario on s and reports its failure as an error rather
+// than failing t.
+func InBubble(t *testing.T, body func(t *testing.T, s *sim.Scheduler) error) Run {
+	return func(seed uint64, in vnet.Instruments) error {
+		var failure error
+		simtest.Run(t, seed, func(t *testing.T, s *sim.Scheduler) {
+			defer vnet.Instrument(s, in)()
+			failure = body(t, s)
+		})
+		return failure
+	}
+}
+
+// Errors of Shrink.
+var (
+	// ErrPasses: the seed does not fail, there is nothing to shrink.
+	ErrPasses = errors.New("shrink: the seed passes")
+	// ErrNotReplayable: replaying every recorded fate does not give the
+	// same failure, so the run depends on something besides the seed and
+	// the links' decisions (see the determinism notes in ARCHITECTURE.md).
+	ErrNotReplayable = errors.New("shrink: replaying the recorded fates does not reproduce the failure")
+)
+
+// Options tune Shrink. The zero value is usable.
+type Options struct {
+	// Same reports whether failure is the original failure again. Default:
+	// the messages are equal with numbers masked (sweep.Mask), so that the
+	// shrinker does not slide from one bug to another.
+	Same func(original, failure error) bool
+	// Start is the virtual time the runs start at, for describing when a
+	// fate happened. Default sim.DefaultStart.
+	Start time.Time
+	// Confirm is how many times the minimal set is replayed at the end,
+	// each of which must fail. Default 5.
+	Confirm int
+}
+
+// Result is what Shrink found.
+type Result struct {
+	Seed    uint64
+	Failure error // the original failure
+	// Recorded is the number of non-base fates of the original run.
+	Recorded int
+	// Fates is the minimal set: remove any one of them (give its packet the
+	// base fate) and the failure goes away. Their At, Src, Dst, Size and
+	// Payload describe the packets in the replay of this set alone.
+	Fates []vnet.Fate
+	// NotNetwork reports that the failure happens with no fate at all: it
+	// does not come from the links' random decisions (Fates is then empty).
+	NotNetwork bool
+	// Runs counts the scenario runs the shrink took.
+	Runs int
+	// Start is Options.Start, for Describe.
+	Start time.Time
+}
+
+// Shrink records the fates of seed's failing run, checks that replaying them
+// (and nothing random) fails the same way, and delta-debugs them to a minimal
+// set whose replay still fails, then simplifies each remaining fate (a
+// delayed duplicate becomes a plain delay, ...) where the failure allows.
+func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
+	if opt.Same == nil {
+		opt.Same = func(a, b error) bool { return sweep.Mask(a.Error()) == sweep.Mask(b.Error()) }
+	}
+	if opt.Start.IsZero() {
+		opt.Start = sim.DefaultStart
+	}
+	if opt.Confirm == 0 {
+		opt.Confirm = 5
+	}
+	res := &Result{Seed: seed, Start: opt.Start}
+	var log vnet.FateLog
+	res.Failure = run(seed, vnet.Instruments{Fates: log.Record})
+	res.Runs++
+	if res.Failure == nil {
+		return res, fmt.Errorf("%w: seed %d", ErrPasses, seed)
+	}
+	all := log.Fates()
+	res.Recorded = len(all)
+	fails := func(fates []vnet.Fate) bool {
+		res.Runs++
+		err := run(seed, vnet.Instruments{Script: vnet.Script(fates)})
+		return err != nil && opt.Same(res.Failure, err)
+	}
+	if fails(nil) {
+		res.NotNetwork = true
+		return res, nil
+	}
+	if !fails(all) {
+		return res, fmt.Errorf("%w: seed %d (%v)", ErrNotReplayable, seed, res.Failure)
+	}
+	min := DDMin(all, fails)
+	for i := range min {
+		for _, simpler := range min[i].Minimal() {
+			try := slices.Clone(min)
+			try[i].Decision = simpler
+			if fails(try) {
+				min = try
+				break
+			}
+		}
+	}
+	// Describe the packets as they are in the replay of the minimal set.
+	var final vnet.FateLog
+	res.Runs++
+	if err := run(seed, vnet.Instruments{Script: vnet.Script(min), Fates: final.Record}); err == nil || !opt.Same(res.Failure, err) {
+		return res, fmt.Errorf("%w: seed %d: the minimal set stopped failing (%v)", ErrNotReplayable, seed, err)
+	}
+	seen := map[string]vnet.Fate{}
+	for _, f := range final.Fates() {
+		seen[fmt.Sprint(f.Link, "#", f.Seq)] = f
+	}
+	for _, f := range min {
+		if g, ok := seen[fmt.Sprint(f.Link, "#", f.Seq)]; ok {
+			g.Decision = f.Decision
+			f = g
+		}
+		res.Fates = append(res.Fates, f)
+	}
+	for i := range opt.Confirm {
+		if !fails(min) {
+			return res, fmt.Errorf("%w: seed %d: replay %d of the minimal set passed", ErrNotReplayable, seed, i+1)
+		}
+	}
+	return res, nil
+}
+
+// Describe says what each fate of the result does, one line each, for
+// people: "drop the 3rd packet on link b-nat->b (at 1.234s: STUN Binding
+// success response 100.64.0.2:3478 > 10.2.0.2:50000, 88 bytes)".
+func (r *Result) Describe() []string {
+	lines := make([]string, len(r.Fates))
+	for i, f := range r.Fates {
+		lines[i] = DescribeFate(f, r.Start)
+	}
+	return lines
+}
+
+// String summarizes the result in a paragraph.
+func (r *Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d fails: %v\n", r.Seed, r.Failure)
+	if r.NotNetwork {
+		fmt.Fprintf(&b, "it fails with every packet on its base fate (no loss, no jitter, nothing random on any link): the failure does not come from the network's impairments (%d runs)\n", r.Runs)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%d of the %d random fates of the run matter (%d runs); everything else on the base fate:\n", len(r.Fates), r.Recorded, r.Runs)
+	for i, d := range r.Describe() {
+		fmt.Fprintf(&b, "  %d. %s\n", i+1, d)
+	}
+	return b.String()
+}
+
+// DescribeFate renders one fate as an instruction, with when the packet
+// entered the link relative to start, and what it was.
+func DescribeFate(f vnet.Fate, start time.Time) string {
+	d := f.Decision
+	var verb string
+	effects := 0
+	for _, on := range []bool{d.Lost, d.Corrupt, d.Duplicate, d.Early[0] || d.Early[1], d.Jitter != [2]time.Duration{}} {
+		if on {
+			effects++
+		}
+	}
+	switch {
+	case d.Lost:
+		verb = "drop"
+	case d.Corrupt:
+		verb = fmt.Sprintf("corrupt (bit %d)", d.Bit)
+	case d.Duplicate:
+		verb = "duplicate"
+	case d.Early[0]:
+		verb = "send early (no delay)"
+	case d.Jitter[0] > 0:
+		verb = "delay by +" + d.Jitter[0].String()
+	case d.Jitter[0] < 0:
+		verb = "hurry by " + d.Jitter[0].String()
+	default:
+		verb = "pass"
+	}
+	s := fmt.Sprintf("%s the %s packet on link %s", verb, ordinal(d.Seq), f.Link)
+	if effects > 1 && !d.Lost {
+		s += " (" + d.String() + ")"
+	}
+	if !f.At.IsZero() {
+		s += fmt.Sprintf(" at %v: %s", f.At.Sub(start), Kind(f.Proto, f.Payload))
+		if f.Src.IsValid() {
+			s += fmt.Sprintf(" %v > %v", f.Src, f.Dst)
+		}
+	}
+	return s
+}
+
+func ordinal(n uint64) string {
+	suffix := "th"
+	switch {
+	case n%100 >= 11 && n%100 <= 13:
+	case n%10 == 1:
+		suffix = "st"
+	case n%10 == 2:
+		suffix = "nd"
+	case n%10 == 3:
+		suffix = "rd"
+	}
+	return fmt.Sprintf("%d%s", n, suffix)
+}
+
+// decisionLiteral renders d as a Go composite literal of impair.Decision
+// with only its non-zero fields.
+func decisionLiteral(d impair.Decision) string {
+	var fields []string
+	fields = append(fields, fmt.Sprintf("Seq: %d", d.Seq))
+	if d.Lost {
+		fields = append(fields, "Lost: true")
+	}
+	if d.Corrupt {
+		fields = append(fields, "Corrupt: true", fmt.Sprintf("Bit: %d", d.Bit))
+	}
+	if d.Duplicate {
+		fields = append(fields, "Duplicate: true")
+	}
+	if d.Early != [2]bool{} {
+		fields = append(fields, fmt.Sprintf("Early: [2]bool{%t, %t}", d.Early[0], d.Early[1]))
+	}
+	if d.Jitter != [2]time.Duration{} {
+		fields = append(fields, fmt.Sprintf("Jitter: [2]time.Duration{%d, %d}", int64(d.Jitter[0]), int64(d.Jitter[1])))
+	}
+	return "impair.Decision{" + strings.Join(fields, ", ") + "}"
+}
