@@ -79,8 +79,8 @@ func (r *Result) GoTest(tf TestFile) ([]byte, error) {
 		fmt.Fprintf(&b, "\n// with %d explicit fate(s) of the %d its run drew, and no randomness: every\n"+
 			"// link takes its decisions from the list below, every other packet gets\n"+
 			"// its link's base delay. Remove any one fate and the failure goes away.\n//\n", len(r.Fates), r.Recorded)
-		for i, d := range r.Describe() {
-			fmt.Fprintf(&b, "//  %d. %s\n", i+1, d)
+		for _, line := range r.Summary() {
+			fmt.Fprintf(&b, "//   - %s\n", line)
 		}
 	}
 	fmt.Fprintf(&b, "func %s(t *testing.T) {\n", tf.Name)

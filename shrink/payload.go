@@ -1,6 +1,7 @@
 package shrink
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/pion/stun/v4"
@@ -19,13 +20,15 @@ func Kind(proto uint8, payload []byte) string {
 			return "STUN " + m.Type.String()
 		}
 	}
-	if len(payload) >= 4 {
-		switch b := payload[0]; {
-		case b >= 0x40 && b <= 0x7f:
-			return fmt.Sprintf("TURN ChannelData (%d bytes)", len(payload))
-		case b >= 20 && b <= 63:
-			return fmt.Sprintf("DTLS record (%d bytes)", len(payload))
+	if n := len(payload); n >= 4 && payload[0] >= 0x40 && payload[0] <= 0x7f {
+		// ChannelData: channel number, then the data length; padded to 4
+		// bytes over UDP.
+		if l := int(binary.BigEndian.Uint16(payload[2:4])); l+4 <= n && n <= l+4+3 {
+			return fmt.Sprintf("TURN ChannelData (%d bytes)", n)
 		}
+	}
+	if len(payload) >= 13 && payload[0] >= 20 && payload[0] <= 25 && payload[1] == 0xfe {
+		return fmt.Sprintf("DTLS record (%d bytes)", len(payload))
 	}
 	return fmt.Sprintf("UDP datagram (%d bytes)", len(payload))
 }

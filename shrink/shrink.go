@@ -170,8 +170,8 @@ func (r *Result) String() string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, "%d of the %d random fates of the run matter (%d runs); everything else on the base fate:\n", len(r.Fates), r.Recorded, r.Runs)
-	for i, d := range r.Describe() {
-		fmt.Fprintf(&b, "  %d. %s\n", i+1, d)
+	for _, line := range r.Summary() {
+		fmt.Fprintf(&b, "  - %s\n", line)
 	}
 	return b.String()
 }
@@ -251,4 +251,57 @@ func decisionLiteral(d impair.Decision) string {
 		fields = append(fields, fmt.Sprintf("Jitter: [2]time.Duration{%d, %d}", int64(d.Jitter[0]), int64(d.Jitter[1])))
 	}
 	return "impair.Decision{" + strings.Join(fields, ", ") + "}"
+}
+
+// Summary condenses Describe: fates that do the same thing to the same kind
+// of packet between the same endpoints on one link make one line ("drop 8
+// packets on link b->b-nat, each a STUN Binding request 10.2.0.1:5000 >
+// 100.64.0.1:6000: the 5th, 9th, ... (from 50ms to 1.45s)"), in the order of
+// their first packet.
+func (r *Result) Summary() []string {
+	type group struct {
+		verb, link, what string
+		seqs             []string
+		first, last      time.Duration
+		known            bool // the packets were seen (At set)
+	}
+	var groups []*group
+	index := map[string]*group{}
+	for _, f := range r.Fates {
+		verb := strings.SplitN(DescribeFate(vnet.Fate{Link: f.Link, Decision: f.Decision}, r.Start), " the ", 2)[0]
+		what := "packet"
+		if !f.At.IsZero() {
+			what = Kind(f.Proto, f.Payload)
+		}
+		if f.Src.IsValid() {
+			what += fmt.Sprintf(" %v > %v", f.Src, f.Dst)
+		}
+		key := verb + "|" + f.Link + "|" + what
+		at := f.At.Sub(r.Start)
+		g := index[key]
+		if g == nil {
+			g = &group{verb: verb, link: f.Link, what: what, first: at, last: at, known: !f.At.IsZero()}
+			index[key] = g
+			groups = append(groups, g)
+		}
+		g.seqs = append(g.seqs, ordinal(f.Seq))
+		g.first, g.last = min(g.first, at), max(g.last, at)
+	}
+	lines := make([]string, 0, len(groups))
+	for _, g := range groups {
+		when := ""
+		if g.known {
+			when = fmt.Sprintf(" at %v", g.first)
+			if len(g.seqs) > 1 {
+				when = fmt.Sprintf(" (from %v to %v)", g.first, g.last)
+			}
+		}
+		if len(g.seqs) == 1 {
+			lines = append(lines, fmt.Sprintf("%s the %s packet on link %s: %s%s", g.verb, g.seqs[0], g.link, g.what, when))
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s %d packets on link %s, each a %s: the %s%s",
+			g.verb, len(g.seqs), g.link, g.what, strings.Join(g.seqs, ", "), when))
+	}
+	return lines
 }
