@@ -64,8 +64,17 @@ func (r *Result) GoTest(tf TestFile) ([]byte, error) {
 	slices.Sort(imports)
 	imports = slices.Compact(imports)
 	b.WriteString("import (\n")
-	for _, imp := range imports {
+	for _, imp := range imports { // the standard library first, as goimports groups them
+		if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+			continue
+		}
 		fmt.Fprintf(&b, "\t%q\n", imp)
+	}
+	b.WriteString("\n")
+	for _, imp := range imports {
+		if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+			fmt.Fprintf(&b, "\t%q\n", imp)
+		}
 	}
 	b.WriteString(")\n\n")
 

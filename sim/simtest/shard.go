@@ -56,16 +56,17 @@ func shardSeeds(t testing.TB, n int) []uint64 {
 }
 
 // Triage runs fn for seeds 1..n (this machine's shard of them) without
-// failing t, and returns the summary: every seed's Result, the failures
-// grouped by signature. It fills in each failing result's reproduction
-// command (rerunning test with $VNETSIM_SEED) and, when the flags or
-// environment variables say so, writes the summary as JSON and JUnit XML.
-// It logs the grouping. Like Sweep it finds flaky seeds; asserting on the
-// summary is the caller's business.
+// failing t, and returns the summary, named after t: every seed's Result,
+// the failures grouped by signature. It fills in each failing result's
+// reproduction command, which reruns test (a full test name, such as
+// "TestFlakyICE", of a test that honours $VNETSIM_SEED: Seeds does) with
+// that seed, and, when the flags or environment variables say so, writes the
+// summary as JSON and JUnit XML. It logs the grouping. Like Sweep it finds
+// flaky seeds; asserting on the summary is the caller's business.
 func Triage(t *testing.T, n int, test string, fn func(seed uint64) sweep.Result) *sweep.Summary {
 	t.Helper()
 	sh := Shard(t)
-	sum := &sweep.Summary{Name: test, Shard: sh.String()}
+	sum := &sweep.Summary{Name: t.Name(), Shard: sh.String()}
 	for _, seed := range shardSeeds(t, n) {
 		r := fn(seed)
 		r.Seed = seed
@@ -89,7 +90,7 @@ func Triage(t *testing.T, n int, test string, fn func(seed uint64) sweep.Result)
 		if name == "" {
 			return
 		}
-		name = expandName(name, test)
+		name = expandName(name, t.Name())
 		if err := writeFile(name, w); err != nil {
 			t.Errorf("simtest: %v", err)
 			return

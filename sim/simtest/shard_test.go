@@ -57,12 +57,15 @@ func TestTriageWritesSummaries(t *testing.T) {
 	t.Setenv(sweep.ShardEnv, "")
 	t.Setenv(simtest.JSONEnv, filepath.Join(dir, "%s.json"))
 	t.Setenv(simtest.JUnitEnv, filepath.Join(dir, "sweep.xml"))
-	sum := simtest.Triage(t, 6, "TestTriage/sub", func(seed uint64) sweep.Result {
-		var err error
-		if seed%3 == 0 {
-			err = &timeoutError{seed}
-		}
-		return simtest.Outcome(err, time.Duration(seed)*time.Second, "drop a->b")
+	var sum *sweep.Summary
+	t.Run("sub", func(t *testing.T) {
+		sum = simtest.Triage(t, 6, "TestTriage/sub", func(seed uint64) sweep.Result {
+			var err error
+			if seed%3 == 0 {
+				err = &timeoutError{seed}
+			}
+			return simtest.Outcome(err, time.Duration(seed)*time.Second, "drop a->b")
+		})
 	})
 	assert.Equal(t, 6, sum.Seeds)
 	assert.Equal(t, 2, sum.Failed)
@@ -71,7 +74,7 @@ func TestTriageWritesSummaries(t *testing.T) {
 	assert.Equal(t, []uint64{3, 6}, sum.Groups[0].Seeds)
 	assert.Contains(t, sum.Groups[0].Repro, "VNETSIM_SEED=3 go test -count=1 -run '^TestTriage$/^sub$'")
 
-	f, err := os.Open(filepath.Join(dir, "TestTriage_sub.json"))
+	f, err := os.Open(filepath.Join(dir, "TestTriageWritesSummaries_sub.json"))
 	require.NoError(t, err)
 	defer f.Close()
 	back, err := sweep.ReadJSON(f)
@@ -91,4 +94,6 @@ func TestTriageWritesSummaries(t *testing.T) {
 
 type timeoutError struct{ seed uint64 }
 
-func (e *timeoutError) Error() string { return "timed out after " + (time.Duration(e.seed) * time.Second).String() }
+func (e *timeoutError) Error() string {
+	return "timed out after " + (time.Duration(e.seed) * time.Second).String()
+}
