@@ -82,9 +82,12 @@ func TestFlakyICETriage(t *testing.T) {
 	// TestFlakyICE reruns one seed of FlakyICE ($VNETSIM_SEED): the
 	// reproduction command of each failure.
 	sum := simtest.Triage(t, 200, "TestFlakyICE", func(seed uint64) sweep.Result { return flakyResult(t, seed, false) })
+	assert.Equal(t, sum.Seeds, sum.Passed+sum.Failed)
+	if !simtest.Shard(t).Whole() {
+		return // a shard of a CI matrix: the summary files are the product
+	}
 	require.Positive(t, sum.Failed, "the scenario must fail for some seeds")
 	require.Greater(t, sum.Passed, sum.Failed, "and connect for most")
-	assert.Equal(t, sum.Seeds, sum.Passed+sum.Failed)
 	total := 0
 	for _, g := range sum.Groups {
 		total += g.Count
@@ -129,10 +132,13 @@ func TestSwarmICETriage(t *testing.T) {
 		return
 	}
 	sum := simtest.Triage(t, 60, t.Name(), func(seed uint64) sweep.Result { return flakyResult(t, seed, true) })
-	assert.Equal(t, 60, sum.Seeds)
 	for _, r := range sum.Results {
 		assert.NotEqual(t, sweep.Error, r.Outcome, "seed %d: %s", r.Seed, r.Message)
 	}
+	if !simtest.Shard(t).Whole() {
+		return
+	}
+	assert.Equal(t, 60, sum.Seeds)
 	require.Positive(t, sum.Passed)
 	if sum.Failed > 0 {
 		seed := sum.Groups[0].Representative
