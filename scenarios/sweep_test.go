@@ -176,7 +176,7 @@ func TestFlakyICEShrink(t *testing.T) {
 	require.False(t, res.NotNetwork, "the failure comes from the losses")
 	require.NotEmpty(t, res.Fates)
 	assert.Less(t, len(res.Fates), res.Recorded, "shrinking removed fates")
-	assert.LessOrEqual(t, len(res.Fates), 12, "pion/ice retries each check 7 times: about 8 losses kill a pair")
+	assert.LessOrEqual(t, len(res.Fates), 12, "pion/ice gives a pair up after 7 unanswered checks: about 8 losses kill it")
 	for _, f := range res.Fates {
 		assert.True(t, f.Lost, "the flaky link only loses packets: %v", f)
 		assert.Contains(t, shrink.DescribeFate(f, res.Start), "STUN Binding")
