@@ -114,13 +114,13 @@ func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
 	if !fails(all) {
 		return res, fmt.Errorf("%w: seed %d (%v)", ErrNotReplayable, seed, res.Failure)
 	}
-	min := DDMin(all, fails)
-	for i := range min {
-		for _, simpler := range min[i].Minimal() {
-			try := slices.Clone(min)
+	kept := DDMin(all, fails)
+	for i := range kept {
+		for _, simpler := range kept[i].Minimal() {
+			try := slices.Clone(kept)
 			try[i].Decision = simpler
 			if fails(try) {
-				min = try
+				kept = try
 				break
 			}
 		}
@@ -128,14 +128,14 @@ func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
 	// Describe the packets as they are in the replay of the minimal set.
 	var final vnet.FateLog
 	res.Runs++
-	if err := run(seed, vnet.Instruments{Script: vnet.Script(min), Fates: final.Record}); err == nil || !opt.Same(res.Failure, err) {
+	if err := run(seed, vnet.Instruments{Script: vnet.Script(kept), Fates: final.Record}); err == nil || !opt.Same(res.Failure, err) {
 		return res, fmt.Errorf("%w: seed %d: the minimal set stopped failing (%v)", ErrNotReplayable, seed, err)
 	}
 	seen := map[string]vnet.Fate{}
 	for _, f := range final.Fates() {
 		seen[fmt.Sprint(f.Link, "#", f.Seq)] = f
 	}
-	for _, f := range min {
+	for _, f := range kept {
 		if g, ok := seen[fmt.Sprint(f.Link, "#", f.Seq)]; ok {
 			g.Decision = f.Decision
 			f = g
@@ -143,7 +143,7 @@ func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
 		res.Fates = append(res.Fates, f)
 	}
 	for i := range opt.Confirm {
-		if !fails(min) {
+		if !fails(kept) {
 			return res, fmt.Errorf("%w: seed %d: replay %d of the minimal set passed", ErrNotReplayable, seed, i+1)
 		}
 	}
