@@ -94,8 +94,9 @@ func (r *Result) GoTest(tf TestFile) ([]byte, error) {
 	}
 	fmt.Fprintf(&b, "func %s(t *testing.T) {\n", tf.Name)
 	b.WriteString("\tfates := []vnet.Fate{\n")
+	described := r.Describe()
 	for i, f := range r.Fates {
-		fmt.Fprintf(&b, "\t\t// %d. %s\n", i+1, DescribeFate(f, r.Start))
+		fmt.Fprintf(&b, "\t\t// %d. %s\n", i+1, described[i])
 		fmt.Fprintf(&b, "\t\t{Link: %q, Decision: %s},\n", f.Link, decisionLiteral(f.Decision))
 	}
 	b.WriteString("\t}\n")

@@ -70,6 +70,11 @@ type Result struct {
 	// base fate) and the failure goes away. Their At, Src, Dst, Size and
 	// Payload describe the packets in the replay of this set alone.
 	Fates []vnet.Fate
+	// Nth[i] is Fates[i]'s packet's number among the packets of its kind
+	// (Kind) between the same endpoints on its link, and Of how many such
+	// packets the link carried, both in the replay of the minimal set: the
+	// 2nd of 3 STUN Binding requests from b to a.
+	Nth, Of []int
 	// NotNetwork reports that the failure happens with no fate at all: it
 	// does not come from the links' random decisions (Fates is then empty).
 	NotNetwork bool
@@ -128,19 +133,30 @@ func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
 	// Describe the packets as they are in the replay of the minimal set.
 	var final vnet.FateLog
 	res.Runs++
-	if err := run(seed, vnet.Instruments{Script: vnet.Script(kept), Fates: final.Record}); err == nil || !opt.Same(res.Failure, err) {
+	if err := run(seed, vnet.Instruments{Script: vnet.Script(kept), Fates: final.Record, AllFates: true}); err == nil || !opt.Same(res.Failure, err) {
 		return res, fmt.Errorf("%w: seed %d: the minimal set stopped failing (%v)", ErrNotReplayable, seed, err)
 	}
-	seen := map[string]vnet.Fate{}
+	type seen struct {
+		f       vnet.Fate
+		nth     int
+		kindKey string
+	}
+	bySeq := map[string]seen{}
+	kinds := map[string]int{} // packets per link, kind and endpoints
 	for _, f := range final.Fates() {
-		seen[fmt.Sprint(f.Link, "#", f.Seq)] = f
+		k := f.Link + "|" + what(f)
+		kinds[k]++
+		bySeq[fmt.Sprint(f.Link, "#", f.Seq)] = seen{f, kinds[k], k}
 	}
 	for _, f := range kept {
-		if g, ok := seen[fmt.Sprint(f.Link, "#", f.Seq)]; ok {
-			g.Decision = f.Decision
-			f = g
+		nth, of := 0, 0
+		if g, ok := bySeq[fmt.Sprint(f.Link, "#", f.Seq)]; ok {
+			g.f.Decision = f.Decision
+			f, nth, of = g.f, g.nth, kinds[g.kindKey]
 		}
 		res.Fates = append(res.Fates, f)
+		res.Nth = append(res.Nth, nth)
+		res.Of = append(res.Of, of)
 	}
 	for i := range opt.Confirm {
 		if !fails(kept) {
@@ -157,6 +173,9 @@ func (r *Result) Describe() []string {
 	lines := make([]string, len(r.Fates))
 	for i, f := range r.Fates {
 		lines[i] = DescribeFate(f, r.Start)
+		if i < len(r.Nth) && r.Nth[i] > 0 {
+			lines[i] += fmt.Sprintf(" (the %s of %d)", ordinal(uint64(r.Nth[i])), r.Of[i])
+		}
 	}
 	return lines
 }
@@ -208,12 +227,32 @@ func DescribeFate(f vnet.Fate, start time.Time) string {
 		s += " (" + d.String() + ")"
 	}
 	if !f.At.IsZero() {
-		s += fmt.Sprintf(" at %v: %s", f.At.Sub(start), Kind(f.Proto, f.Payload))
-		if f.Src.IsValid() {
-			s += fmt.Sprintf(" %v > %v", f.Src, f.Dst)
-		}
+		s += fmt.Sprintf(" at %v: %s", f.At.Sub(start), what(f))
 	}
 	return s
+}
+
+// what is the kind of f's packet and its endpoints: "STUN Binding request
+// from 10.2.0.1:5000 to 100.64.0.1:6000".
+func what(f vnet.Fate) string {
+	if f.At.IsZero() {
+		return "packet"
+	}
+	s := Kind(f.Proto, f.Payload)
+	if f.Src.IsValid() {
+		s += fmt.Sprintf(" from %v to %v", f.Src, f.Dst)
+	}
+	return s
+}
+
+// plural makes a Kind plural: "STUN Binding requests", "UDP datagrams (4
+// bytes)".
+func plural(kind string) string {
+	head, tail, ok := strings.Cut(kind, " (")
+	if ok {
+		return head + "s (" + tail
+	}
+	return kind + "s"
 }
 
 func ordinal(n uint64) string {
@@ -254,54 +293,84 @@ func decisionLiteral(d impair.Decision) string {
 }
 
 // Summary condenses Describe: fates that do the same thing to the same kind
-// of packet between the same endpoints on one link make one line ("drop 8
-// packets on link b->b-nat, each a STUN Binding request 10.2.0.1:5000 >
-// 100.64.0.1:6000: the 5th, 9th, ... (from 50ms to 1.45s)"), in the order of
-// their first packet.
+// of packet between the same endpoints on one link make one line ("drop
+// all 8 STUN Binding requests from 10.2.0.1:5000 to 100.64.0.1:6000 on link
+// b->b-nat, from 50ms to 1.45s (the link's 5th, 9th, ... packets)"), in the
+// order of their first packet.
 func (r *Result) Summary() []string {
 	type group struct {
-		verb, link, what string
-		seqs             []string
-		first, last      time.Duration
-		known            bool // the packets were seen (At set)
+		verb, link  string
+		kind, ends  string
+		seqs, nths  []string
+		of          int
+		consecutive bool // nths are 1..len
+		first, last time.Duration
+		known       bool // the packets were seen (At set)
 	}
 	var groups []*group
 	index := map[string]*group{}
-	for _, f := range r.Fates {
+	for i, f := range r.Fates {
 		verb := strings.SplitN(DescribeFate(vnet.Fate{Link: f.Link, Decision: f.Decision}, r.Start), " the ", 2)[0]
-		what := "packet"
+		kind, ends := "packet", ""
 		if !f.At.IsZero() {
-			what = Kind(f.Proto, f.Payload)
+			kind = Kind(f.Proto, f.Payload)
+			if f.Src.IsValid() {
+				ends = fmt.Sprintf(" from %v to %v", f.Src, f.Dst)
+			}
 		}
-		if f.Src.IsValid() {
-			what += fmt.Sprintf(" %v > %v", f.Src, f.Dst)
-		}
-		key := verb + "|" + f.Link + "|" + what
+		key := verb + "|" + f.Link + "|" + kind + ends
 		at := f.At.Sub(r.Start)
 		g := index[key]
 		if g == nil {
-			g = &group{verb: verb, link: f.Link, what: what, first: at, last: at, known: !f.At.IsZero()}
+			g = &group{verb: verb, link: f.Link, kind: kind, ends: ends, first: at, last: at, known: !f.At.IsZero(), consecutive: true}
 			index[key] = g
 			groups = append(groups, g)
 		}
 		g.seqs = append(g.seqs, ordinal(f.Seq))
+		if i < len(r.Nth) && r.Nth[i] > 0 {
+			g.nths = append(g.nths, ordinal(uint64(r.Nth[i])))
+			g.of = r.Of[i]
+			g.consecutive = g.consecutive && r.Nth[i] == len(g.nths)
+		} else {
+			g.consecutive = false
+		}
 		g.first, g.last = min(g.first, at), max(g.last, at)
 	}
 	lines := make([]string, 0, len(groups))
 	for _, g := range groups {
-		when := ""
+		n := len(g.seqs)
+		var which string
+		switch {
+		case len(g.nths) != n: // packets not seen in the replay
+			which = fmt.Sprintf("%d %s", n, plural(g.kind))
+			if n == 1 {
+				which = "1 " + g.kind
+			}
+		case n == g.of && n == 1:
+			which = "the only " + g.kind
+		case n == g.of && g.consecutive:
+			which = fmt.Sprintf("all %d %s", n, plural(g.kind))
+		case n == 1:
+			which = fmt.Sprintf("the %s of %d %s", g.nths[0], g.of, plural(g.kind))
+		case g.consecutive:
+			which = fmt.Sprintf("the first %d of %d %s", n, g.of, plural(g.kind))
+		default:
+			which = fmt.Sprintf("the %s of %d %s", strings.Join(g.nths, ", "), g.of, plural(g.kind))
+		}
+		line := fmt.Sprintf("%s %s%s on link %s", g.verb, which, g.ends, g.link)
 		if g.known {
-			when = fmt.Sprintf(" at %v", g.first)
-			if len(g.seqs) > 1 {
-				when = fmt.Sprintf(" (from %v to %v)", g.first, g.last)
+			if n == 1 {
+				line += fmt.Sprintf(" at %v", g.first)
+			} else {
+				line += fmt.Sprintf(", from %v to %v", g.first, g.last)
 			}
 		}
-		if len(g.seqs) == 1 {
-			lines = append(lines, fmt.Sprintf("%s the %s packet on link %s: %s%s", g.verb, g.seqs[0], g.link, g.what, when))
-			continue
+		if n == 1 {
+			line += fmt.Sprintf(" (the link's %s packet)", g.seqs[0])
+		} else {
+			line += fmt.Sprintf(" (the link's %s packets)", strings.Join(g.seqs, ", "))
 		}
-		lines = append(lines, fmt.Sprintf("%s %d packets on link %s, each a %s: the %s%s",
-			g.verb, len(g.seqs), g.link, g.what, strings.Join(g.seqs, ", "), when))
+		lines = append(lines, line)
 	}
 	return lines
 }

@@ -44,6 +44,9 @@ type Instruments struct {
 	// base fate (a lost, corrupted, duplicated, reordered or jittered
 	// packet), on the scheduler's goroutine.
 	Fates func(Fate)
+	// AllFates makes Fates see every packet that reaches a link's random
+	// models, base fates included (to count the packets of a kind, say).
+	AllFates bool
 	// Script, when set, replaces the random draws of every link: the
 	// decision about packet seq of link is Script(link, seq), whose zero
 	// value is the base fate (delivered once after the link's Delay). The
@@ -105,9 +108,9 @@ func instrumentLink(l *Link) {
 		l.model.SetScript(func(seq uint64) impair.Decision { return script(name, seq) })
 	}
 	if in.Fates != nil {
-		record, name := in.Fates, l.name
+		record, name, all := in.Fates, l.name, in.AllFates
 		l.model.SetRecorder(func(now time.Time, p *impair.Packet, d impair.Decision) {
-			if d.Base() {
+			if d.Base() && !all {
 				return
 			}
 			payload := p.Data
