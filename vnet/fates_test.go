@@ -76,6 +76,14 @@ func TestInstrumentRecordsAndReplaysFates(t *testing.T) {
 	got, _ = fateRun(t, 99, vnet.Instruments{Script: vnet.Script(fates)})
 	assert.Equal(t, want, got, "another seed, the same scripted fates")
 
+	var every vnet.FateLog
+	fateRun(t, 3, vnet.Instruments{Fates: every.Record, AllFates: true})
+	all := every.Fates()
+	require.Len(t, all, 200, "AllFates: one decision per packet offered to the impaired link")
+	for i, f := range all {
+		assert.Equal(t, uint64(i+1), f.Seq)
+	}
+
 	base, _ := fateRun(t, 3, vnet.Instruments{Script: vnet.Script(nil)})
 	assert.Equal(t, impSeqRange(0, 200), base, "no fates: every datagram once, in order")
 
