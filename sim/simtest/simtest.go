@@ -53,8 +53,8 @@ func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Schedul
 
 // Seeds runs body as a subtest "seed=N" for seeds 1..n (this machine's
 // shard of them, see Shard), or only for the seed in $VNETSIM_SEED when that
-// is set. When a seed fails it logs the command
-// that reruns exactly that seed.
+// is set. When a seed fails it logs the command that reruns exactly that
+// seed.
 func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 	t.Helper()
 	seeds := make([]uint64, 0, n)
@@ -73,8 +73,7 @@ func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 }
 
 // Sweep runs ok for seeds 1..n (this machine's shard of them, see Shard)
-// without failing t, and returns the seeds
-// for which ok reported false, logging for each the command that reruns it
+// without failing t, and returns the seeds for which ok reported false, logging for each the command that reruns it
 // as test (a test that honours $VNETSIM_SEED, e.g. through Seeds). It is
 // for finding flaky seeds; Seeds is for tests that must pass for every seed.
 func Sweep(t *testing.T, n int, test string, ok func(seed uint64) bool) []uint64 {
