@@ -73,9 +73,11 @@ func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 }
 
 // Sweep runs ok for seeds 1..n (this machine's shard of them, see Shard)
-// without failing t, and returns the seeds for which ok reported false, logging for each the command that reruns it
-// as test (a test that honours $VNETSIM_SEED, e.g. through Seeds). It is
-// for finding flaky seeds; Seeds is for tests that must pass for every seed.
+// without failing t, and returns the seeds for which ok reported false,
+// logging for each the command that reruns it as test (a test that honours
+// $VNETSIM_SEED, e.g. through Seeds). It is for finding flaky seeds; Seeds
+// is for tests that must pass for every seed. Triage does the same and
+// returns a summary grouped by failure signature.
 func Sweep(t *testing.T, n int, test string, ok func(seed uint64) bool) []uint64 {
 	t.Helper()
 	var failing []uint64
