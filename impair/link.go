@@ -80,6 +80,12 @@ type Link struct {
 	maxArrival time.Time // latest arrival of any copy so far
 
 	stats Stats
+
+	// Decisions (decision.go): seq numbers the packets Transmit sees;
+	// script, when set, replaces the random draws; recorder sees them.
+	seq      uint64
+	script   func(seq uint64) Decision
+	recorder func(now time.Time, p *Packet, d Decision)
 }
 
 // NewLink returns a link with the configuration, or a *ConfigError
@@ -182,6 +188,8 @@ func (l *Link) Transmit(now time.Time, p *Packet, r *rand.Rand) Fate {
 	if p == nil {
 		return l.drop(Invalid)
 	}
+	l.seq++
+	p.Seq = l.seq
 	var extra time.Duration
 	hold := false
 rules:
@@ -243,7 +251,7 @@ func (l *Link) needsRand() bool {
 func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra time.Duration) Fate {
 	c := &l.cfg
 	size := p.size()
-	if size < 0 || (r == nil && l.needsRand()) {
+	if size < 0 || (r == nil && l.script == nil && l.needsRand()) {
 		return l.drop(Invalid)
 	}
 
@@ -258,22 +266,38 @@ func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra 
 		return Fate{Held: true}
 	}
 
-	// Loss: Gilbert-Elliott, then Bernoulli.
-	if c.GilbertElliott.enabled() && l.gilbertElliott(r) {
-		return l.drop(Loss)
+	// The random decisions: drawn below, or taken from the script.
+	scripted := l.script != nil
+	d := Decision{Seq: p.Seq}
+	if scripted {
+		d = l.script(p.Seq)
+		d.Seq = p.Seq
 	}
-	if c.Loss > 0 && r.Float64() < c.Loss {
+
+	// Loss: Gilbert-Elliott, then Bernoulli.
+	if !scripted {
+		d.Lost = (c.GilbertElliott.enabled() && l.gilbertElliott(r)) || (c.Loss > 0 && r.Float64() < c.Loss)
+	}
+	if d.Lost {
+		l.note(now, p, &d)
 		return l.drop(Loss)
 	}
 
 	// Corruption.
 	var f Fate
-	if c.Corrupt > 0 && r.Float64() < c.Corrupt {
+	if !scripted {
+		d.Corrupt = c.Corrupt > 0 && r.Float64() < c.Corrupt
+	}
+	if d.Corrupt {
 		if c.CorruptMode == CorruptDrop {
+			l.note(now, p, &d)
 			return l.drop(Corrupt)
 		}
-		if len(p.Data) > 0 {
-			bit := r.IntN(len(p.Data) * 8)
+		if n := len(p.Data) * 8; n > 0 {
+			if !scripted {
+				d.Bit = r.IntN(n)
+			}
+			bit := ((d.Bit % n) + n) % n
 			p.Data[bit>>3] ^= 1 << (bit & 7)
 			f.Corrupted = true
 		}
@@ -284,6 +308,7 @@ func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra 
 	if c.Rate > 0 {
 		l.q.expire(now)
 		if l.q.n >= l.limit || (c.QueueBytes > 0 && l.q.bytes+size > c.QueueBytes) {
+			l.note(now, p, &d)
 			return l.drop(Queue)
 		}
 		start := now
@@ -300,7 +325,10 @@ func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra 
 
 	// Duplication.
 	f.N = 1
-	if c.Duplicate > 0 && r.Float64() < c.Duplicate {
+	if !scripted {
+		d.Duplicate = c.Duplicate > 0 && r.Float64() < c.Duplicate
+	}
+	if d.Duplicate {
 		f.N = 2
 		f.Duplicated = true
 	}
@@ -308,7 +336,7 @@ func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra 
 	// Delay, FIFO, reorder, extra delay of rules.
 	before := l.maxArrival
 	for i := range f.N {
-		at := l.arrival(depart, r).Add(extra)
+		at := l.arrival(depart, r, &d, i, scripted).Add(extra)
 		f.At[i] = at
 		if at.Before(before) {
 			f.Reordered = true
@@ -318,6 +346,7 @@ func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra 
 		}
 	}
 
+	l.note(now, p, &d)
 	l.stats.Passed++
 	l.stats.Bytes += uint64(size) * uint64(f.N)
 	if f.Duplicated {
@@ -349,21 +378,37 @@ func (l *Link) gilbertElliott(r *rand.Rand) bool {
 	return ge.LossGood > 0 && r.Float64() < ge.LossGood
 }
 
-// arrival returns when a copy that leaves the bottleneck at depart arrives.
-func (l *Link) arrival(depart time.Time, r *rand.Rand) time.Time {
+// arrival returns when copy i of a packet that leaves the bottleneck at
+// depart arrives, drawing the reorder and jitter decisions into d (or taking
+// them from d when scripted).
+func (l *Link) arrival(depart time.Time, r *rand.Rand, d *Decision, i int, scripted bool) time.Time {
 	c := &l.cfg
-	if c.Reorder > 0 {
+	if scripted && d.Early[i] {
+		return depart
+	}
+	if c.Reorder > 0 && !scripted {
 		if l.sinceEarly >= l.gap-1 && r.Float64() < c.Reorder {
 			// Sent early: no delay, and outside the FIFO rule, which is
 			// the point.
 			l.sinceEarly = 0
+			d.Early[i] = true
 			return depart
 		}
 		if l.sinceEarly < math.MaxInt {
 			l.sinceEarly++
 		}
 	}
-	at := depart.Add(l.delay(r))
+	var delay time.Duration
+	if scripted {
+		delay = max(c.Delay+d.Jitter[i], 0)
+		if d.Jitter[i] > 0 && delay < c.Delay { // overflow
+			delay = math.MaxInt64
+		}
+	} else {
+		delay = l.delay(r)
+		d.Jitter[i] = delay - c.Delay
+	}
+	at := depart.Add(delay)
 	if !c.JitterReorders && at.Before(l.lastFIFO) {
 		at = l.lastFIFO
 	}

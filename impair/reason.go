@@ -47,6 +47,9 @@ type Packet struct {
 	// the link models ignore them.
 	Src, Dst netip.AddrPort
 	Proto    uint8
+	// Seq is set by Transmit: the packet's number on the link, which names
+	// it in a [Decision]. Resume reads it.
+	Seq uint64
 }
 
 // size is the packet's wire size, or -1 if it is invalid.

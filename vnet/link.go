@@ -67,6 +67,7 @@ func newLink(w *world, name string, to node, mtu int) *Link {
 	m, _ := impair.NewLink(impair.Config{}) // the zero config is always valid
 	l := &Link{w: w, name: name, to: to, mtu: mtu, model: m, rng: w.sched.Rand("link " + name), perfect: true}
 	w.links = append(w.links, l)
+	instrumentLink(l)
 	return l
 }
 

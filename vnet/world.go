@@ -53,7 +53,9 @@ func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
 	if lf == nil {
 		lf = s.LoggerFactory()
 	}
-	return &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet")}
+	w := &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet")}
+	instrumentWorld(w)
+	return w
 }
 
 // control runs fn on the scheduler at virtual time at (or the next

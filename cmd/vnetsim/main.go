@@ -2,7 +2,7 @@
 //
 //	vnetsim list
 //	vnetsim run   [-seed N] [-loss P] [-trace N] holepunch|holepunch6|ice|flaky
-//	vnetsim sweep [-seeds N] [-parallel N] [-loss P] holepunch|holepunch6|flaky
+//	vnetsim sweep [-seeds N] [-parallel N] [-loss P] [-shard I/N] [-swarm] [-json F] [-junit F] holepunch|holepunch6|flaky
 //
 // holepunch and holepunch6 (the same over IPv6) are simulator-native: it runs on virtual time by hand, takes
 // microseconds, and is deterministic. ice and flaky run real pion/ice
@@ -18,11 +18,11 @@ import (
 	"io"
 	"os"
 	"sort"
-	"sync"
 
 	"github.com/vnetsim/vnetsim/nat"
 	"github.com/vnetsim/vnetsim/scenarios"
 	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/sim/sweep"
 	"github.com/vnetsim/vnetsim/vnet"
 )
 
@@ -38,7 +38,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] SCENARIO")
+	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] [-shard I/N] [-swarm] [-json F] [-junit F] SCENARIO")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -69,6 +69,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	trace := fs.Int("trace", 0, "print this many trace lines (run)")
 	seeds := fs.Int("seeds", 100, "sweep seeds 1..N")
 	parallel := fs.Int("parallel", 4, "sweep this many seeds at once")
+	shard := fs.String("shard", os.Getenv(sweep.ShardEnv), "sweep only shard INDEX/COUNT of the seeds, e.g. 2/4 (default $"+sweep.ShardEnv+")")
+	jsonOut := fs.String("json", "", "write the sweep's summary as JSON to this file")
+	junitOut := fs.String("junit", "", "write the sweep's summary as JUnit XML to this file")
+	swarm := fs.Bool("swarm", false, "draw B's access link's impairment mix from the seed (loss model, jitter, reordering, rate)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -77,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	scenario := fs.Arg(0)
+	if args[0] == "run" && *swarm {
+		return runSwarm(scenario, *seed, *loss, stdout, stderr)
+	}
 	if args[0] == "run" {
 		ok, report, err := runOnce(scenario, *seed, *loss, *trace, stdout)
 		if err != nil {
@@ -93,12 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vnetsim: sweep holepunch, holepunch6 or flaky")
 		return 2
 	}
-	failing := sweep(scenario, *seeds, *parallel, *loss, stderr)
-	fmt.Fprintf(stdout, "%d of %d seeds failed\n", len(failing), *seeds)
-	for _, s := range failing {
-		fmt.Fprintf(stdout, "  seed %d: vnetsim run -seed %d -loss %g %s\n", s, s, *loss, scenario)
-	}
-	return 0
+	return sweepCmd(sweepConfig{scenario: scenario, seeds: *seeds, shard: *shard, parallel: *parallel, loss: *loss,
+		swarm: *swarm, json: *jsonOut, junit: *junitOut}, stdout, stderr)
 }
 
 // runOnce runs one scenario and reports whether it connected.
@@ -148,35 +151,4 @@ func runOnce(scenario string, seed uint64, loss float64, trace int, out io.Write
 		return o.Connected, o.String(), nil
 	}
 	return false, "", fmt.Errorf("unknown scenario %q", scenario)
-}
-
-// sweep runs seeds 1..n, parallel at a time, and returns the failing ones.
-func sweep(scenario string, n, parallel int, loss float64, stderr io.Writer) []uint64 {
-	if parallel < 1 {
-		parallel = 1
-	}
-	var mu sync.Mutex
-	var failing []uint64
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for seed := uint64(1); seed <= uint64(n); seed++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ok, _, err := runOnce(scenario, seed, loss, 0, io.Discard)
-			if err != nil {
-				fmt.Fprintf(stderr, "seed %d: %v\n", seed, err)
-			}
-			if !ok {
-				mu.Lock()
-				failing = append(failing, seed)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	sort.Slice(failing, func(i, j int) bool { return failing[i] < failing[j] })
-	return failing
 }

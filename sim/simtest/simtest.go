@@ -51,18 +51,17 @@ func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Schedul
 	})
 }
 
-// Seeds runs body as a subtest "seed=N" for seeds 1..n, or only for the seed
-// in $VNETSIM_SEED when that is set. When a seed fails it logs the command
-// that reruns exactly that seed.
+// Seeds runs body as a subtest "seed=N" for seeds 1..n (this machine's
+// shard of them, see Shard), or only for the seed in $VNETSIM_SEED when that
+// is set. When a seed fails it logs the command that reruns exactly that
+// seed.
 func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 	t.Helper()
 	seeds := make([]uint64, 0, n)
 	if seed, ok := Seed(t); ok {
 		seeds = append(seeds, seed)
 	} else {
-		for i := 1; i <= n; i++ {
-			seeds = append(seeds, uint64(i))
-		}
+		seeds = shardSeeds(t, n)
 	}
 	for _, seed := range seeds {
 		name := fmt.Sprintf("seed=%d", seed)
@@ -73,14 +72,16 @@ func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 	}
 }
 
-// Sweep runs ok for seeds 1..n without failing t, and returns the seeds
-// for which ok reported false, logging for each the command that reruns it
-// as test (a test that honours $VNETSIM_SEED, e.g. through Seeds). It is
-// for finding flaky seeds; Seeds is for tests that must pass for every seed.
+// Sweep runs ok for seeds 1..n (this machine's shard of them, see Shard)
+// without failing t, and returns the seeds for which ok reported false,
+// logging for each the command that reruns it as test (a test that honours
+// $VNETSIM_SEED, e.g. through Seeds). It is for finding flaky seeds; Seeds
+// is for tests that must pass for every seed. Triage does the same and
+// returns a summary grouped by failure signature.
 func Sweep(t *testing.T, n int, test string, ok func(seed uint64) bool) []uint64 {
 	t.Helper()
 	var failing []uint64
-	for seed := uint64(1); seed <= uint64(n); seed++ {
+	for _, seed := range shardSeeds(t, n) {
 		if !ok(seed) {
 			failing = append(failing, seed)
 			t.Logf("seed %d fails; reproduce with:\n\t%s", seed, ReproCommand(test, seed))

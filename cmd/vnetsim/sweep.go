@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/vnetsim/vnetsim/nat"
+	"github.com/vnetsim/vnetsim/scenarios"
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/sim/sweep"
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// sweepConfig is what the sweep command runs and where it writes.
+type sweepConfig struct {
+	scenario    string
+	seeds       int    // sweep seeds 1..seeds
+	shard       string // INDEX/COUNT, "" for all
+	parallel    int
+	loss        float64
+	swarm       bool   // draw B's access link's impairment mix from each seed
+	json, junit string // summary files, "" for none
+}
+
+// sweepCmd runs the sweep and prints the failures grouped by signature,
+// then every failing seed's reproduction command. It returns the exit code.
+func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
+	sh, err := sweep.ParseShard(cfg.shard)
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim: -shard:", err)
+		return 2
+	}
+	sum := runSweep(cfg, sh, stderr)
+	if err := sum.WriteGroups(stdout); err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 1
+	}
+	for _, r := range sum.Results {
+		if r.Failed() {
+			fmt.Fprintf(stdout, "  seed %d: %s\n", r.Seed, r.Repro)
+		}
+	}
+	for _, out := range []struct {
+		name  string
+		write func(io.Writer) error
+	}{{cfg.json, sum.WriteJSON}, {cfg.junit, sum.WriteJUnit}} {
+		if out.name == "" {
+			continue
+		}
+		if err := writeTo(out.name, out.write); err != nil {
+			fmt.Fprintln(stderr, "vnetsim:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func writeTo(name string, write func(io.Writer) error) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close() //nolint:errcheck
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return f.Close()
+}
+
+// runSweep runs the shard's seeds, parallel at a time, into a summary.
+func runSweep(cfg sweepConfig, sh sweep.Shard, stderr io.Writer) *sweep.Summary {
+	name := cfg.scenario
+	if cfg.swarm {
+		name += " (swarm)"
+	}
+	sum := &sweep.Summary{Name: name, Shard: sh.String()}
+	var mu sync.Mutex
+	sem := make(chan struct{}, max(cfg.parallel, 1))
+	var wg sync.WaitGroup
+	for _, seed := range sh.Seeds(cfg.seeds) {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := seedResult(cfg, seed)
+			if r.Outcome == sweep.Error {
+				fmt.Fprintf(stderr, "seed %d: %s\n", seed, r.Message)
+			}
+			mu.Lock()
+			sum.Add(r)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sum.Finish()
+	return sum
+}
+
+// seedResult runs one seed of the scenario and describes how it went, with
+// the last packet event as the failure's context.
+func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
+	res := sweep.Result{Seed: seed, Repro: reproCommand(cfg, seed)}
+	var mu sync.Mutex
+	var last vnet.Record
+	observe := func(r vnet.Record) {
+		mu.Lock()
+		last = r
+		mu.Unlock()
+	}
+	lastEvent := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if last.Kind == 0 {
+			return ""
+		}
+		return scenarios.Brief(last)
+	}
+	switch cfg.scenario {
+	case "holepunch", "holepunch6":
+		hp := scenarios.HolePunchConfig{Seed: seed, Loss: cfg.loss, Observe: observe}
+		if cfg.scenario == "holepunch6" {
+			hp.IPv6, hp.NATA, hp.NATB = true, nat.Symmetric, nat.Symmetric
+		}
+		if cfg.swarm {
+			hp.Setup = func(w *scenarios.HolePunchWorld) error { return w.B.Impair(scenarios.SwarmAccess(w.Sched)) }
+		}
+		rep, err := scenarios.HolePunch(hp)
+		res.VirtualTime = rep.VirtualTime
+		switch {
+		case err != nil:
+			res.Outcome, res.Message = sweep.Error, err.Error()
+		case !rep.Connected:
+			res.Outcome, res.Message, res.LastEvent = sweep.Fail, rep.String(), lastEvent()
+		default:
+			res.Outcome = sweep.Pass
+		}
+		return res
+	}
+	// flaky: pion/ice in real time (see the package documentation).
+	s := sim.New(sim.Config{Seed: seed})
+	defer vnet.Instrument(s, vnet.Instruments{Observe: observe})()
+	if err := s.Start(); err != nil {
+		res.Outcome, res.Message = sweep.Error, err.Error()
+		return res
+	}
+	defer s.Stop()
+	run := scenarios.FlakyICE
+	if cfg.swarm {
+		run = scenarios.SwarmICE
+	}
+	o, err := run(s)
+	res.VirtualTime = o.VirtualTime
+	switch {
+	case err != nil:
+		res.Outcome, res.Message = sweep.Error, err.Error()
+	case !o.Connected:
+		res.Outcome, res.Message, res.LastEvent = sweep.Fail, fmt.Sprintf("ICE did not connect: %v", o.Err), lastEvent()
+	default:
+		res.Outcome = sweep.Pass
+	}
+	return res
+}
+
+func reproCommand(cfg sweepConfig, seed uint64) string {
+	swarm := ""
+	if cfg.swarm {
+		swarm = "-swarm "
+	}
+	return fmt.Sprintf("vnetsim run -seed %d -loss %g %s%s", seed, cfg.loss, swarm, cfg.scenario)
+}
+
+// runSwarm runs one seed with its swarm impairment mix (vnetsim run -swarm),
+// printing the mix and the outcome.
+func runSwarm(scenario string, seed uint64, loss float64, stdout, stderr io.Writer) int {
+	if scenario == "ice" {
+		fmt.Fprintln(stderr, "vnetsim: -swarm applies to holepunch, holepunch6 and flaky")
+		return 2
+	}
+	fmt.Fprintf(stdout, "B's access link: %+v\n", scenarios.SwarmAccess(sim.New(sim.Config{Seed: seed})))
+	r := seedResult(sweepConfig{scenario: scenario, loss: loss, swarm: true}, seed)
+	switch r.Outcome {
+	case sweep.Pass:
+		fmt.Fprintf(stdout, "seed %d: passed (virtual time %v)\n", seed, r.VirtualTime)
+		return 0
+	case sweep.Error:
+		fmt.Fprintln(stderr, "vnetsim:", r.Message)
+		return 1
+	}
+	fmt.Fprintf(stdout, "seed %d: %s\n  last event: %s\n", seed, r.Message, r.LastEvent)
+	return 1
+}
