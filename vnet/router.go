@@ -355,9 +355,12 @@ func (r *Router) addRouter(child *Router) error {
 	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
 		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
 	}
-	if r.prefix.Overlaps(child.prefix) {
-		return topoErr("router %q's subnet %s overlaps %q's %s", child.name, child.prefix, r.name, r.prefix)
-	}
+	// Every IPv4 child sits behind its NAT, which hides its inside: its
+	// subnet may overlap its parent's or a sibling's (pion's WAN is
+	// 0.0.0.0/0 with 192.168.0.0/24 children). Inside the child, its own
+	// subnet wins; the parent only ever routes to the child's external
+	// addresses. IPv6 is routed, not translated: checkPrefixes6 refuses
+	// overlaps there.
 	prefixes6 := child.subtree6()
 	if err := r.checkPrefixes6(child, prefixes6); err != nil {
 		return err
