@@ -64,7 +64,10 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 					sh := newNet(t, wan, tc.shadow)
 					shc, err := sh.ListenPacket("udp4", "0.0.0.0:7000")
 					require.NoError(t, err)
-					defer func() { shadowed = len(natDrain(t, s, shc)); assert.Zero(t, shadowed, "the WAN host shadowed by the LAN got nothing") }()
+					defer func() {
+						shadowed = len(natDrain(t, s, shc))
+						assert.Zero(t, shadowed, "the WAN host shadowed by the LAN got nothing")
+					}()
 				}
 
 				stunAP := netip.MustParseAddrPort(tc.stun + ":3478")
