@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -133,6 +135,11 @@ type Router struct {
 	inside, outside iface // for captures: on its subnet, on its parent's
 
 	egress impair.Config // the router's outgoing links' model (MinDelay/MaxJitter)
+
+	// filters are the chunk filters (chunk.go), replaced whole under
+	// filterMu and read by the scheduler without a lock.
+	filters  atomic.Pointer[[]ChunkFilter]
+	filterMu sync.Mutex
 	hosts  map[string][]netip.Addr
 	stats  RouterStats
 }
@@ -786,6 +793,9 @@ func (r *Router) arrive(p *packet, via *Link) {
 		r.inbound(p)
 		return
 	}
+	if r.filtered(p) {
+		return
+	}
 	r.forward(p)
 }
 
@@ -805,6 +815,9 @@ func (r *Router) inbound(p *packet) {
 			r.drop(p, ReasonNoRoute)
 			return
 		}
+		if r.filtered(p) {
+			return
+		}
 		r.forward6(p)
 		return
 	}
@@ -820,6 +833,9 @@ func (r *Router) inbound(p *packet) {
 	}
 	if !r.prefix.Contains(p.dst.Addr()) {
 		r.drop(p, ReasonNoRoute)
+		return
+	}
+	if r.filtered(p) {
 		return
 	}
 	r.forward(p)
