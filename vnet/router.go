@@ -140,8 +140,8 @@ type Router struct {
 	// filterMu and read by the scheduler without a lock.
 	filters  atomic.Pointer[[]ChunkFilter]
 	filterMu sync.Mutex
-	hosts  map[string][]netip.Addr
-	stats  RouterStats
+	hosts    map[string][]netip.Addr
+	stats    RouterStats
 }
 
 // route is where an address on a router's subnet leads.
