@@ -135,13 +135,13 @@ type Router struct {
 	inside, outside iface // for captures: on its subnet, on its parent's
 
 	egress impair.Config // the router's outgoing links' model (MinDelay/MaxJitter)
+	hosts  map[string][]netip.Addr
+	stats  RouterStats
 
 	// filters are the chunk filters (chunk.go), replaced whole under
 	// filterMu and read by the scheduler without a lock.
 	filters  atomic.Pointer[[]ChunkFilter]
 	filterMu sync.Mutex
-	hosts    map[string][]netip.Addr
-	stats    RouterStats
 }
 
 // route is where an address on a router's subnet leads.
