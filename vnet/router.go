@@ -545,6 +545,9 @@ func (r *Router) addNet(n *Net) error {
 	if n.router != nil {
 		return topoErr("net %s is already attached to router %q", n.name, n.router.name)
 	}
+	if n.aloneOpen() {
+		return topoErr("net %s has sockets open from before it was attached; close them first", n.name)
+	}
 	// Static addresses are exactly what the Net gets; without them, one of
 	// each family the router has. IPv4 comes first (IP() returns it).
 	var ips []netip.Addr

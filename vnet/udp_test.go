@@ -223,8 +223,8 @@ func TestTopologyErrors(t *testing.T) {
 	require.ErrorIs(t, lan.Start(), vnet.ErrTopology, "only the root starts")
 	unattached, err := vnet.NewNet(nil)
 	require.NoError(t, err)
-	_, err = unattached.ListenPacket("udp4", "0.0.0.0:0")
-	require.ErrorIs(t, err, vnet.ErrNotAttached)
+	_, err = unattached.Listen("tcp4", "127.0.0.1:0")
+	require.ErrorIs(t, err, vnet.ErrNotAttached, "TCP needs a router")
 }
 
 func TestNoRouteAndPortUnreachableAreCounted(t *testing.T) {
