@@ -98,6 +98,7 @@ func (p *packet) clone() *packet {
 		q = p.w.newPacket(p.payload)
 	}
 	q.id, q.proto, q.ttl, q.src, q.dst = p.id, p.proto, p.ttl, p.src, p.dst
+	q.frag = p.frag
 	q.launch()
 	return q
 }
@@ -149,6 +150,9 @@ func (p *packet) now() time.Time {
 
 // size is the IP datagram size in bytes.
 func (p *packet) size() int {
+	if p.frag.is {
+		return p.fragmentSize()
+	}
 	if p.proto == protoTCP {
 		return ipHeader(p.dst.Addr()) + tcpHeader + p.seg.OptionsLen() + len(p.payload)
 	}

@@ -142,6 +142,8 @@ type Router struct {
 	// filterMu and read by the scheduler without a lock.
 	filters  atomic.Pointer[[]ChunkFilter]
 	filterMu sync.Mutex
+
+	frags reassembler // conntrack defragmentation (fragment.go)
 }
 
 // route is where an address on a router's subnet leads.
@@ -786,6 +788,9 @@ func (r *Router) drop(p *packet, why Reason) {
 func (r *Router) arrive(p *packet, via *Link) {
 	if via != nil {
 		via.tapIn(p)
+	}
+	if p = r.reassemble(p); p == nil {
+		return
 	}
 	if p.ttl <= 1 {
 		r.drop(p, ReasonTTL)
