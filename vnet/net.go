@@ -74,6 +74,7 @@ type Net struct {
 	alone aloneState // sockets opened before AddNet (standalone.go)
 
 	frags reassembler // fragments waiting for the rest of their datagram (handler context)
+	nic   NIC         // what AddNet attached: the Net or pion's filters around it (nic.go)
 }
 
 var _ transport.Net = (*Net)(nil)

@@ -533,10 +533,11 @@ func (r *Router) adopt(child *Router) {
 
 // AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
 // addresses, or the next free one of each family r has (in build order,
-// so the same topology gets the same addresses).
-func (r *Router) AddNet(n *Net) error {
+// so the same topology gets the same addresses). nic is the *Net itself
+// or pion's filters wrapping it (see NIC).
+func (r *Router) AddNet(nic NIC) error {
 	var err error
-	r.w.read(func() { err = r.addNet(n) })
+	r.w.read(func() { err = r.addNIC(nic) })
 	return err
 }
 
