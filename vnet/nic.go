@@ -158,6 +158,28 @@ func WithShuffleLossHandler(blockSize int) LossFilterOption {
 	}
 }
 
+// LossFilterHandler decides which packets a LossFilter drops (pion's
+// name). Its methods are unexported, as in pion: the handlers are the
+// filters' own, and WithLossHandler passes one filter's handler to
+// another (LossFilter.Handler).
+type LossFilterHandler interface {
+	shouldDrop() bool
+	setLossRate(chance int, resetImmediately bool)
+}
+
+// WithLossHandler makes the filter drop what handler decides, sharing its
+// state with the filter it came from. It takes precedence over
+// WithShuffleLossHandler, as in pion.
+func WithLossHandler(handler LossFilterHandler) LossFilterOption {
+	return func(f *LossFilter) error {
+		if handler == nil {
+			return configErr("WithLossHandler: nil handler")
+		}
+		f.handler = handler
+		return nil
+	}
+}
+
 // WithLossSeed is accepted for pion compatibility and ignored: the loss
 // draws from the world's random stream of the Net's downlink, fixed by the
 // scheduler's seed, so runs repeat without it.
@@ -172,6 +194,20 @@ type LossFilter struct {
 	chance  int // percent
 	block   int // > 0: shuffle mode
 	shuffle *shuffleLoss
+	handler LossFilterHandler // WithLossHandler's, else nil
+}
+
+// Handler returns the filter's loss handler, for WithLossHandler: the
+// given handler, or the shuffled-block state in shuffle mode; nil in
+// Bernoulli mode, which is the link model's loss and has no handler.
+func (f *LossFilter) Handler() LossFilterHandler {
+	if f.handler != nil {
+		return f.handler
+	}
+	if f.shuffle != nil {
+		return f.shuffle
+	}
+	return nil
 }
 
 // NewLossFilter wraps nic, dropping chance percent of its inbound packets.
@@ -191,7 +227,10 @@ func NewLossFilter(nic NIC, chance int, opts ...LossFilterOption) (*LossFilter, 
 			return nil, err
 		}
 	}
-	if f.block > 0 {
+	switch {
+	case f.handler != nil:
+		f.handler.setLossRate(chance, false)
+	case f.block > 0:
 		f.shuffle = &shuffleLoss{size: f.block, drops: shuffleDrops(chance, f.block)}
 	}
 	return f, nil
@@ -207,8 +246,8 @@ func (f *LossFilter) SetLossRate(chance int, resetImmediately bool) error {
 	f.mu.Lock()
 	f.chance = chance
 	f.mu.Unlock()
-	if f.shuffle != nil {
-		f.shuffle.set(shuffleDrops(chance, f.block), resetImmediately)
+	if h := f.Handler(); h != nil {
+		h.setLossRate(chance, resetImmediately)
 		return nil
 	}
 	f.base().reshape()
@@ -219,9 +258,16 @@ func (f *LossFilter) base() *Net { return f.NIC.base() }
 
 func (f *LossFilter) shape(cfg *impair.Config, w *world) {
 	f.NIC.shape(cfg, w)
-	if f.shuffle != nil {
-		f.shuffle.attach(w, f.base())
-		cfg.Rules = append(cfg.Rules, f.shuffle.rule)
+	if h := f.Handler(); h != nil {
+		if sh, ok := h.(*shuffleLoss); ok {
+			sh.attach(w, f.base()) // its random stream, at the first filter attached
+		}
+		cfg.Rules = append(cfg.Rules, func(time.Time, *impair.Packet) impair.Action {
+			if h.shouldDrop() {
+				return impair.Drop
+			}
+			return impair.Pass
+		})
 		return
 	}
 	f.mu.Lock()
@@ -254,16 +300,17 @@ func (s *shuffleLoss) attach(w *world, n *Net) {
 	}
 }
 
-func (s *shuffleLoss) set(drops int, now bool) {
+func (s *shuffleLoss) setLossRate(chance int, now bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.drops = drops
+	s.drops = shuffleDrops(chance, s.size)
 	if now {
 		s.pattern = nil
 	}
 }
 
-func (s *shuffleLoss) rule(time.Time, *impair.Packet) impair.Action {
+// shouldDrop runs on the scheduler's goroutine, as a rule of the downlink.
+func (s *shuffleLoss) shouldDrop() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pattern == nil || s.i == len(s.pattern) {
@@ -276,10 +323,7 @@ func (s *shuffleLoss) rule(time.Time, *impair.Packet) impair.Action {
 	}
 	drop := s.pattern[s.i]
 	s.i++
-	if drop {
-		return impair.Drop
-	}
-	return impair.Pass
+	return drop
 }
 
 // TBFQueue is a token bucket (pion's TBFQueue): rate in bits per second,

@@ -248,3 +248,40 @@ func TestAddRemoveAddress(t *testing.T) {
 	require.NoError(t, lan.AddNet(n))
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("10.0.0.7")}, n.IPs())
 }
+
+// WithLossHandler shares one filter's shuffled blocks with another:
+// together they drop exactly half of what reaches either.
+func TestLossHandlerShared(t *testing.T) {
+	n, err := vnet.NewNet(nil)
+	require.NoError(t, err)
+	_, err = vnet.NewLossFilter(n, 10, vnet.WithLossHandler(nil))
+	require.Error(t, err)
+	plain, err := vnet.NewLossFilter(n, 10)
+	require.NoError(t, err)
+	assert.Nil(t, plain.Handler(), "Bernoulli loss is the link model's")
+
+	s := sim.New(sim.Config{Seed: 5})
+	wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
+	tx := newNet(t, wan, "1.2.3.4")
+	b1, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.5"}})
+	require.NoError(t, err)
+	b2, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.6"}})
+	require.NoError(t, err)
+	lf1, err := vnet.NewLossFilter(b1, 50, vnet.WithShuffleLossHandler(2))
+	require.NoError(t, err)
+	lf2, err := vnet.NewLossFilter(b2, 50, vnet.WithLossHandler(lf1.Handler()))
+	require.NoError(t, err)
+	require.NoError(t, wan.AddNet(lf1))
+	require.NoError(t, wan.AddNet(lf2))
+	c, err := tx.ListenPacket("udp4", ":0")
+	require.NoError(t, err)
+	for range 10 {
+		natSend(t, c, "x", netip.MustParseAddrPort("1.2.3.5:9"))
+		natSend(t, c, "x", netip.MustParseAddrPort("1.2.3.6:9"))
+	}
+	s.RunFor(time.Second)
+	snap := wan.Snapshot()
+	assert.Equal(t, uint64(10), snap.Dropped[vnet.ReasonRule], "one of every two, across both Nets")
+	assert.Equal(t, uint64(10), snap.Dropped[vnet.ReasonPortClosed], "the rest arrive (nothing listens)")
+	require.NoError(t, lf2.SetLossRate(0, true))
+}
