@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
-	"github.com/vnetsim/vnetsim/sim"
 )
 
 // Link is one direction of a wire: a Net's uplink or downlink, or a
@@ -99,14 +98,7 @@ func (l *Link) SetAt(at time.Time, cfg impair.Config) error {
 
 // change runs fn on the scheduler at virtual time at (or the next
 // nanosecond), ordered before the sockets' datagrams of that instant.
-func (l *Link) change(at time.Time, fn func()) {
-	w := l.w
-	w.ctlMu.Lock()
-	w.ctlSeq++
-	seq := w.ctlSeq
-	w.ctlMu.Unlock()
-	w.sched.Submit(at, sim.Key{Hi: keyLinkChange, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
-}
+func (l *Link) change(at time.Time, fn func()) { l.w.change(at, fn) }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error {
@@ -192,6 +184,13 @@ func (l *Link) snapshot() LinkStats {
 
 // send puts p on the link (handler context).
 func (l *Link) send(p *packet) {
+	if p.size() > l.mtu && p.proto == protoUDP {
+		// Fragmented as Linux does (fragment.go); each fragment is sent.
+		for _, f := range l.w.fragment(p, l.mtu, l.name) {
+			l.send(f)
+		}
+		return
+	}
 	l.stats.Sent++
 	if size := p.size(); size > l.mtu {
 		l.stats.MTUDrops++

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -137,6 +139,13 @@ type Router struct {
 	egress impair.Config // the router's outgoing links' model (MinDelay/MaxJitter)
 	hosts  map[string][]netip.Addr
 	stats  RouterStats
+
+	// filters are the chunk filters (chunk.go), replaced whole under
+	// filterMu and read by the scheduler without a lock.
+	filters  atomic.Pointer[[]ChunkFilter]
+	filterMu sync.Mutex
+
+	frags reassembler // conntrack defragmentation (fragment.go)
 }
 
 // route is where an address on a router's subnet leads.
@@ -357,9 +366,12 @@ func (r *Router) addRouter(child *Router) error {
 	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
 		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
 	}
-	if r.prefix.Overlaps(child.prefix) {
-		return topoErr("router %q's subnet %s overlaps %q's %s", child.name, child.prefix, r.name, r.prefix)
-	}
+	// Every IPv4 child sits behind its NAT, which hides its inside: its
+	// subnet may overlap its parent's or a sibling's (pion's WAN is
+	// 0.0.0.0/0 with 192.168.0.0/24 children). Inside the child, its own
+	// subnet wins; the parent only ever routes to the child's external
+	// addresses. IPv6 is routed, not translated: checkPrefixes6 refuses
+	// overlaps there.
 	prefixes6 := child.subtree6()
 	if err := r.checkPrefixes6(child, prefixes6); err != nil {
 		return err
@@ -523,10 +535,11 @@ func (r *Router) adopt(child *Router) {
 
 // AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
 // addresses, or the next free one of each family r has (in build order,
-// so the same topology gets the same addresses).
-func (r *Router) AddNet(n *Net) error {
+// so the same topology gets the same addresses). nic is the *Net itself
+// or pion's filters wrapping it (see NIC).
+func (r *Router) AddNet(nic NIC) error {
 	var err error
-	r.w.read(func() { err = r.addNet(n) })
+	r.w.read(func() { err = r.addNIC(nic) })
 	return err
 }
 
@@ -536,6 +549,9 @@ func (r *Router) addNet(n *Net) error {
 	}
 	if n.router != nil {
 		return topoErr("net %s is already attached to router %q", n.name, n.router.name)
+	}
+	if n.aloneOpen() {
+		return topoErr("net %s has sockets open from before it was attached; close them first", n.name)
 	}
 	// Static addresses are exactly what the Net gets; without them, one of
 	// each family the router has. IPv4 comes first (IP() returns it).
@@ -776,6 +792,9 @@ func (r *Router) arrive(p *packet, via *Link) {
 	if via != nil {
 		via.tapIn(p)
 	}
+	if p = r.reassemble(p); p == nil {
+		return
+	}
 	if p.ttl <= 1 {
 		r.drop(p, ReasonTTL)
 		return
@@ -783,6 +802,9 @@ func (r *Router) arrive(p *packet, via *Link) {
 	p.ttl--
 	if via != nil && via == r.fromUp {
 		r.inbound(p)
+		return
+	}
+	if r.filtered(p) {
 		return
 	}
 	r.forward(p)
@@ -804,6 +826,9 @@ func (r *Router) inbound(p *packet) {
 			r.drop(p, ReasonNoRoute)
 			return
 		}
+		if r.filtered(p) {
+			return
+		}
 		r.forward6(p)
 		return
 	}
@@ -819,6 +844,9 @@ func (r *Router) inbound(p *packet) {
 	}
 	if !r.prefix.Contains(p.dst.Addr()) {
 		r.drop(p, ReasonNoRoute)
+		return
+	}
+	if r.filtered(p) {
 		return
 	}
 	r.forward(p)
