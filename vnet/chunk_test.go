@@ -64,7 +64,7 @@ func TestChunkFilter(t *testing.T) {
 		require.Len(t, natDrain(t, s, hc), 1)
 
 		st := wan.Stats()
-		assert.Equal(t, map[string]uint64{"chunk-filter": 1}, st.Dropped)
+		assert.Equal(t, vnet.Drops{vnet.ReasonChunkFilter: 1}, st.Dropped)
 		assert.Empty(t, lan.Stats().Dropped)
 		var drops []vnet.Record
 		for _, rec := range tr.Records() {
