@@ -3,6 +3,9 @@
 //	vnetsim list
 //	vnetsim run   [-seed N] [-loss P] [-trace N] holepunch|holepunch6|ice|flaky
 //	vnetsim sweep [-seeds N] [-parallel N] [-loss P] holepunch|holepunch6|flaky
+//	vnetsim run -save DIR SCENARIO           (trace.jsonl, capture.pcapng, ladder.html)
+//	vnetsim ladder TRACE.jsonl [-o run.html] [-format html|mermaid] [-from D] [-to D]
+//	vnetsim diff A.jsonl B.jsonl [-context N]
 //
 // holepunch and holepunch6 (the same over IPv6) are simulator-native: it runs on virtual time by hand, takes
 // microseconds, and is deterministic. ice and flaky run real pion/ice
@@ -38,7 +41,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] SCENARIO")
+	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] [-save DIR] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] SCENARIO | ladder TRACE.jsonl [-o OUT] [-format html|mermaid] | diff A.jsonl B.jsonl")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -58,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "run", "sweep":
+	case "ladder": // see.go
+		return ladderCmd(args[1:], stdout, stderr)
+	case "diff": // see.go
+		return diffCmd(args[1:], stdout, stderr)
 	default:
 		usage(stderr)
 		return 2
@@ -69,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	trace := fs.Int("trace", 0, "print this many trace lines (run)")
 	seeds := fs.Int("seeds", 100, "sweep seeds 1..N")
 	parallel := fs.Int("parallel", 4, "sweep this many seeds at once")
+	save := fs.String("save", "", "run: write trace.jsonl, capture.pcapng and ladder.html into this directory")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -77,6 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	scenario := fs.Arg(0)
+	if args[0] == "run" && *save != "" { // see.go
+		return runSave(scenario, *seed, *loss, *save, stdout, stderr)
+	}
 	if args[0] == "run" {
 		ok, report, err := runOnce(scenario, *seed, *loss, *trace, stdout)
 		if err != nil {
