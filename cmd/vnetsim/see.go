@@ -251,4 +251,3 @@ func saveICE(s *sim.Scheduler, scenario string, cf io.Writer, capt **vnet.Captur
 	}
 	return scenarios.ConnectICE(scenarios.ICEConfig{A: a.Net, B: b.Net, URLs: in.STUN}), nil
 }
-
