@@ -74,7 +74,7 @@ from <input id="from" class="t" type="text" title="window start, ms"> to <input 
 <script>
 "use strict";
 const D=JSON.parse(document.getElementById("data").textContent);
-const ALL=location.hash==="#all", MAX=ALL?Infinity:3000, LABELS=300;
+const ALL=location.hash==="#all", MAX=ALL?Infinity:3000, LABELS=300, NATS=12;
 const $=id=>document.getElementById(id);
 const chart=$("chart"),heads=$("heads");
 const M=90; // left margin: the time axis
@@ -120,7 +120,8 @@ function render(){
   const last=a.pts[a.pts.length-1];
   if(a.fate==="drop"&&last){const x=X(last.x),y=Y(last.t);s+='<path d="M'+(x-4)+','+(y-4)+'L'+(x+4)+','+(y+4)+'M'+(x-4)+','+(y+4)+'L'+(x+4)+','+(y-4)+'" stroke="#c01c28" stroke-width="2"/><text class="why" x="'+(x+6)+'" y="'+(y+4)+'">'+esc(a.reason)+'</text>';}
   if(labels&&a.pts.length>1){const p=a.pts[0],q=a.pts[1];s+='<text class="lbl" x="'+((X(p.x)+X(q.x))/2).toFixed(1)+'" y="'+(((Y(p.t)+Y(q.t))/2)-3).toFixed(1)+'" text-anchor="middle">'+esc(a.label)+' #'+a.id+'</text>';}
-  if(labels)for(const m of a.marks||[])s+='<circle cx="'+X(m.x)+'" cy="'+Y(m.t)+'" r="3" fill="#2a7d2a"/><text class="nat" x="'+(X(m.x)+5)+'" y="'+(Y(m.t)+12)+'">'+esc(m.text)+'</text>';
+  for(const m of a.marks||[]){s+='<circle cx="'+X(m.x)+'" cy="'+Y(m.t)+'" r="3" fill="#2a7d2a"><title>'+esc(m.text)+'</title></circle>';
+   if(vis.length<=NATS||a.i===sel)s+='<text class="nat" x="'+(X(m.x)+5)+'" y="'+(Y(m.t)+12)+'">'+esc(m.text)+'</text>';}
   s+='</g>';shown++;
  }
  chart.setAttribute("height",h);chart.innerHTML=s;
