@@ -14,28 +14,39 @@ import (
 // fails: a payload that is too short or malformed for what its first byte
 // says is "data" too.
 func DecodeUDP(b []byte) *Info {
+	in := &Info{}
+	DecodeUDPInto(in, b)
+	return in
+}
+
+// DecodeUDPInto is DecodeUDP into in, reusing its Attrs slice: an observer
+// that decodes every packet allocates (almost) nothing.
+func DecodeUDPInto(in *Info, b []byte) {
+	attrs := in.Attrs[:0]
+	*in = Info{}
 	if len(b) == 0 {
-		return &Info{P: "data"}
+		in.P = "data"
+		return
 	}
 	switch c := b[0]; {
 	case c <= 3:
-		if in := decodeSTUN(b); in != nil {
-			return in
+		if decodeSTUN(in, b, attrs) {
+			return
 		}
 	case c >= 20 && c <= 63:
-		if in := decodeDTLS(b); in != nil {
-			return in
+		if decodeDTLS(in, b) {
+			return
 		}
 	case c >= 64 && c <= 79:
-		if in := decodeChannelData(b); in != nil {
-			return in
+		if decodeChannelData(in, b) {
+			return
 		}
 	case c >= 128 && c <= 191:
-		if in := decodeRTP(b); in != nil {
-			return in
+		if decodeRTP(in, b) {
+			return
 		}
 	}
-	return &Info{P: "data", Len: len(b)}
+	*in = Info{P: "data", Len: len(b)}
 }
 
 // TCP flag bits in wire order.
@@ -62,41 +73,44 @@ var stunMethods = map[uint16]string{
 
 var stunClasses = [...]string{"request", "indication", "success", "error"}
 
-func decodeSTUN(b []byte) *Info {
+func decodeSTUN(in *Info, b []byte, attrs []string) bool {
 	if len(b) < 20 || binary.BigEndian.Uint32(b[4:8]) != stunMagic {
-		return nil
+		return false
 	}
 	typ := binary.BigEndian.Uint16(b[0:2])
 	n := int(binary.BigEndian.Uint16(b[2:4]))
 	if typ&0xc000 != 0 || n%4 != 0 || 20+n > len(b) {
-		return nil
+		return false
 	}
 	method := typ&0x000f | (typ&0x00e0)>>1 | (typ&0x3e00)>>2
 	class := (typ&0x0010)>>4 | (typ&0x0100)>>7
-	in := &Info{P: "stun", Class: stunClasses[class], TID: hex.EncodeToString(b[8:20])}
+	*in = Info{P: "stun", Class: stunClasses[class], TID: hex.EncodeToString(b[8:20])}
 	if m, ok := stunMethods[method]; ok {
 		in.Method = m
 	} else {
 		in.Method = "method-0x" + strconv.FormatUint(uint64(method), 16)
 	}
-	attrs := b[20 : 20+n]
-	for len(attrs) >= 4 {
-		at := binary.BigEndian.Uint16(attrs[0:2])
-		al := int(binary.BigEndian.Uint16(attrs[2:4]))
-		if 4+al > len(attrs) {
+	rest := b[20 : 20+n]
+	for len(rest) >= 4 {
+		at := binary.BigEndian.Uint16(rest[0:2])
+		al := int(binary.BigEndian.Uint16(rest[2:4]))
+		if 4+al > len(rest) {
 			break
 		}
-		v := attrs[4 : 4+al]
+		v := rest[4 : 4+al]
 		if s := stunAttr(at, v, b[4:20]); s != "" {
-			in.Attrs = append(in.Attrs, s)
+			attrs = append(attrs, s)
 		}
 		adv := 4 + (al+3)&^3
-		if adv > len(attrs) {
+		if adv > len(rest) {
 			break
 		}
-		attrs = attrs[adv:]
+		rest = rest[adv:]
 	}
-	return in
+	if len(attrs) > 0 {
+		in.Attrs = attrs
+	}
+	return true
 }
 
 // stunAttr renders the attributes worth showing; others give "".
@@ -167,16 +181,17 @@ func xorAddr(name string, v, cookieTID []byte) string {
 	return name + netip.AddrPortFrom(a, port).String()
 }
 
-func decodeChannelData(b []byte) *Info {
+func decodeChannelData(in *Info, b []byte) bool {
 	if len(b) < 4 {
-		return nil
+		return false
 	}
 	ch := binary.BigEndian.Uint16(b[0:2])
 	n := int(binary.BigEndian.Uint16(b[2:4]))
 	if ch < 0x4000 || ch > 0x4fff || 4+n > len(b) {
-		return nil
+		return false
 	}
-	return &Info{P: "channeldata", Channel: ch, Len: n, Inner: DecodeUDP(b[4 : 4+n])}
+	*in = Info{P: "channeldata", Channel: ch, Len: n, Inner: DecodeUDP(b[4 : 4+n])}
+	return true
 }
 
 var dtlsContent = map[byte]string{20: "change-cipher-spec", 21: "alert", 22: "handshake", 23: "application-data", 25: "ack"}
@@ -187,16 +202,16 @@ var dtlsHandshake = map[byte]string{
 	14: "server-hello-done", 15: "certificate-verify", 16: "client-key-exchange", 20: "finished",
 }
 
-func decodeDTLS(b []byte) *Info {
+func decodeDTLS(in *Info, b []byte) bool {
 	const hdr = 13
 	if len(b) < hdr || b[1] != 0xfe {
-		return nil
+		return false
 	}
 	ct, ok := dtlsContent[b[0]]
 	if !ok {
-		return nil
+		return false
 	}
-	in := &Info{P: "dtls", Record: ct}
+	*in = Info{P: "dtls", Record: ct}
 	epoch := binary.BigEndian.Uint16(b[3:5])
 	if b[0] == 22 && epoch == 0 && len(b) > hdr {
 		if h, ok := dtlsHandshake[b[hdr]]; ok {
@@ -211,29 +226,30 @@ func decodeDTLS(b []byte) *Info {
 		}
 		rest = rest[n:]
 	}
-	return in
+	return true
 }
 
 var rtcpTypes = map[byte]string{200: "sr", 201: "rr", 202: "sdes", 203: "bye", 204: "app", 205: "rtpfb", 206: "psfb", 207: "xr"}
 
-func decodeRTP(b []byte) *Info {
+func decodeRTP(in *Info, b []byte) bool {
 	if len(b) < 8 || b[0]>>6 != 2 {
-		return nil
+		return false
 	}
 	if pt := b[1]; pt >= 192 && pt <= 223 { // RTCP (RFC 5761)
-		in := &Info{P: "rtcp", SSRC: binary.BigEndian.Uint32(b[4:8])}
+		*in = Info{P: "rtcp", SSRC: binary.BigEndian.Uint32(b[4:8])}
 		if s, ok := rtcpTypes[pt]; ok {
 			in.Record = s
 		} else {
 			in.Record = strconv.Itoa(int(pt))
 		}
-		return in
+		return true
 	}
 	if len(b) < 12 {
-		return nil
+		return false
 	}
-	return &Info{P: "rtp", PT: b[1] & 0x7f, Marker: b[1]&0x80 != 0,
+	*in = Info{P: "rtp", PT: b[1] & 0x7f, Marker: b[1]&0x80 != 0,
 		RTPSeq: binary.BigEndian.Uint16(b[2:4]), SSRC: binary.BigEndian.Uint32(b[8:12]), Len: len(b)}
+	return true
 }
 
 // Label is a short description for diagrams: "STUN binding request

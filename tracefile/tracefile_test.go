@@ -2,7 +2,9 @@ package tracefile_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,3 +302,32 @@ func TestDiff(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// AppendJSON writes what encoding/json writes.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	file, _, _, _ := holePunch(t, 1, nil)
+	tr := readTrace(t, file)
+	events := append([]tracefile.Event(nil), tr.Events...)
+	events = append(events,
+		tracefile.Event{Seq: 1, Kind: "drop", Where: "we\"ird\\\n\x01\u2028é\xff", Reason: "rule", Info: &tracefile.Info{P: "stun", Attrs: []string{"USERNAME=\x00<&>"},
+			Inner: &tracefile.Info{P: "rtp", Marker: true, PT: 1, RTPSeq: 2, SSRC: 3}}},
+		tracefile.Event{Kind: "send", Src: netip.MustParseAddrPort("[2001:db8::1]:5"), NewDst: netip.MustParseAddrPort("1.2.3.4:5"),
+			Info: tracefile.DecodeTCP(0xff, 1, 2, 3, 4)},
+		tracefile.Event{Kind: "deliver", Info: &tracefile.Info{P: "dtls", Record: "handshake", Handshake: "finished", Records: 3, Channel: 0x4000}},
+	)
+	for i := range events {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		require.NoError(t, enc.Encode(&events[i]))
+		assert.Equal(t, strings.TrimSuffix(want.String(), "\n"), string(events[i].AppendJSON(nil)), "event %d", i)
+	}
+}
+
+func TestAppendJSONAllocatesNothing(t *testing.T) {
+	e := tracefile.Event{Seq: 9, T: 5, Kind: "nat", Where: "lan", Proto: "udp", Src: netip.MustParseAddrPort("10.0.0.1:1"),
+		Dst: netip.MustParseAddrPort("1.2.3.4:2"), NewSrc: netip.MustParseAddrPort("1.2.3.100:1"), NewDst: netip.MustParseAddrPort("1.2.3.4:2"),
+		Size: 48, ID: 3, Info: &tracefile.Info{P: "stun", Method: "binding", Class: "request", TID: "00", Attrs: []string{"USE-CANDIDATE"}}}
+	buf := make([]byte, 0, 1024)
+	assert.Zero(t, testing.AllocsPerRun(100, func() { buf = e.AppendJSON(buf[:0]) }))
+}

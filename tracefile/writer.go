@@ -29,6 +29,7 @@ type Writer struct {
 	err    error
 	closed bool
 	topo   []func() []Node
+	line   []byte // scratch for one event's line
 }
 
 // NewWriter writes h (Version set to this package's) to out and returns a
@@ -58,7 +59,8 @@ func (w *Writer) Write(e *Event) {
 		return
 	}
 	w.n++
-	w.err = w.enc.Encode(e)
+	w.line = append(e.AppendJSON(w.line[:0]), '\n')
+	_, w.err = w.bw.Write(w.line)
 }
 
 // Len returns the number of events written.

@@ -64,6 +64,7 @@ func (r *Router) WriteTraceFile(tw *tracefile.Writer) {
 func TraceFileObserver(tw *tracefile.Writer) func(Record) {
 	start := tw.Start()
 	var e tracefile.Event
+	var info tracefile.Info // reused: Write copies what it needs
 	return func(r Record) {
 		e = tracefile.Event{
 			Seq: r.Seq, T: r.At.Sub(start).Nanoseconds(), Kind: r.Kind.String(), Where: r.Where,
@@ -77,7 +78,8 @@ func TraceFileObserver(tw *tracefile.Writer) func(Record) {
 		case protoTCP:
 			e.Info = tracefile.DecodeTCP(r.TCP.Flags, r.TCP.Seq, r.TCP.Ack, r.TCP.Window, r.TCP.Len)
 		case protoUDP:
-			e.Info = tracefile.DecodeUDP(r.Payload)
+			tracefile.DecodeUDPInto(&info, r.Payload)
+			e.Info = &info
 		}
 		tw.Write(&e)
 	}
