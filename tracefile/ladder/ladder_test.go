@@ -22,10 +22,19 @@ import (
 )
 
 // holePunchTrace is the trace of the hole-punching scenario.
-func holePunchTrace(t *testing.T) *tracefile.Trace {
+func holePunchTrace(t *testing.T) *tracefile.Trace { return holePunchN(t, 0) }
+
+// longTrace is a hole-punching run of over 50,000 events.
+func longTrace(t *testing.T) *tracefile.Trace {
+	tr := holePunchN(t, 6000)
+	require.Greater(t, len(tr.Events), 50000)
+	return tr
+}
+
+func holePunchN(t *testing.T, punches int) *tracefile.Trace {
 	var buf bytes.Buffer
 	tw := tracefile.NewWriter(&buf, tracefile.Header{Seed: 1, Name: "holepunch"})
-	_, err := scenarios.HolePunch(scenarios.HolePunchConfig{Seed: 1, Loss: 0.2, Observe: vnet.TraceFileObserver(tw),
+	_, err := scenarios.HolePunch(scenarios.HolePunchConfig{Seed: 1, Loss: 0.2, Punches: punches, Observe: vnet.TraceFileObserver(tw),
 		Setup: func(w *scenarios.HolePunchWorld) error { tw.AddTopology(w.WAN.Topology); return nil }})
 	require.NoError(t, err)
 	require.NoError(t, tw.Close())
@@ -159,7 +168,7 @@ func TestLadderInChromium(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		tr   func(*testing.T) *tracefile.Trace
-	}{{"holepunch", holePunchTrace}, {"flaky-ice-failing", flakyFailingTrace}} {
+	}{{"holepunch", holePunchTrace}, {"flaky-ice-failing", flakyFailingTrace}, {"holepunch-50k-events", longTrace}} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := tc.tr(t)
 			d := ladder.Build(tr)
@@ -183,6 +192,14 @@ func TestLadderInChromium(t *testing.T) {
 			assert.Greater(t, ink, 0.01, "the screenshot is not blank")
 			assert.Greater(t, colours, 8, "lanes, arrows, drops and labels are drawn")
 
+			if len(tr.Events) > 50000 {
+				// Opened plainly, a long run shows a window of it.
+				dom := run(t, browser, "--dump-dom", "file://"+page)
+				shown := strings.Count(dom, `<g class="arrow `)
+				t.Logf("%d events: the first window draws %d of %d arrows", len(tr.Events), shown, d.Count())
+				assert.Positive(t, shown)
+				assert.LessOrEqual(t, shown, 3000, "only the window in view is drawn")
+			}
 			dom := run(t, browser, "--dump-dom", "file://"+page+"#all")
 			arrows := strings.Count(dom, `<g class="arrow `)
 			assert.Equal(t, fates(tr), arrows, "one arrow per delivery or drop")
