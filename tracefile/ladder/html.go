@@ -111,7 +111,7 @@ function render(){
  let shown=0,inview=0;
  const vis=[];
  for(const a of D.arrows){if(!visible(a))continue;inview++;if(vis.length<MAX)vis.push(a);}
- const labels=vis.length<=LABELS;
+ const labels=vis.length<=Math.min(LABELS,H()/14); // one label line per arrow at most
  for(const a of vis){
   const pts=a.pts.map(p=>X(p.x).toFixed(1)+","+Y(p.t).toFixed(1)).join(" ");
   const fate=a.fate==="inflight"?"inflight":a.fate;
