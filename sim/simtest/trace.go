@@ -20,7 +20,7 @@ const TraceDirEnv = "VNETSIM_TRACE_DIR"
 
 // maxTraceBytes bounds the trace a run keeps in memory for the case it
 // fails; beyond it the trace is cut (and says so in the log).
-const maxTraceBytes = 256 << 20
+const maxTraceBytes = 64 << 20
 
 // TracePath is where the trace file of test (a full test name) with seed
 // goes: $VNETSIM_TRACE_DIR, or vnetsim-traces in the temporary directory,
