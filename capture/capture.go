@@ -66,8 +66,8 @@ const (
 )
 
 // Meta is optional per-packet metadata, stored as pcapng packet options.
-// Writing any of it costs a few small allocations per packet (pcapgo builds an
-// option list); plain WritePacket allocates nothing.
+// Writing it allocates nothing (the packet block is built in a reused
+// buffer, see epb.go).
 type Meta struct {
 	// Dir is the direction on the interface; DirUnknown (zero) omits it.
 	Dir Direction
