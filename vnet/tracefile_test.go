@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/tracefile"
 	"github.com/vnetsim/vnetsim/vnet"
 )
@@ -110,4 +111,43 @@ func TestTopology(t *testing.T) {
 	assert.Contains(t, text, "router wan parent= nat=false")
 	assert.Contains(t, text, "router lan parent=wan nat=true [1.2.3.100]")
 	assert.Contains(t, text, "host host parent=lan nat=false [192.168.0.1]")
+}
+
+// TCP segments are described by their header: flags, numbers and payload
+// length, at every event including the delivery.
+func TestTraceFileTCP(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tracefile.NewWriter(&buf, tracefile.Header{})
+	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
+		tracefile.Attach(s, tw) // in place of simtest's
+		_, a, b := wanPair(t, s)
+		ln, err := b.Listen("tcp4", "0.0.0.0:80")
+		require.NoError(t, err)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				_, _ = c.Write([]byte("hello"))
+				_ = c.Close()
+			}
+		}()
+		c, err := a.Dial("tcp4", "1.2.3.5:80")
+		require.NoError(t, err)
+		_, err = io.ReadFull(c, make([]byte, 5))
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		require.NoError(t, ln.Close())
+		time.Sleep(time.Second)
+	})
+	require.NoError(t, tw.Close())
+	tr, err := tracefile.Read(&buf)
+	require.NoError(t, err)
+	var syn, data bool
+	for _, e := range tr.Events {
+		require.Equal(t, "tcp", e.Proto)
+		require.NotNil(t, e.Info)
+		syn = syn || e.Info.Flags == "SYN"
+		data = data || (e.Kind == "deliver" && e.Info.Len == 5)
+	}
+	assert.True(t, syn, "the SYN")
+	assert.True(t, data, "the delivery of the 5 bytes")
 }
