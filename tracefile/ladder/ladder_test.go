@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vnetsim/vnetsim/impair"
 	"github.com/vnetsim/vnetsim/scenarios"
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
@@ -233,4 +234,41 @@ func inked(img image.Image) (float64, int) {
 		}
 	}
 	return float64(n) / float64(b.Dx()*b.Dy()), len(seen)
+}
+
+// A duplicating link makes two arrows of one packet: still one arrow per
+// delivery or drop.
+func TestBuildDuplicates(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tracefile.NewWriter(&buf, tracefile.Header{Seed: 3})
+	_, err := scenarios.HolePunch(scenarios.HolePunchConfig{Seed: 3, Loss: 0.2, Observe: vnet.TraceFileObserver(tw),
+		Setup: func(w *scenarios.HolePunchWorld) error {
+			return w.A.Net.Uplink().Set(impair.Config{Duplicate: 0.5})
+		}})
+	require.NoError(t, err)
+	require.NoError(t, tw.Close())
+	tr, err := tracefile.Read(&buf)
+	require.NoError(t, err)
+	dups := 0
+	for _, e := range tr.Events {
+		if e.Kind == "dup" {
+			dups++
+		}
+	}
+	require.Positive(t, dups)
+	d := ladder.Build(tr)
+	assert.Equal(t, fates(tr), d.Count())
+	ids := map[uint64]int{}
+	for _, a := range d.Arrows {
+		ids[a.ID]++
+	}
+	twice := 0
+	for _, n := range ids {
+		if n == 2 {
+			twice++
+		}
+	}
+	assert.Equal(t, dups, twice, "each duplicated packet has two arrows")
+	assert.Empty(t, tr.Topology.Nodes, "no topology: lanes in order of appearance")
+	assert.Equal(t, "a", d.Lanes[0].Name)
 }
