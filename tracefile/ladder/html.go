@@ -11,10 +11,12 @@ import (
 // as JSON in the page, and a script that draws the arrows of the time
 // window in view as inline SVG (so a 50,000-event run stays responsive),
 // with zoom (buttons, ctrl+wheel), a scrubber, scrolling (wheel), and
-// filters by host, by text (an address or flow, a protocol, a reason,
-// id:N) and by time window. Nothing is loaded from the network. Opening
-// the page with #all in its address draws every arrow at once, zoomed to
-// the whole run (what tests count).
+// filters by host, by flow (a pair of addresses as sent, both ways), by
+// text (an address, a protocol, a reason, id:N) and by time window.
+// Nothing is loaded from the network. Opening the page with #all in its
+// address draws every arrow at once, zoomed to the whole run (what tests
+// count); host=NAME, flow=..., q=TEXT and from=MS&to=MS (joined with &,
+// as in #all&q=loss) open it filtered.
 func WriteHTML(w io.Writer, d *Diagram) error {
 	data, err := json.Marshal(d) // escapes <, > and &: safe inside <script>
 	if err != nil {
@@ -64,6 +66,7 @@ svg text{font:11px system-ui,sans-serif}
 <input id="scrub" type="range" min="0" max="1" step="1" title="scrub through virtual time">
 from <input id="from" class="t" type="text" title="window start, ms"> to <input id="to" class="t" type="text" title="window end, ms"> ms
 <select id="host"><option value="">all hosts</option></select>
+<select id="flow"><option value="">all flows</option></select>
 <input id="q" type="text" placeholder="filter: address, flow, STUN, loss, id:17">
 <span id="status"></span>
 </div>
@@ -74,7 +77,8 @@ from <input id="from" class="t" type="text" title="window start, ms"> to <input 
 <script>
 "use strict";
 const D=JSON.parse(document.getElementById("data").textContent);
-const ALL=location.hash==="#all", MAX=ALL?Infinity:3000, LABELS=300, NATS=12;
+const HP=new URLSearchParams(location.hash.slice(1));
+const ALL=HP.has("all"), MAX=ALL?Infinity:3000, LABELS=300, NATS=12;
 const $=id=>document.getElementById(id);
 const chart=$("chart"),heads=$("heads");
 const M=90; // left margin: the time axis
@@ -82,7 +86,10 @@ const end=Math.max(D.end,1);
 let t0=0, span=end, sel=-1;
 D.arrows.forEach((a,i)=>{a.i=i;a.t1=a.pts.length?a.pts[a.pts.length-1].t:0;a.t0=a.pts.length?a.pts[0].t:0;
  a.s=(a.src+" "+a.dst+" "+a.label+" "+(a.reason||"")+" id:"+a.id+" "+a.detail).toLowerCase();
- a.lanes=new Set([a.from,a.to].concat(a.pts.map(p=>p.x)));});
+ a.lanes=new Set([a.from,a.to].concat(a.pts.map(p=>p.x)));
+ a.flow=a.src<a.dst?a.src+" <> "+a.dst:a.dst+" <> "+a.src;});
+{const fc=new Map();for(const a of D.arrows)fc.set(a.flow,(fc.get(a.flow)||0)+1);
+ [...fc.entries()].sort((x,y)=>y[1]-x[1]).slice(0,300).forEach(([f,n])=>{const o=document.createElement("option");o.value=f;o.textContent=f+" ("+n+")";$("flow").appendChild(o);});}
 D.lanes.forEach((l,i)=>{const o=document.createElement("option");o.value=i;o.textContent=l.name;$("host").appendChild(o);});
 $("scrub").max=end;
 if(!ALL&&D.arrows.length>MAX){span=Math.max(end/50,1e6);} // a long run: start with a window
@@ -96,6 +103,7 @@ function Y(t){return 10+(t-t0)/span*(H()-20);}
 function visible(a){
  if(a.t0>t0+span||a.t1<t0)return false;
  const h=$("host").value; if(h!==""&&!a.lanes.has(+h))return false;
+ const f=$("flow").value; if(f!==""&&a.flow!==f)return false;
  const q=$("q").value.trim().toLowerCase(); if(q&&!q.split(/\s+/).every(w=>a.s.includes(w)))return false;
  return true;}
 function render(){
@@ -134,12 +142,17 @@ function zoom(f,at){const c=at===undefined?t0+span/2:at;t0=c-(c-t0)*f;span*=f;cl
 $("zin").onclick=()=>zoom(0.5);$("zout").onclick=()=>zoom(2);$("fit").onclick=()=>{t0=0;span=end;render();};
 $("scrub").oninput=e=>{t0=+e.target.value;clamp();render();};
 $("from").onchange=$("to").onchange=()=>{const a=parseFloat($("from").value)*1e6,b=parseFloat($("to").value)*1e6;if(b>a){t0=a;span=b-a;clamp();render();}};
-$("host").onchange=render;$("q").oninput=render;
+$("host").onchange=render;$("flow").onchange=render;$("q").oninput=render;
 chart.addEventListener("wheel",e=>{e.preventDefault();if(e.ctrlKey){const r=chart.getBoundingClientRect();zoom(e.deltaY>0?1.25:0.8,t0+(e.clientY-r.top-10)/(H()-20)*span);}else{t0+=e.deltaY/H()*span;clamp();render();}},{passive:false});
 chart.addEventListener("click",e=>{const g=e.target.closest("g[data-i]");const d=$("detail");if(!g){d.style.display="none";sel=-1;render();return;}
  const a=D.arrows[+g.dataset.i];sel=a.i;d.style.display="block";
  d.textContent="packet id "+a.id+": "+a.fate+(a.reason?" ("+a.reason+")":"")+"\n"+a.detail+"\n\nstop a debugger just before its send:  VNETSIM_BREAK="+a.ev0+(a.ev1?"   before its end:  VNETSIM_BREAK="+a.ev1:"")+"   or  VNETSIM_BREAK=id:"+a.id;render();});
 window.addEventListener("resize",render);
+// #all&host=NAME&flow=A <> B&q=TEXT&from=MS&to=MS: open with these set.
+if(HP.has("host"))$("host").value=String(D.lanes.findIndex(l=>l.name===HP.get("host")));
+if(HP.has("flow"))$("flow").value=HP.get("flow");
+if(HP.has("q"))$("q").value=HP.get("q");
+if(HP.has("from")&&HP.has("to")){const a=parseFloat(HP.get("from"))*1e6,b=parseFloat(HP.get("to"))*1e6;if(b>a){t0=a;span=b-a;}}
 render();
 </script></body></html>
 `

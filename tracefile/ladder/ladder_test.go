@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,6 +206,30 @@ func TestLadderInChromium(t *testing.T) {
 			arrows := strings.Count(dom, `<g class="arrow `)
 			assert.Equal(t, fates(tr), arrows, "one arrow per delivery or drop")
 			assert.Equal(t, d.Drops, strings.Count(dom, `<g class="arrow drop`))
+
+			if len(tr.Events) > 50000 {
+				return // each page load of the long run costs seconds
+			}
+			// Filters: by text (a drop reason), by host.
+			want := map[string]int{}
+			for _, e := range tr.Events {
+				if e.Kind == "drop" {
+					want[e.Reason]++
+				}
+			}
+			for reason, n := range want {
+				dom := run(t, browser, "--dump-dom", "file://"+page+"#all&q="+reason)
+				assert.Equal(t, n, strings.Count(dom, `<g class="arrow drop`), "q=%s", reason)
+				break // one reason is enough (each run costs a browser start)
+			}
+			fromA := 0
+			for _, a := range d.Arrows {
+				if a.Fate != "inflight" && (a.From == 0 || a.To == 0 || slices.ContainsFunc(a.Pts, func(p ladder.Point) bool { return p.X == 0 })) {
+					fromA++
+				}
+			}
+			dom = run(t, browser, "--dump-dom", "file://"+page+"#all&host="+d.Lanes[0].Name)
+			assert.Equal(t, fromA, strings.Count(dom, `<g class="arrow `), "host=%s", d.Lanes[0].Name)
 		})
 	}
 }
