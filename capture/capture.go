@@ -19,12 +19,12 @@
 package capture
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -66,8 +66,8 @@ const (
 )
 
 // Meta is optional per-packet metadata, stored as pcapng packet options.
-// Writing any of it costs a few small allocations per packet (pcapgo builds an
-// option list); plain WritePacket allocates nothing.
+// Writing it allocates nothing (the packet block is built in a reused
+// buffer, see epb.go).
 type Meta struct {
 	// Dir is the direction on the interface; DirUnknown (zero) omits it.
 	Dir Direction
@@ -75,6 +75,12 @@ type Meta struct {
 	// why the simulator dropped the packet: "dropped: NAT filter, no
 	// mapping". Empty omits it. At most 65535 bytes of UTF-8.
 	Comment string
+	// ID and Event, when either is nonzero, add "id=ID ev=Event" to the
+	// comment (after Comment and a space, if any): the simulator's packet
+	// id and event ordinal, as vnetsim's trace files number them, so a
+	// packet in Wireshark (pkt_comment contains "id=17 ") and in a ladder
+	// diagram can be matched. Written without allocating.
+	ID, Event uint64
 }
 
 // Writer writes a pcapng capture of simulated packets.
@@ -86,14 +92,15 @@ type Meta struct {
 // after one, every method returns it, because the stream is cut mid-block.
 type Writer struct {
 	out   io.Writer
+	bw    *bufio.Writer    // out, buffered: ng writes headers into it, write packets
 	ng    *pcapgo.NgWriter // nil until the first AddInterface
 	names map[string]int
 	n     int    // interfaces added
 	buf   []byte // scratch datagram, reused by every WritePacket
 	err   error  // first write error; sticky, the stream is broken after it
-	// Option scratch for WritePacketMeta, so its pointers need no allocation.
-	flags    pcapgo.NgEpbFlags
-	comments [1]string
+	// Scratch of writeEPB: a packet block's header, and its trailer
+	// (padding, options, length).
+	head, tail []byte
 }
 
 // NewWriter returns a Writer that writes a pcapng stream to w.
@@ -106,7 +113,7 @@ func NewWriter(w io.Writer) (*Writer, error) {
 	if w == nil {
 		return nil, ErrNilWriter
 	}
-	return &Writer{out: w, names: make(map[string]int)}, nil
+	return &Writer{out: w, bw: bufio.NewWriter(w), names: make(map[string]int)}, nil
 }
 
 // AddInterface declares one captured interface, named after the simulated
@@ -136,7 +143,7 @@ func (w *Writer) AddInterface(name string) (int, error) {
 	}
 	var id int
 	if w.ng == nil {
-		ng, err := pcapgo.NewNgWriterInterface(w.out, intf, pcapgo.NgWriterOptions{
+		ng, err := pcapgo.NewNgWriterInterface(unbuffered{w.bw}, intf, pcapgo.NgWriterOptions{
 			SectionInfo: pcapgo.NgSectionInfo{Application: Application},
 		})
 		if err != nil {
@@ -151,6 +158,11 @@ func (w *Writer) AddInterface(name string) (int, error) {
 			return 0, w.err
 		}
 	}
+	// Packets go to bw directly (epb.go): move the headers there first.
+	if err := w.ng.Flush(); err != nil {
+		w.err = fmt.Errorf("capture: writing interface %q: %w", name, err)
+		return 0, w.err
+	}
 	w.names[name] = id
 	w.n++
 	return id, nil
@@ -162,33 +174,19 @@ func (w *Writer) AddInterface(name string) (int, error) {
 // ErrTimestamp) writes nothing. WritePacket allocates nothing once its
 // scratch buffer has grown to the largest datagram seen.
 func (w *Writer) WritePacket(iface int, ts time.Time, p Packet) error {
-	return w.write(iface, ts, p, pcapgo.NgPacketOptions{})
+	return w.write(iface, ts, p, Meta{})
 }
 
 // WritePacketMeta is WritePacket with a direction and/or comment attached.
+// Like WritePacket it allocates nothing.
 func (w *Writer) WritePacketMeta(iface int, ts time.Time, p Packet, m Meta) error {
-	var opts pcapgo.NgPacketOptions
-	switch m.Dir {
-	case DirUnknown:
-	case DirInbound:
-		w.flags = pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionInbound}
-		opts.Flags = &w.flags
-	case DirOutbound:
-		w.flags = pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionOutbound}
-		opts.Flags = &w.flags
-	default:
+	if m.Dir > DirOutbound {
 		return fmt.Errorf("%w: direction %d", ErrMeta, m.Dir)
 	}
-	if len(m.Comment) > maxOption {
+	if len(m.Comment) > maxOption-64 && (m.ID != 0 || m.Event != 0) || len(m.Comment) > maxOption {
 		return fmt.Errorf("%w: comment is %d bytes long (max %d)", ErrMeta, len(m.Comment), maxOption)
 	}
-	if m.Comment != "" {
-		w.comments[0] = m.Comment
-		opts.Comments = w.comments[:]
-	}
-	err := w.write(iface, ts, p, opts)
-	w.comments[0] = "" // do not keep the caller's string alive
-	return err
+	return w.write(iface, ts, p, m)
 }
 
 // Earliest and latest instants a pcapng nanosecond timestamp (int64 since
@@ -198,7 +196,7 @@ var (
 	maxTime = time.Unix(0, 1<<63-1)
 )
 
-func (w *Writer) write(iface int, ts time.Time, p Packet, opts pcapgo.NgPacketOptions) error {
+func (w *Writer) write(iface int, ts time.Time, p Packet, m Meta) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -213,18 +211,19 @@ func (w *Writer) write(iface int, ts time.Time, p Packet, opts pcapgo.NgPacketOp
 		return err
 	}
 	w.buf = b
-	ci := gopacket.CaptureInfo{
-		Timestamp:      ts,
-		CaptureLength:  len(b),
-		Length:         len(b),
-		InterfaceIndex: iface,
-	}
-	if err := w.ng.WritePacketWithOptions(ci, b, opts); err != nil {
+	if err := w.writeEPB(iface, ts, b, m); err != nil {
 		w.err = fmt.Errorf("capture: writing packet: %w", err)
 		return w.err
 	}
 	return nil
 }
+
+// unbuffered hides that bw is a *bufio.Writer, so that pcapgo buffers
+// into it rather than sharing it (bufio.NewWriter returns a large enough
+// *bufio.Writer itself), and its Flush moves bytes into bw, not to out.
+type unbuffered struct{ w io.Writer }
+
+func (u unbuffered) Write(b []byte) (int, error) { return u.w.Write(b) }
 
 // Flush writes buffered data to the underlying io.Writer.
 func (w *Writer) Flush() error {
@@ -235,6 +234,10 @@ func (w *Writer) Flush() error {
 		return nil
 	}
 	if err := w.ng.Flush(); err != nil {
+		w.err = fmt.Errorf("capture: flush: %w", err)
+		return w.err
+	}
+	if err := w.bw.Flush(); err != nil {
 		w.err = fmt.Errorf("capture: flush: %w", err)
 		return w.err
 	}

@@ -116,6 +116,12 @@ type EventInfo struct {
 	Key   Key
 	Seq   uint64
 	Label string // from Labeler; empty when the handler has none
+	// N is the event's ordinal: the Nth event fired (the first is 1). Trace
+	// files number their records with it, and VNETSIM_BREAK=N stops there.
+	N uint64
+	// Tag is what the event acts on, from Tagger (vnet: the packet id);
+	// 0 when the handler has none.
+	Tag uint64
 }
 
 // Scheduler is a discrete-event scheduler on a virtual clock.
@@ -138,6 +144,7 @@ type Scheduler struct {
 	fired     uint64
 	hash      uint64
 	observers []func(EventInfo)
+	brk       func(EventInfo) bool // BreakWhen; nil: no breakpoint (see break.go)
 	batch     []pending
 	stampLate bool // the paced loop stamps late submissions (see realtime)
 
@@ -157,6 +164,8 @@ type Scheduler struct {
 	timerID uint64
 
 	timerMu sync.Mutex // guards every timer's state (see clock.go)
+
+	attached sync.Map // Attach/Attached (see attach.go)
 }
 
 type pending struct {
@@ -196,6 +205,7 @@ func New(cfg Config) *Scheduler {
 		s.cfg.LoggerFactory = simlog.New(s.Now, nil)
 	}
 	s.log = s.cfg.LoggerFactory.NewLogger("sim")
+	s.breakFromEnv()
 	return s
 }
 
@@ -463,8 +473,11 @@ func (s *Scheduler) fire() {
 	}
 	s.fired++
 	s.hash = mix(mix(mix(s.hash, uint64(at)), key.Hi), key.Lo)
+	if s.brk != nil {
+		s.checkBreak(at, sl, arg)
+	}
 	if len(s.observers) > 0 {
-		info := EventInfo{At: time.Unix(0, at).In(time.UTC), Key: key, Seq: sl.seq}
+		info := s.eventInfo(at, sl, arg)
 		if l, ok := h.(Labeler); ok {
 			info.Label = l.Label(arg)
 		}

@@ -55,8 +55,9 @@ func (i *iface) write(p *packet) {
 		cp.TCP = capture.TCPHeader{Seq: p.seg.Seq, Ack: p.seg.Ack, Flags: capture.TCPFlags(p.seg.Flags), Window: p.seg.Window}
 	}
 	now := p.w.sched.Now()
+	m := capture.Meta{ID: p.id, Event: p.w.sched.Fired()}
 	for _, t := range i.taps {
-		t.c.write(t.id, now, cp)
+		t.c.write(t.id, now, cp, m)
 	}
 }
 
@@ -196,11 +197,11 @@ func (r *Router) startCapture(out io.Writer, ifaces []Iface) (*Capture, error) {
 }
 
 // write writes one packet (handler context).
-func (c *Capture) write(id int, at time.Time, p capture.Packet) {
+func (c *Capture) write(id int, at time.Time, p capture.Packet, m capture.Meta) {
 	if c.err != nil {
 		return
 	}
-	if err := c.cw.WritePacket(id, at, p); err != nil {
+	if err := c.cw.WritePacketMeta(id, at, p, m); err != nil {
 		c.err = fmt.Errorf("vnet: capture stopped at packet %d: %w", c.n+1, err)
 		c.r.w.log.Errorf("%v", c.err)
 		c.detach()

@@ -129,6 +129,27 @@ type Record struct {
 	Size   int // IP datagram bytes
 	Reason Reason
 	ID     uint64 // the packet's number in this world, in order of sending
+
+	// Seq is the scheduler's ordinal of the event during which this
+	// happened (sim.EventInfo.N; "ev" in trace files): VNETSIM_BREAK=Seq
+	// stops the debugger just before that event. Records of one event
+	// share it.
+	Seq uint64
+	// TCP is the segment's header (Proto 6); zero for UDP.
+	TCP TCPHeader
+	// Payload is the UDP payload (nil for TCP), for observers that decode
+	// it (trace files). It is valid only during the observer's call: the
+	// packet's memory is reused afterwards. Copy what you keep. Tracer
+	// keeps records without it.
+	Payload []byte
+}
+
+// TCPHeader is the part of a TCP segment's header a Record shows.
+type TCPHeader struct {
+	Seq, Ack uint32
+	Flags    uint8 // wire bit order: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
+	Window   uint16
+	Len      int // payload bytes
 }
 
 // String renders the record on one line, for people.

@@ -168,9 +168,9 @@ func (n *Net) arriveTCP(p *packet) {
 	}
 	seg := p.seg
 	seg.Src, seg.Dst = p.src, p.dst
-	p.seg.Payload = nil // the stack owns it now
 	n.w.delivered++
-	n.w.record(KindDeliver, n.name, p, ReasonNone)
+	n.w.record(KindDeliver, n.name, p, ReasonNone) // with the payload's length
+	p.seg.Payload = nil                            // the stack owns it now
 	p.free()
 	st.Deliver(seg)
 }

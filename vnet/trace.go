@@ -65,6 +65,7 @@ func (t *Tracer) Observe(rec Record) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n++
+	rec.Payload = nil // valid only during this call
 	t.buf = appendCanonical(t.buf[:0], rec)
 	t.hash = fnv64a(t.hash, t.buf)
 	switch {

@@ -295,6 +295,7 @@ func (c *UDPConn) enqueue(p *packet) {
 	var rec Record
 	if observed {
 		rec = w.newRecord(KindDeliver, c.net.name, p, ReasonNone)
+		rec.Payload = w.keepPayload(rec.Payload) // a reader may free p once it is queued
 	}
 	c.queue = append(c.queue, p)
 	c.qbytes += len(p.payload)

@@ -26,6 +26,7 @@ type world struct {
 	links   []*Link
 
 	observers []func(Record)
+	scratch   []byte // a delivered payload, copied for the observers (keepPayload)
 
 	nextID     uint64 // packet numbers, in order of sending
 	sent       uint64
@@ -60,6 +61,7 @@ func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
 	}
 	w := &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet")}
 	instrumentWorld(w)
+	w.attachTraceFile()
 	return w
 }
 
@@ -96,7 +98,7 @@ func (w *world) record(k Kind, where string, p *packet, r Reason) {
 
 // newRecord describes p for the observers.
 func (w *world) newRecord(k Kind, where string, p *packet, r Reason) Record {
-	return Record{At: w.sched.Now(), Kind: k, Where: where, Proto: p.proto, Src: p.src, Dst: p.dst, Size: p.size(), Reason: r, ID: p.id}
+	return p.describe(Record{At: w.sched.Now(), Kind: k, Where: where, Proto: p.proto, Src: p.src, Dst: p.dst, Size: p.size(), Reason: r, ID: p.id})
 }
 
 // emit hands rec to every observer.
@@ -112,6 +114,7 @@ func (w *world) recordNAT(where string, p *packet, oldSrc, oldDst netip.AddrPort
 	}
 	rec := Record{At: w.sched.Now(), Kind: KindTranslate, Where: where, Proto: p.proto, Src: oldSrc, Dst: oldDst,
 		NewSrc: p.src, NewDst: p.dst, Size: p.size(), ID: p.id}
+	rec = p.describe(rec)
 	for _, o := range w.observers {
 		o(rec)
 	}

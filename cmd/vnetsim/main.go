@@ -3,6 +3,9 @@
 //	vnetsim list
 //	vnetsim run   [-seed N] [-loss P] [-trace N] holepunch|holepunch6|ice|flaky
 //	vnetsim sweep [-seeds N] [-parallel N] [-loss P] [-shard I/N] [-swarm] [-json F] [-junit F] holepunch|holepunch6|flaky
+//	vnetsim run -save DIR SCENARIO           (trace.jsonl, capture.pcapng, ladder.html)
+//	vnetsim ladder TRACE.jsonl [-o run.html] [-format html|mermaid] [-from D] [-to D]
+//	vnetsim diff A.jsonl B.jsonl [-context N]
 //
 // holepunch and holepunch6 (the same over IPv6) are simulator-native: it runs on virtual time by hand, takes
 // microseconds, and is deterministic. ice and flaky run real pion/ice
@@ -38,7 +41,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] [-shard I/N] [-swarm] [-json F] [-junit F] SCENARIO")
+	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] [-save DIR] [-swarm] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] [-shard I/N] [-swarm] [-json F] [-junit F] SCENARIO | ladder TRACE.jsonl [-o OUT] [-format html|mermaid] | diff A.jsonl B.jsonl")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -58,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "run", "sweep":
+	case "ladder": // see.go
+		return ladderCmd(args[1:], stdout, stderr)
+	case "diff": // see.go
+		return diffCmd(args[1:], stdout, stderr)
 	default:
 		usage(stderr)
 		return 2
@@ -73,6 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.String("json", "", "write the sweep's summary as JSON to this file")
 	junitOut := fs.String("junit", "", "write the sweep's summary as JUnit XML to this file")
 	swarm := fs.Bool("swarm", false, "draw B's access link's impairment mix from the seed (loss model, jitter, reordering, rate)")
+	save := fs.String("save", "", "run: write trace.jsonl, capture.pcapng and ladder.html into this directory")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -83,6 +91,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	scenario := fs.Arg(0)
 	if args[0] == "run" && *swarm {
 		return runSwarm(scenario, *seed, *loss, stdout, stderr)
+	}
+	if args[0] == "run" && *save != "" { // see.go
+		return runSave(scenario, *seed, *loss, *save, stdout, stderr)
 	}
 	if args[0] == "run" {
 		ok, report, err := runOnce(scenario, *seed, *loss, *trace, stdout)

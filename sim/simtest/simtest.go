@@ -29,8 +29,11 @@ const SeedEnv = "VNETSIM_SEED"
 // deadlock.
 func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
 	t.Helper()
+	var tr *runTrace
+	defer func() { tr.finish(t) }() // trace.go: after the bubble, the scheduler stopped
 	synctest.Test(t, func(t *testing.T) {
 		s := sim.New(sim.Config{Seed: seed})
+		tr = startTrace(t, s, seed)
 		if err := s.Start(); err != nil {
 			t.Fatalf("simtest: start scheduler: %v", err)
 		}
@@ -45,8 +48,11 @@ func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
 // their work before virtual time moves.
 func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
 	t.Helper()
+	var tr *runTrace
+	defer func() { tr.finish(t) }() // trace.go
 	synctest.Test(t, func(t *testing.T) {
 		s := sim.New(sim.Config{Seed: seed, Settle: synctest.Wait})
+		tr = startTrace(t, s, seed)
 		body(t, s)
 	})
 }
@@ -67,7 +73,7 @@ func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 		name := fmt.Sprintf("seed=%d", seed)
 		ok := t.Run(name, func(t *testing.T) { body(t, seed) })
 		if !ok {
-			t.Logf("seed %d failed; reproduce with:\n\t%s", seed, ReproCommand(t.Name(), seed))
+			t.Logf("seed %d failed; reproduce with:\n\t%s%s", seed, ReproCommand(t.Name(), seed), traceNote(t.Name()+"/"+name, seed))
 		}
 	}
 }

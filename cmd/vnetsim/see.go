@@ -1,0 +1,253 @@
+package main
+
+// The subcommands that show a run: run -save, ladder, diff.
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/vnetsim/vnetsim/nat"
+	"github.com/vnetsim/vnetsim/scenarios"
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/tracefile"
+	"github.com/vnetsim/vnetsim/tracefile/ladder"
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// Files that run -save writes into its directory.
+const (
+	saveTrace   = "trace.jsonl"
+	saveCapture = "capture.pcapng"
+	saveLadder  = "ladder.html"
+)
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments ("ladder run.jsonl -o run.html") and returns the
+// positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// ladderCmd: vnetsim ladder TRACE.jsonl [-o OUT] [-format html|mermaid] [-from D] [-to D] [-max N]
+func ladderCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("ladder", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "write to this file (default: TRACE with .html or .mmd, - for stdout)")
+	format := fs.String("format", "html", "html (interactive page) or mermaid (sequenceDiagram of a window)")
+	from := fs.Duration("from", 0, "mermaid: window start, virtual time since the trace's start")
+	to := fs.Duration("to", 0, "mermaid: window end (0: the end of the run)")
+	maxArrows := fs.Int("max", 200, "mermaid: at most this many arrows")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "usage: vnetsim ladder TRACE.jsonl [-o OUT] [-format html|mermaid] [-from D] [-to D] [-max N]")
+		return 2
+	}
+	if *format != "html" && *format != "mermaid" {
+		fmt.Fprintf(stderr, "vnetsim: -format %q: want html or mermaid\n", *format)
+		return 2
+	}
+	t, err := tracefile.ReadFile(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 1
+	}
+	d := ladder.Build(t)
+	path := *out
+	if path == "" {
+		ext := ".html"
+		if *format == "mermaid" {
+			ext = ".mmd"
+		}
+		path = pos[0][:len(pos[0])-len(filepath.Ext(pos[0]))] + ext
+	}
+	write := func(w io.Writer) error {
+		if *format == "mermaid" {
+			return ladder.WriteMermaid(w, d, ladder.MermaidConfig{From: *from, To: *to, Max: *maxArrows})
+		}
+		return ladder.WriteHTML(w, d)
+	}
+	if path == "-" {
+		err = write(stdout)
+	} else {
+		err = writeFile(path, write)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 1
+	}
+	if path != "-" {
+		fmt.Fprintf(stdout, "%s: %d lanes, %d arrows (%d deliveries, %d drops)\n", path, len(d.Lanes), d.Count(), d.Deliveries, d.Drops)
+	}
+	return 0
+}
+
+// diffCmd: vnetsim diff A.jsonl B.jsonl [-context N]. Exit status 0 when
+// identical, 1 when they differ, 2 on bad input.
+func diffCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	context := fs.Int("context", 5, "events of context around the first divergence")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 2 {
+		fmt.Fprintln(stderr, "usage: vnetsim diff A.jsonl B.jsonl [-context N]")
+		return 2
+	}
+	a, err := tracefile.ReadFile(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 2
+	}
+	b, err := tracefile.ReadFile(pos[1])
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 2
+	}
+	d := tracefile.Diff(a.Events, b.Events, *context)
+	if _, err := d.WriteTo(stdout); err != nil {
+		return 2
+	}
+	if d.Identical {
+		return 0
+	}
+	return 1
+}
+
+func writeFile(path string, write func(io.Writer) error) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	return write(f)
+}
+
+// runSave runs one scenario like run, and writes its trace, capture and
+// ladder into dir.
+func runSave(scenario string, seed uint64, loss float64, dir string, stdout, stderr io.Writer) int {
+	ok, report, err := saveRun(scenario, seed, loss, dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, report)
+	t, err := tracefile.ReadFile(filepath.Join(dir, saveTrace))
+	if err == nil {
+		d := ladder.Build(t)
+		err = writeFile(filepath.Join(dir, saveLadder), func(w io.Writer) error { return ladder.WriteHTML(w, d) })
+		if err == nil {
+			fmt.Fprintf(stdout, "saved %s (%d events), %s, %s (%d arrows) in %s\n",
+				saveTrace, len(t.Events), saveCapture, saveLadder, d.Count(), dir)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "vnetsim:", err)
+		return 1
+	}
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+func saveRun(scenario string, seed uint64, loss float64, dir string) (ok bool, report string, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, "", err
+	}
+	tf, err := os.Create(filepath.Join(dir, saveTrace))
+	if err != nil {
+		return false, "", err
+	}
+	defer func() { err = errors.Join(err, tf.Close()) }()
+	cf, err := os.Create(filepath.Join(dir, saveCapture))
+	if err != nil {
+		return false, "", err
+	}
+	defer func() { err = errors.Join(err, cf.Close()) }()
+	name := fmt.Sprintf("vnetsim run -seed %d -loss %g %s", seed, loss, scenario)
+
+	var capt *vnet.Capture
+	switch scenario {
+	case "holepunch", "holepunch6":
+		tw := tracefile.NewWriter(tf, tracefile.Header{Start: sim.DefaultStart, Seed: seed, Name: name})
+		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: loss, Observe: vnet.TraceFileObserver(tw),
+			Setup: func(w *scenarios.HolePunchWorld) error {
+				tw.AddTopology(w.WAN.Topology)
+				var err error
+				capt, err = w.WAN.Capture(cf)
+				return err
+			}}
+		if scenario == "holepunch6" {
+			cfg.IPv6, cfg.NATA, cfg.NATB = true, nat.Symmetric, nat.Symmetric
+		}
+		rep, err := scenarios.HolePunch(cfg)
+		if capt != nil {
+			err = errors.Join(err, capt.Close())
+		}
+		return rep.Connected, rep.String(), errors.Join(err, tw.Close())
+	case "ice", "flaky":
+		s := sim.New(sim.Config{Seed: seed}) // paced on the wall clock
+		tw := tracefile.NewWriter(tf, tracefile.Header{Start: s.Origin(), Seed: seed, Name: name})
+		tracefile.Attach(s, tw) // the routers write to it from their first event
+		o, err := saveICE(s, scenario, cf, &capt)
+		s.Stop()
+		if capt != nil {
+			err = errors.Join(err, capt.Close())
+		}
+		return o.Connected, o.String(), errors.Join(err, tw.Close())
+	}
+	return false, "", fmt.Errorf("unknown scenario %q", scenario)
+}
+
+// saveICE runs the ice or flaky scenario with a capture of every
+// interface.
+func saveICE(s *sim.Scheduler, scenario string, cf io.Writer, capt **vnet.Capture) (scenarios.Outcome, error) {
+	if err := s.Start(); err != nil {
+		return scenarios.Outcome{}, err
+	}
+	in, err := scenarios.NewInternet(s)
+	if err != nil {
+		return scenarios.Outcome{}, err
+	}
+	defer in.Close() //nolint:errcheck
+	a, err := in.AddNATPeer("a", nat.PortRestrictedCone)
+	if err != nil {
+		return scenarios.Outcome{}, err
+	}
+	b, err := in.AddNATPeer("b", nat.PortRestrictedCone)
+	if err != nil {
+		return scenarios.Outcome{}, err
+	}
+	if scenario == "flaky" {
+		if err := b.Impair(scenarios.FlakyAccess); err != nil {
+			return scenarios.Outcome{}, err
+		}
+	}
+	if *capt, err = in.WAN.Capture(cf); err != nil {
+		return scenarios.Outcome{}, err
+	}
+	return scenarios.ConnectICE(scenarios.ICEConfig{A: a.Net, B: b.Net, URLs: in.STUN}), nil
+}
