@@ -84,6 +84,19 @@ type Config struct {
 	// os.Stderr, at pion's levels (Error, or what the PION_LOG_* environment
 	// variables say). See Scheduler.LoggerFactory.
 	LoggerFactory logging.LoggerFactory
+
+	// CheckKeys makes the scheduler check its own rule: no two submitted
+	// events due at one instant share a key (their order would fall back
+	// to arrival). A collision is recorded, not fatal: KeyCollision
+	// returns the first. It costs a map operation per submitted and per
+	// fired event; simtest turns it on. Default off.
+	CheckKeys bool
+
+	// KeepGOMAXPROCS leaves GOMAXPROCS alone. Without it, a paced loop
+	// started inside a synctest bubble runs the process on one P until
+	// Stop (see PinOneP), so that application goroutines woken at one
+	// instant run in the order they were woken. Default false.
+	KeepGOMAXPROCS bool
 }
 
 // Key orders events that fall on the same instant. Events scheduled by
@@ -140,6 +153,7 @@ type Scheduler struct {
 	observers []func(EventInfo)
 	batch     []pending
 	stampLate bool // the paced loop stamps late submissions (see realtime)
+	keys      keyCheck // Config.CheckKeys (keycheck.go)
 
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	paced  atomic.Bool  // the paced loop is running
@@ -154,6 +168,7 @@ type Scheduler struct {
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
+	unpin   func() // ends the one-P pin of a paced loop in a bubble (onep.go)
 	timerID uint64
 
 	timerMu sync.Mutex // guards every timer's state (see clock.go)
@@ -409,6 +424,9 @@ func (s *Scheduler) drain() {
 	now := s.now.Load()
 	for i := range b {
 		p := &b[i]
+		if s.cfg.CheckKeys {
+			s.checkSubmitted(max(p.at, now), p.key)
+		}
 		if p.soon {
 			s.seq++
 			s.q.pushRun(max(p.at, now), slot{key: p.key, seq: s.seq, h: p.h, arg: p.arg})
@@ -462,6 +480,9 @@ func (s *Scheduler) fire() {
 		s.now.Store(at)
 	}
 	s.fired++
+	if s.cfg.CheckKeys {
+		s.checkFired(at, key)
+	}
 	s.hash = mix(mix(mix(s.hash, uint64(at)), key.Hi), key.Lo)
 	if len(s.observers) > 0 {
 		info := EventInfo{At: time.Unix(0, at).In(time.UTC), Key: key, Seq: sl.seq}
@@ -561,6 +582,9 @@ func (s *Scheduler) Start() error {
 	s.done = make(chan struct{})
 	t := time.Now()
 	rt := s.timePkg && t != t.Round(0) // a bubble's times carry no monotonic reading
+	if s.timePkg && !rt && !s.cfg.KeepGOMAXPROCS {
+		s.unpin = PinOneP()
+	}
 	s.realtime.Store(rt)
 	s.paced.Store(true)
 	go s.loop(s.stop, s.done, rt)
@@ -574,14 +598,17 @@ func (s *Scheduler) Running() bool { return s.paced.Load() }
 // stay queued. Stop without Start does nothing.
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
-	stop, done := s.stop, s.done
-	s.stop, s.done = nil, nil
+	stop, done, unpin := s.stop, s.done, s.unpin
+	s.stop, s.done, s.unpin = nil, nil, nil
 	s.mu.Unlock()
 	if stop == nil {
 		return
 	}
 	close(stop)
 	<-done
+	if unpin != nil {
+		unpin()
+	}
 }
 
 func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {

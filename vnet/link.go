@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
-	"github.com/vnetsim/vnetsim/sim"
 )
 
 // Link is one direction of a wire: a Net's uplink or downlink, or a
@@ -46,12 +45,6 @@ type Link struct {
 	downs int
 	ups   uint64
 }
-
-// keyLinkChange is the same-instant ordering key (Hi) of link changes. It
-// sorts them before every datagram a socket submits for the same instant
-// (socket keys have Hi >= 256, see UDPConn.nextKey) and before world
-// controls (keyControl), but after events that handlers scheduled (Hi 0).
-const keyLinkChange = 1
 
 // LinkStats counts what a link did. Drops are by the link model's reason.
 type LinkStats struct {
@@ -98,13 +91,12 @@ func (l *Link) SetAt(at time.Time, cfg impair.Config) error {
 
 // change runs fn on the scheduler at virtual time at (or the next
 // nanosecond), ordered before the sockets' datagrams of that instant.
+// Its key (linkChangeKey, see keys.go) sorts it before every socket's
+// events of that instant and after the events handlers scheduled. A change
+// made on a subtree that is not attached yet moves with the subtree into
+// its new world (see adopt).
 func (l *Link) change(at time.Time, fn func()) {
-	w := l.w
-	w.ctlMu.Lock()
-	w.ctlSeq++
-	seq := w.ctlSeq
-	w.ctlMu.Unlock()
-	w.sched.Submit(at, sim.Key{Hi: keyLinkChange, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
+	l.w.submitChange(at, fn)
 }
 
 // set applies cfg immediately; for building the world before it runs.

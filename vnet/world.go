@@ -39,21 +39,20 @@ type world struct {
 	// goroutines are never woken at one instant (their order would race).
 	lastApp int64
 
-	ctlMu  sync.Mutex // guards ctlSeq
-	ctlSeq uint64
-	hostID uint32 // next host number, assigned at AddNet (build order)
-}
+	ctlMu   sync.Mutex // guards ctlSeq and changes
+	ctlSeq  uint64
+	changes map[uint64]*linkChange // link changes submitted and not yet fired, by seq (see adopt.go)
 
-// Keys of events that do not come from a socket.
-const (
-	keyControl = 1 << 63 // control events: snapshots, Observe, AddHost, topology changes (link changes use keyLinkChange)
-)
+	names map[string]bool  // the names of the world's routers and hosts (unique; see claimName)
+	hosts map[uint32]*Net // hosts by number (see claimHost)
+}
 
 func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
 	if lf == nil {
 		lf = s.LoggerFactory()
 	}
-	return &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet")}
+	return &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet"),
+		changes: map[uint64]*linkChange{}, names: map[string]bool{}, hosts: map[uint32]*Net{}}
 }
 
 // control runs fn on the scheduler at virtual time at (or the next
@@ -63,7 +62,7 @@ func (w *world) control(at time.Time, fn func()) {
 	w.ctlSeq++
 	seq := w.ctlSeq
 	w.ctlMu.Unlock()
-	w.sched.Submit(at, sim.Key{Hi: keyControl, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
+	w.sched.Submit(at, controlKey(seq), sim.HandlerFunc(func(uint64) { fn() }), 0)
 }
 
 // read runs fn where it may read simulator state: on the scheduler (and

@@ -1,0 +1,174 @@
+package vnet
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"net/netip"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// Event keys: the one place their layout lives.
+//
+// The scheduler orders events of one instant by sim.Key (Hi, then Lo), and a
+// key shared by two events of one instant falls back to arrival order, which
+// differs from run to run. Every key vnet submits is made here, from fields
+// with stated bounds, so that the classes below cannot overlap and two
+// live sockets never share a key.
+//
+//	Hi = 0                     events that handlers schedule (sim.Key{})
+//	Hi = 1, Lo = seq           link changes (Set, Down, Up, Hold, Release),
+//	                           numbered by the world's control counter
+//	Hi = host<<40 | socket     socket events, socket >= 256 (see below)
+//	     Lo = counter          UDP: the socket's own event counter
+//	     Lo = req<<32 | op     TCP: the request number, then the tcp
+//	                           package's offsets (tcp.KeySpan per conn)
+//	Hi = 1<<63, Lo = seq       world controls (snapshots, Observe, AddNet
+//	                           while running), numbered like link changes
+//
+// host is the host's number (hostBits wide, never 0; see hostNumber) and
+// socket the socket's own part, socketBits wide:
+//
+//	bit 39 set                 UDP, provisional (not bound yet): a hash of
+//	                           the request and the first datagram, 39 bits
+//	bit 38 set, bit 37 clear   TCP listener: port<<8 | address index
+//	bits 38 and 37 set         TCP dial: a hash of local and remote, 37 bits
+//	bits 39..38 clear          UDP, bound: port<<8 | address index (24 bits)
+//
+// Handler events, link changes and controls have Hi < 256 or Hi = 1<<63;
+// socket events have 256 <= Hi < 1<<63 because host >= 1 (and a bound
+// socket's port is never 0).
+const (
+	hostBits   = 23 // host numbers 1 .. 2^23-1, bits 62..40 of Hi
+	socketBits = 40 // the socket's part of Hi, bits 39..0
+	maxHost    = 1<<hostBits - 1
+
+	keyProvisional = 1 << 39            // UDP socket not bound yet
+	provisionalMax = keyProvisional - 1 // the provisional hash's mask (39 bits)
+	keyTCP         = 1 << 38            // TCP (listener or dial)
+	keyTCPDial     = 1 << 37            // TCP dial: hash of local and remote
+	keyTCPDialMask = keyTCPDial - 1     // the dial hash's mask (37 bits)
+	keyTCPReq      = 1 << 32            // Lo step between TCP requests with the same Hi
+	boundMax       = 1<<24 - 1          // port<<8 | address index
+
+	keyLinkChange = 1       // Hi of link changes
+	keyControl    = 1 << 63 // Hi of world controls
+)
+
+// socketKey joins a host number and a socket part into a key's Hi.
+func socketKey(host uint32, socket uint64) uint64 {
+	if host == 0 || host > maxHost || socket >= 1<<socketBits || socket < 256 {
+		panic(fmt.Sprintf("vnet: event key out of range: host %d, socket %#x", host, socket))
+	}
+	return uint64(host)<<socketBits | socket
+}
+
+// boundKey is the socket part of a bound UDP socket (or a TCP listener's,
+// with keyTCP added): its port and the index of its address on the host.
+func boundKey(port uint16, ipIndex uint64) uint64 {
+	return uint64(port)<<8 | ipIndex&0xff
+}
+
+// udpKey is the key of a UDP socket's event: its host, its socket part and
+// its own counter.
+func udpKey(host uint32, socket, counter uint64) sim.Key {
+	return sim.Key{Hi: socketKey(host, socket), Lo: counter}
+}
+
+// tcpKey is a TCP socket's base key: its host, its socket part (keyTCP set)
+// and how many requests with that part came before it.
+func tcpKey(host uint32, socket, req uint64) sim.Key {
+	return sim.Key{Hi: socketKey(host, keyTCP|socket), Lo: req * keyTCPReq}
+}
+
+// linkChangeKey and controlKey number the world's own events.
+func linkChangeKey(seq uint64) sim.Key { return sim.Key{Hi: keyLinkChange, Lo: seq} }
+func controlKey(seq uint64) sim.Key    { return sim.Key{Hi: keyControl, Lo: seq} }
+
+// hostNumber is the host number a name asks for: a hash of the name, so that
+// a host's number, and with it the order of its events among other hosts'
+// at one instant, does not depend on the order in which the tree was built.
+// Names are unique in a world (see world.claimName); two names whose hashes
+// meet are told apart by the world (see world.claimHost).
+func hostNumber(name string) uint32 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	v := uint32(h.Sum64() % maxHost)
+	return v + 1 // 1 .. maxHost
+}
+
+// provisionalHash is the socket part of a UDP socket that acts before it is
+// bound: a hash of its requested address, what it does first (send or
+// LocalAddr), its first destination and its first datagram, with the fields
+// an application fills with random bytes left out (see payloadShape). Two
+// sockets of one host that still hash the same are told apart by the host
+// (see Net.claimProvisional).
+func provisionalHash(reqIP netip.Addr, dst netip.AddrPort, what string, payload []byte) uint64 {
+	h := fnv.New64a()
+	b, _ := reqIP.MarshalBinary()
+	h.Write(b)
+	b, _ = dst.MarshalBinary()
+	h.Write(b)
+	h.Write([]byte(what))
+	writeShape(h, payload)
+	return keyProvisional | h.Sum64()&provisionalMax
+}
+
+type byteWriter interface{ Write([]byte) (int, error) }
+
+// STUN (RFC 8489): a 20-byte header whose bytes 4..8 are the magic cookie,
+// then type-length-value attributes padded to 4 bytes.
+const (
+	stunHeader = 20
+	stunCookie = 0x2112A442
+)
+
+// writeShape hashes what of a first datagram does not change from run to
+// run of one seed. A STUN message's transaction id is random, and so is
+// every attribute computed over it (MESSAGE-INTEGRITY, FINGERPRINT) or
+// chosen at random by the application or server (NONCE, a TURN
+// reservation token): the shape hashes the message type, its length and
+// each attribute's type and length, and the values of the attributes that
+// the application chooses deterministically (USERNAME, REQUESTED-TRANSPORT,
+// ...). Any other datagram is hashed by its length and first two bytes (a
+// DTLS record's type, an RTP header's first byte), since what follows is
+// often random (DTLS randoms, RTP sequence numbers and timestamps).
+func writeShape(h byteWriter, p []byte) {
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+	h.Write(n[:])
+	if len(p) < stunHeader || p[0]&0xc0 != 0 || binary.BigEndian.Uint32(p[4:8]) != stunCookie {
+		h.Write(p[:min(len(p), 2)])
+		return
+	}
+	h.Write(p[:4]) // type and length; not the cookie's 4 or the id's 12 bytes
+	for a := p[stunHeader:]; len(a) >= 4; {
+		typ := binary.BigEndian.Uint16(a[:2])
+		l := int(binary.BigEndian.Uint16(a[2:4]))
+		h.Write(a[:4])
+		if 4+l > len(a) {
+			return
+		}
+		if stableSTUNAttr(typ) {
+			h.Write(a[4 : 4+l])
+		}
+		a = a[min(len(a), 4+(l+3)&^3):]
+	}
+}
+
+// stableSTUNAttr reports whether a STUN attribute's value is the same in
+// every run of a seed: not a digest over the random transaction id, not a
+// server's nonce or token, not an address the NAT or a random port picked.
+func stableSTUNAttr(typ uint16) bool {
+	switch typ {
+	case 0x0006, // USERNAME
+		0x0019, // REQUESTED-TRANSPORT
+		0x000D, // LIFETIME
+		0x0024, // PRIORITY (ICE)
+		0x0025, // USE-CANDIDATE
+		0x8022: // SOFTWARE
+		return true
+	}
+	return false
+}
