@@ -152,7 +152,7 @@ type Scheduler struct {
 	hash      uint64
 	observers []func(EventInfo)
 	batch     []pending
-	stampLate bool // the paced loop stamps late submissions (see realtime)
+	stampLate bool     // the paced loop stamps late submissions (see realtime)
 	keys      keyCheck // Config.CheckKeys (keycheck.go)
 
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
@@ -163,13 +163,17 @@ type Scheduler struct {
 	// as the loop drains them (see Submit).
 	realtime atomic.Bool
 
-	mu      sync.Mutex
-	inbox   []pending
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	unpin   func() // ends the one-P pin of a paced loop in a bubble (onep.go)
-	timerID uint64
+	mu    sync.Mutex
+	inbox []pending
+	wake  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	unpin func()   // ends the one-P pin of a paced loop in a bubble (onep.go)
+	execs []func() // Exec's functions waiting for the instant to end (exec.go)
+
+	execQueued atomic.Bool // execs is not empty
+	execOpen   bool        // the paced loop takes Exec functions (guarded by mu)
+	timerID    uint64
 
 	timerMu sync.Mutex // guards every timer's state (see clock.go)
 }
@@ -580,6 +584,7 @@ func (s *Scheduler) Start() error {
 	}
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	s.execOpen = true
 	t := time.Now()
 	rt := s.timePkg && t != t.Round(0) // a bubble's times carry no monotonic reading
 	if s.timePkg && !rt && !s.cfg.KeepGOMAXPROCS {
@@ -613,6 +618,7 @@ func (s *Scheduler) Stop() {
 
 func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
+	defer s.closeExecs() // those that came with Stop
 	defer s.paced.Store(false)
 	s.stampLate = realtime
 	defer func() {
@@ -633,6 +639,9 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 		default:
 		}
 		s.drain()
+		if (s.q.len() == 0 || s.q.minAt() > s.now.Load()) && s.runExecs() {
+			continue
+		}
 		if s.q.len() == 0 {
 			select {
 			case <-stop:

@@ -129,9 +129,9 @@ const (
 // every attribute computed over it (MESSAGE-INTEGRITY, FINGERPRINT) or
 // chosen at random by the application or server (NONCE, a TURN
 // reservation token): the shape hashes the message type, its length and
-// each attribute's type and length, and the values of the attributes that
-// the application chooses deterministically (USERNAME, REQUESTED-TRANSPORT,
-// ...). Any other datagram is hashed by its length and first two bytes (a
+// each attribute's type and length, and the values of the few attributes
+// that applications fill deterministically (REQUESTED-TRANSPORT,
+// LIFETIME, ...; not USERNAME: ICE's ufrags are random). Any other datagram is hashed by its length and first two bytes (a
 // DTLS record's type, an RTP header's first byte), since what follows is
 // often random (DTLS randoms, RTP sequence numbers and timestamps).
 func writeShape(h byteWriter, p []byte) {
@@ -162,8 +162,7 @@ func writeShape(h byteWriter, p []byte) {
 // server's nonce or token, not an address the NAT or a random port picked.
 func stableSTUNAttr(typ uint16) bool {
 	switch typ {
-	case 0x0006, // USERNAME
-		0x0019, // REQUESTED-TRANSPORT
+	case 0x0019, // REQUESTED-TRANSPORT
 		0x000D, // LIFETIME
 		0x0024, // PRIORITY (ICE)
 		0x0025, // USE-CANDIDATE
@@ -171,4 +170,38 @@ func stableSTUNAttr(typ uint16) bool {
 		return true
 	}
 	return false
+}
+
+// sim's timers use Hi = 1<<62, Lo = the timer's number (sim/clock.go): not
+// a socket key, whose socket part is never 0.
+const keySimTimer = 1 << 62
+
+// DescribeKey says what a scheduler event key (sim.EventInfo.Key) of a
+// vnet world stands for: a link change, a world control, a sim timer, or a
+// socket's event with its host number, protocol and socket (port and
+// address index when bound, else the provisional hash) and its counter.
+// For traces and replay reports (simtest.CheckReplay).
+func DescribeKey(k sim.Key) string {
+	switch {
+	case k.Hi == 0:
+		return "handler"
+	case k.Hi == keyLinkChange:
+		return fmt.Sprintf("link-change#%d", k.Lo)
+	case k.Hi == keyControl:
+		return fmt.Sprintf("control#%d", k.Lo)
+	case k.Hi == keySimTimer:
+		return fmt.Sprintf("timer#%d", k.Lo)
+	case k.Hi < 256 || k.Hi > keyControl:
+		return fmt.Sprintf("{%#x %#x}", k.Hi, k.Lo)
+	}
+	host, sk := k.Hi>>socketBits, k.Hi&(1<<socketBits-1)
+	switch {
+	case sk&keyProvisional != 0:
+		return fmt.Sprintf("host%d/udp/provisional:%#x/#%d", host, sk&provisionalMax, k.Lo)
+	case sk&keyTCP != 0 && sk&keyTCPDial != 0:
+		return fmt.Sprintf("host%d/tcp/dial:%#x/req%d+%d", host, sk&keyTCPDialMask, k.Lo/keyTCPReq, k.Lo%keyTCPReq)
+	case sk&keyTCP != 0:
+		return fmt.Sprintf("host%d/tcp/listen:%d.ip%d/req%d+%d", host, sk&boundMax>>8, sk&0xff, k.Lo/keyTCPReq, k.Lo%keyTCPReq)
+	}
+	return fmt.Sprintf("host%d/udp/port%d.ip%d/#%d", host, sk>>8, sk&0xff, k.Lo)
 }

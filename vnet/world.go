@@ -43,7 +43,7 @@ type world struct {
 	ctlSeq  uint64
 	changes map[uint64]*linkChange // link changes submitted and not yet fired, by seq (see adopt.go)
 
-	names map[string]bool  // the names of the world's routers and hosts (unique; see claimName)
+	names map[string]bool // the names of the world's routers and hosts (unique; see claimName)
 	hosts map[uint32]*Net // hosts by number (see claimHost)
 }
 
@@ -65,17 +65,12 @@ func (w *world) control(at time.Time, fn func()) {
 	w.sched.Submit(at, controlKey(seq), sim.HandlerFunc(func(uint64) { fn() }), 0)
 }
 
-// read runs fn where it may read simulator state: on the scheduler (and
-// waits for it) while the paced loop runs, else right here. Do not call it
-// from a handler while the paced loop runs.
+// read runs fn where it may read and change simulator state: on the
+// scheduler between instants (sim.Scheduler.Exec: no virtual time passes)
+// while the paced loop runs, else right here. Do not call it from a
+// handler while the paced loop runs.
 func (w *world) read(fn func()) {
-	if !w.sched.Running() {
-		fn()
-		return
-	}
-	done := make(chan struct{})
-	w.control(time.Time{}, func() { fn(); close(done) })
-	<-done
+	w.sched.Exec(fn)
 }
 
 // record tells the observers about p.

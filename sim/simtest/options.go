@@ -78,4 +78,3 @@ func (o options) enter() (leave func()) {
 func (o options) config(seed uint64) sim.Config {
 	return sim.Config{Seed: seed, CheckKeys: true, KeepGOMAXPROCS: o.keepProcs}
 }
-
