@@ -146,22 +146,40 @@ func replayOnce[R Record](t *testing.T, seed uint64, o options, body ReplayBody[
 	return r
 }
 
+// FirstDivergence compares two runs' records and returns nil if they are
+// the same (by String), else where b first leaves a: the index, its
+// virtual time (At, since a's first record; Replay reports it since the
+// run's start), the records around it and the hosts and sockets involved. Seed
+// and Run are left zero.
+func FirstDivergence[R Record](a, b []R) *Divergence {
+	i, ok := firstDiff(len(a), len(b), func(i int) bool { return a[i].String() == b[i].String() })
+	if !ok {
+		return nil
+	}
+	var start time.Time
+	if len(a) > 0 {
+		start = a[0].When()
+	}
+	d := &Divergence{What: "packet", Index: i, At: earliest(i, start, recTime(a), recTime(b))}
+	d.First = around(len(a), i, func(j int) string { return a[j].String() })
+	d.Other = around(len(b), i, func(j int) string { return b[j].String() })
+	for _, rs := range [][]R{a, b} {
+		if i < len(rs) {
+			where, addrs := rs[i].Involved()
+			d.Hosts = addUnique(d.Hosts, where)
+			for _, ap := range addrs {
+				d.Sockets = addUnique(d.Sockets, ap)
+			}
+		}
+	}
+	return d
+}
+
 // diverge compares two runs: packet records first (they name hosts and
 // sockets), then scheduler events.
 func diverge[R Record](a, b *replayRun[R]) *Divergence {
-	if i, ok := firstDiff(len(a.recs), len(b.recs), func(i int) bool { return a.recs[i].String() == b.recs[i].String() }); ok {
-		d := &Divergence{What: "packet", Index: i, At: earliest(i, a.start, recTime(a.recs), recTime(b.recs))}
-		d.First = around(len(a.recs), i, func(j int) string { return a.recs[j].String() })
-		d.Other = around(len(b.recs), i, func(j int) string { return b.recs[j].String() })
-		for _, rs := range [][]R{a.recs, b.recs} {
-			if i < len(rs) {
-				where, addrs := rs[i].Involved()
-				d.Hosts = addUnique(d.Hosts, where)
-				for _, ap := range addrs {
-					d.Sockets = addUnique(d.Sockets, ap)
-				}
-			}
-		}
+	if d := FirstDivergence(a.recs, b.recs); d != nil {
+		d.At = earliest(d.Index, a.start, recTime(a.recs), recTime(b.recs))
 		return d
 	}
 	describe := func(k sim.Key) string { return fmt.Sprintf("{%#x %#x}", k.Hi, k.Lo) }
