@@ -21,7 +21,10 @@ import (
 //	Hi = 1, Lo = seq           link changes (Set, Down, Up, Hold, Release),
 //	                           numbered by the world's control counter
 //	Hi = host<<40 | socket     socket events, socket >= 256 (see below)
-//	     Lo = counter          UDP: the socket's own event counter
+//	     Lo = counter          UDP: the socket's own event counter (< 2^63)
+//	     Lo = 1<<63 | h<<20 | counter mod 2^20
+//	                           UDP, a STUN datagram: h (43 bits) hashes its
+//	                           destination and shape (see stunOrderKey)
 //	     Lo = req<<32 | op     TCP: the request number, then the tcp
 //	                           package's offsets (tcp.KeySpan per conn)
 //	Hi = 1<<63, Lo = seq       world controls (snapshots, Observe, AddNet
@@ -74,6 +77,43 @@ func boundKey(port uint16, ipIndex uint64) uint64 {
 // its own counter.
 func udpKey(host uint32, socket, counter uint64) sim.Key {
 	return sim.Key{Hi: socketKey(host, socket), Lo: counter}
+}
+
+// Bits of Lo of a STUN datagram's key (stunOrderKey).
+const (
+	keySTUN        = 1 << 63
+	stunCountBits  = 20
+	stunHashMask   = 1<<(63-stunCountBits) - 1
+	stunCountMask  = 1<<stunCountBits - 1
+	maxSocketCount = keySTUN - 1 // a UDP socket's counter stays below keySTUN
+)
+
+// stunOrderKey is the Lo of a STUN datagram a UDP socket sends: above every
+// other datagram's of the socket at one instant, and among the STUN ones
+// ordered by a hash of the destination and the message's shape (type,
+// attributes, the values that are not random; see writeShape), then by the
+// counter. Several goroutines of one application write STUN on one socket
+// at one instant (pion/turn's client: a ChannelBind, a CreatePermission and
+// Send indications once an answer arrives), and the order in which the Go
+// scheduler runs them is not the seed's; their messages differ, and that
+// order is. Messages alike in every hashed way are alike in the trace too.
+// A single goroutine's STUN burst at one instant is therefore sent in hash
+// order, not call order (UDP promises no order); other datagrams keep call
+// order.
+func stunOrderKey(dst netip.AddrPort, payload []byte, counter uint64) (uint64, bool) {
+	if !isSTUN(payload) {
+		return 0, false
+	}
+	h := fnv.New64a()
+	b, _ := dst.MarshalBinary()
+	h.Write(b)
+	writeShape(h, payload)
+	return keySTUN | (h.Sum64()&stunHashMask)<<stunCountBits | counter&stunCountMask, true
+}
+
+// isSTUN reports a datagram that looks like a STUN message.
+func isSTUN(p []byte) bool {
+	return len(p) >= stunHeader && p[0]&0xc0 == 0 && binary.BigEndian.Uint32(p[4:8]) == stunCookie
 }
 
 // tcpKey is a TCP socket's base key: its host, its socket part (keyTCP set)
@@ -138,7 +178,7 @@ func writeShape(h byteWriter, p []byte) {
 	var n [4]byte
 	binary.BigEndian.PutUint32(n[:], uint32(len(p)))
 	h.Write(n[:])
-	if len(p) < stunHeader || p[0]&0xc0 != 0 || binary.BigEndian.Uint32(p[4:8]) != stunCookie {
+	if !isSTUN(p) {
 		h.Write(p[:min(len(p), 2)])
 		return
 	}
@@ -150,7 +190,7 @@ func writeShape(h byteWriter, p []byte) {
 		if 4+l > len(a) {
 			return
 		}
-		if stableSTUNAttr(typ) {
+		if stableSTUNAttr(typ, a[4:4+l]) {
 			h.Write(a[4 : 4+l])
 		}
 		a = a[min(len(a), 4+(l+3)&^3):]
@@ -159,15 +199,24 @@ func writeShape(h byteWriter, p []byte) {
 
 // stableSTUNAttr reports whether a STUN attribute's value is the same in
 // every run of a seed: not a digest over the random transaction id, not a
-// server's nonce or token, not an address the NAT or a random port picked.
-func stableSTUNAttr(typ uint16) bool {
+// server's nonce or token, not an ICE ufrag or tie-breaker, not an IPv6
+// address XORed with the transaction id. Unknown attributes count as
+// random: only their type and length are hashed.
+func stableSTUNAttr(typ uint16, v []byte) bool {
 	switch typ {
 	case 0x0019, // REQUESTED-TRANSPORT
 		0x000D, // LIFETIME
 		0x0024, // PRIORITY (ICE)
 		0x0025, // USE-CANDIDATE
-		0x8022: // SOFTWARE
+		0x8022, // SOFTWARE
+		0x000C, // CHANNEL-NUMBER
+		0x0014, // REALM
+		0x0009, // ERROR-CODE
+		0x0018, // EVEN-PORT
+		0x001A: // DONT-FRAGMENT
 		return true
+	case 0x0012, 0x0016, 0x0020: // XOR-PEER-, XOR-RELAYED-, XOR-MAPPED-ADDRESS
+		return len(v) >= 2 && v[1] == 0x01 // IPv4: XORed with the cookie only
 	}
 	return false
 }

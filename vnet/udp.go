@@ -135,7 +135,13 @@ func (c *UDPConn) nextKey(dst netip.AddrPort, payload []byte, what string) sim.K
 		}
 		c.mu.Unlock()
 	}
-	return udpKey(c.net.id, sk, c.counter.Add(1))
+	n := c.counter.Add(1)
+	if what == "send" {
+		if lo, ok := stunOrderKey(dst, payload, n); ok {
+			return udpKey(c.net.id, sk, lo)
+		}
+	}
+	return udpKey(c.net.id, sk, n)
 }
 
 // LocalAddr returns the bound address. A socket opened on port 0 gets its
