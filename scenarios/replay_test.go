@@ -41,7 +41,7 @@ func TestConnectICEReplays(t *testing.T) {
 	for _, c := range [][2]nat.Preset{{nat.RestrictedCone, nat.RestrictedCone}, {nat.PortRestrictedCone, nat.PortRestrictedCone}, {nat.PortRestrictedCone, nat.Symmetric}, {nat.Symmetric, nat.Symmetric}} {
 		t.Run(fmt.Sprintf("%s/%s", c[0], c[1]), func(t *testing.T) {
 			var first scenarios.Outcome
-			same, d := simtest.Survey(t, 5, n, func(t *testing.T, s *sim.Scheduler, rec *simtest.Recorder[vnet.Record]) {
+			same, distinct, d := simtest.Survey(t, 5, n, func(t *testing.T, s *sim.Scheduler, rec *simtest.Recorder[vnet.Record]) {
 				in, err := scenarios.NewInternet(s)
 				require.NoError(t, err)
 				in.WAN.Observe(rec.Observe)
@@ -56,7 +56,7 @@ func TestConnectICEReplays(t *testing.T) {
 				}
 			})
 			require.True(t, first.Connected, "%v", first.Err)
-			t.Logf("%d of %d runs gave the first run's trace; %s", same, n, first)
+			t.Logf("%d of %d runs gave the most common trace, %d distinct; first run: %s", same, n, distinct, first)
 			if d != nil {
 				t.Logf("first divergence:\n%s", d)
 			}

@@ -639,8 +639,8 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 		default:
 		}
 		s.drain()
-		if (s.q.len() == 0 || s.q.minAt() > s.now.Load()) && s.runExecs() {
-			continue
+		if s.execQueued.Load() && (s.q.len() == 0 || s.q.minAt() > s.nowNanos()) && s.runExecs() {
+			continue // Exec between instants: nothing due by the clock's now
 		}
 		if s.q.len() == 0 {
 			select {

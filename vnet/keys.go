@@ -22,9 +22,10 @@ import (
 //	                           numbered by the world's control counter
 //	Hi = host<<40 | socket     socket events, socket >= 256 (see below)
 //	     Lo = counter          UDP: the socket's own event counter (< 2^63)
-//	     Lo = 1<<63 | h<<20 | counter mod 2^20
+//	     Lo = 1<<63 | h<<20 | n mod 2^20
 //	                           UDP, a STUN datagram: h (43 bits) hashes its
-//	                           destination and shape (see stunOrderKey)
+//	                           destination and shape, n counts the socket's
+//	                           earlier datagrams with that h (stunOrderKey)
 //	     Lo = req<<32 | op     TCP: the request number, then the tcp
 //	                           package's offsets (tcp.KeySpan per conn)
 //	Hi = 1<<63, Lo = seq       world controls (snapshots, Observe, AddNet
@@ -92,15 +93,16 @@ const (
 // other datagram's of the socket at one instant, and among the STUN ones
 // ordered by a hash of the destination and the message's shape (type,
 // attributes, the values that are not random; see writeShape), then by the
-// counter. Several goroutines of one application write STUN on one socket
+// number of datagrams with that hash the socket sent before (not its event
+// counter, which counts in the order goroutines call). Several goroutines of one application write STUN on one socket
 // at one instant (pion/turn's client: a ChannelBind, a CreatePermission and
 // Send indications once an answer arrives), and the order in which the Go
-// scheduler runs them is not the seed's; their messages differ, and that
-// order is. Messages alike in every hashed way are alike in the trace too.
+// scheduler runs them is not the seed's; their messages differ, and the
+// order of their hashes is. Messages alike in every hashed way are alike in the trace too.
 // A single goroutine's STUN burst at one instant is therefore sent in hash
 // order, not call order (UDP promises no order); other datagrams keep call
 // order.
-func stunOrderKey(dst netip.AddrPort, payload []byte, counter uint64) (uint64, bool) {
+func stunOrderKey(dst netip.AddrPort, payload []byte, seen func(h uint64) uint64) (uint64, bool) {
 	if !isSTUN(payload) {
 		return 0, false
 	}
@@ -108,7 +110,8 @@ func stunOrderKey(dst netip.AddrPort, payload []byte, counter uint64) (uint64, b
 	b, _ := dst.MarshalBinary()
 	h.Write(b)
 	writeShape(h, payload)
-	return keySTUN | (h.Sum64()&stunHashMask)<<stunCountBits | counter&stunCountMask, true
+	sum := h.Sum64() & stunHashMask
+	return keySTUN | sum<<stunCountBits | seen(sum)&stunCountMask, true
 }
 
 // isSTUN reports a datagram that looks like a STUN message.

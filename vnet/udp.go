@@ -38,6 +38,9 @@ type UDPConn struct {
 	skey    atomic.Uint64
 	counter atomic.Uint64
 
+	shapeMu sync.Mutex        // guards shapes
+	shapes  map[uint64]uint64 // STUN datagrams sent so far per shape hash (keys.go: stunOrderKey)
+
 	mu     sync.Mutex
 	bound  netip.AddrPort // the bound address; port 0 until bound
 	queue  []*packet
@@ -137,11 +140,24 @@ func (c *UDPConn) nextKey(dst netip.AddrPort, payload []byte, what string) sim.K
 	}
 	n := c.counter.Add(1)
 	if what == "send" {
-		if lo, ok := stunOrderKey(dst, payload, n); ok {
+		if lo, ok := stunOrderKey(dst, payload, c.seenShape); ok {
 			return udpKey(c.net.id, sk, lo)
 		}
 	}
 	return udpKey(c.net.id, sk, n)
+}
+
+// seenShape returns how many STUN datagrams with shape hash h the socket
+// sent before, and counts this one (see stunOrderKey).
+func (c *UDPConn) seenShape(h uint64) uint64 {
+	c.shapeMu.Lock()
+	defer c.shapeMu.Unlock()
+	if c.shapes == nil {
+		c.shapes = map[uint64]uint64{}
+	}
+	n := c.shapes[h]
+	c.shapes[h] = n + 1
+	return n
 }
 
 // LocalAddr returns the bound address. A socket opened on port 0 gets its

@@ -1,7 +1,10 @@
 package simtest
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -61,7 +64,7 @@ type replayRun[R Record] struct {
 // Divergence is where a run first left the first run's trace.
 type Divergence struct {
 	Seed uint64
-	Run  int    // the run (1-based) that differed from run 1
+	Run  int    // the run (1-based) that differed from run 1 (Survey: from the most common trace)
 	What string // "packet" (a vnet.Record) or "event" (a scheduler event)
 	// Index is the position of the first differing packet record or
 	// event; At its virtual time since the start of the run (the earlier
@@ -133,32 +136,74 @@ func CheckReplay[R Record](t *testing.T, seed uint64, n int, body ReplayBody[R],
 }
 
 // Survey runs body n times with seed, like Replay, but does not stop at the
-// first divergence: it returns how many runs gave run 1's trace (run 1
-// included) and where the first run that did not first left it (nil if
-// none). For measuring how often a world replays, where Replay and
-// CheckReplay are for insisting that it does.
-func Survey[R Record](t *testing.T, seed uint64, n int, body ReplayBody[R], opts ...Option) (same int, first *Divergence) {
+// first divergence. It returns how many runs gave the most common trace
+// (packet records and scheduler events), how many distinct traces there
+// were, and where the first run that left the most common trace did (nil
+// if none did). For measuring how often a world replays, where Replay and
+// CheckReplay insist that it does.
+func Survey[R Record](t *testing.T, seed uint64, n int, body ReplayBody[R], opts ...Option) (same, distinct int, first *Divergence) {
 	t.Helper()
 	o := buildOptions(opts)
-	var base *replayRun[R]
+	type group struct {
+		rep   *replayRun[R] // the group's first run
+		runs  []int
+		count int
+	}
+	groups := map[uint64]*group{}
+	var order []uint64
 	for i := 1; i <= n; i++ {
 		r := replayOnce(t, seed, o, body)
 		if t.Failed() {
-			return same, first
+			return 0, 0, nil
 		}
-		if base == nil {
-			base, same = r, 1
-			continue
+		d := r.digest()
+		g := groups[d]
+		if g == nil {
+			g = &group{rep: r}
+			groups[d] = g
+			order = append(order, d)
+		} else {
+			r.recs, r.events = nil, nil // keep one run per group
 		}
-		d := diverge(base, r)
-		if d == nil {
-			same++
-		} else if first == nil {
-			d.Seed, d.Run = seed, i
-			first = d
+		g.count++
+		g.runs = append(g.runs, i)
+	}
+	var top *group
+	for _, d := range order {
+		if g := groups[d]; top == nil || g.count > top.count {
+			top = g
 		}
 	}
-	return same, first
+	if top == nil {
+		return 0, 0, nil
+	}
+	for _, d := range order { // the earliest run outside the top group
+		g := groups[d]
+		if g == top || first != nil && first.Run < g.runs[0] {
+			continue
+		}
+		first = diverge(top.rep, g.rep)
+		first.Seed, first.Run = seed, g.runs[0]
+	}
+	return top.count, len(groups), first
+}
+
+// digest folds a run's records and events into one number.
+func (r *replayRun[R]) digest() uint64 {
+	h := fnv.New64a()
+	for _, rec := range r.recs {
+		_, _ = io.WriteString(h, rec.String())
+		_, _ = h.Write([]byte{'\n'})
+	}
+	var b [24]byte
+	for _, e := range r.events {
+		binary.LittleEndian.PutUint64(b[0:], uint64(e.At.UnixNano()))
+		binary.LittleEndian.PutUint64(b[8:], e.Key.Hi)
+		binary.LittleEndian.PutUint64(b[16:], e.Key.Lo)
+		_, _ = h.Write(b[:])
+		_, _ = io.WriteString(h, e.Label)
+	}
+	return h.Sum64()
 }
 
 func replayOnce[R Record](t *testing.T, seed uint64, o options, body ReplayBody[R]) *replayRun[R] {
