@@ -6,6 +6,10 @@ package sim
 // does not change. While the paced loop does not run, fn runs at once on
 // the caller's goroutine (which then is, or stands for, the driver).
 //
+// In real time (the paced loop outside a bubble, on the time package's
+// clock) fn runs before the next event, due or not: the loop may be behind
+// the clock for good, and real time promises no order anyway.
+//
 // It is for changes and reads that belong between instants rather than at
 // one: building or inspecting a world from a test goroutine while the
 // loop runs. A tree built with Exec takes the same virtual time, none,

@@ -639,8 +639,10 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 		default:
 		}
 		s.drain()
-		if s.execQueued.Load() && (s.q.len() == 0 || s.q.minAt() > s.nowNanos()) && s.runExecs() {
-			continue // Exec between instants: nothing due by the clock's now
+		// Exec between instants: when nothing is due by the clock's now.
+		// In real time, where the loop may never catch up, at once.
+		if s.execQueued.Load() && (realtime || s.q.len() == 0 || s.q.minAt() > s.nowNanos()) && s.runExecs() {
+			continue
 		}
 		if s.q.len() == 0 {
 			select {
