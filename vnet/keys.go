@@ -101,14 +101,20 @@ const (
 // order of their hashes is. Messages alike in every hashed way are alike in the trace too.
 // A single goroutine's STUN burst at one instant is therefore sent in hash
 // order, not call order (UDP promises no order); other datagrams keep call
-// order.
+// order. STUN relayed in TURN ChannelData (ICE checks over a relay) counts
+// as STUN; other ChannelData (media) does not.
 func stunOrderKey(dst netip.AddrPort, payload []byte, seen func(h uint64) uint64) (uint64, bool) {
-	if !isSTUN(payload) {
+	relayed := len(payload) >= 4 && payload[0]&0xc0 == 0x40 && isSTUN(payload[4:]) // STUN in TURN ChannelData
+	if !relayed && !isSTUN(payload) {
 		return 0, false
 	}
 	h := fnv.New64a()
 	b, _ := dst.MarshalBinary()
 	h.Write(b)
+	if relayed {
+		h.Write(payload[:4]) // channel number and length
+		payload = payload[4:]
+	}
 	writeShape(h, payload)
 	sum := h.Sum64() & stunHashMask
 	return keySTUN | sum<<stunCountBits | seen(sum)&stunCountMask, true

@@ -191,3 +191,36 @@ func TestUniqueNamesAndHostNumbers(t *testing.T) {
 	require.NoError(t, w.claimHost(y))
 	assert.Equal(t, hostNumber("y")%maxHost+1, y.id)
 }
+
+// STUN datagrams of one socket are ordered by destination and shape, in
+// whatever order they were written; the same shape again counts up; STUN
+// in TURN ChannelData counts as STUN, other datagrams are not reordered.
+func TestSTUNOrderKey(t *testing.T) {
+	srv := netip.MustParseAddrPort("1.2.3.4:3478")
+	perm := stunMsg(0x0008, 1, [2]any{uint16(0x0012), []byte{0, 1, 0x11, 0x11, 1, 2, 3, 4}})
+	send := stunMsg(0x0016, 2, [2]any{uint16(0x0012), []byte{0, 1, 0x11, 0x11, 1, 2, 3, 4}}, [2]any{uint16(0x0013), []byte("data")})
+	keys := func(msgs ...[]byte) []uint64 {
+		seen := map[uint64]uint64{}
+		count := func(h uint64) uint64 { n := seen[h]; seen[h] = n + 1; return n }
+		var out []uint64
+		for _, m := range msgs {
+			k, ok := stunOrderKey(srv, m, count)
+			require.True(t, ok)
+			assert.NotZero(t, k&keySTUN)
+			out = append(out, k)
+		}
+		return out
+	}
+	a, b := keys(perm, send), keys(send, perm)
+	assert.Equal(t, a[0], b[1], "a message's key does not depend on what was written before it")
+	assert.Equal(t, a[1], b[0])
+	again := keys(perm, perm)
+	assert.Less(t, again[0], again[1], "the same shape twice: in call order")
+	chd := append([]byte{0x40, 0x00, 0, byte(len(perm))}, perm...)
+	_, ok := stunOrderKey(srv, chd, func(uint64) uint64 { return 0 })
+	assert.True(t, ok, "STUN in ChannelData")
+	_, ok = stunOrderKey(srv, []byte{0x40, 0x00, 0, 4, 1, 2, 3, 4}, func(uint64) uint64 { return 0 })
+	assert.False(t, ok, "media in ChannelData keeps call order")
+	_, ok = stunOrderKey(srv, []byte("plain datagram of some length"), func(uint64) uint64 { return 0 })
+	assert.False(t, ok)
+}
