@@ -152,8 +152,9 @@ type Scheduler struct {
 	hash      uint64
 	observers []func(EventInfo)
 	batch     []pending
-	stampLate bool     // the paced loop stamps late submissions (see realtime)
-	keys      keyCheck // Config.CheckKeys (keycheck.go)
+	stampLate bool // the paced loop stamps late submissions (see realtime)
+
+	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
 
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	paced  atomic.Bool  // the paced loop is running
@@ -163,17 +164,18 @@ type Scheduler struct {
 	// as the loop drains them (see Submit).
 	realtime atomic.Bool
 
-	mu    sync.Mutex
-	inbox []pending
-	wake  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	unpin func()   // ends the one-P pin of a paced loop in a bubble (onep.go)
-	execs []func() // Exec's functions waiting for the instant to end (exec.go)
+	mu      sync.Mutex
+	inbox   []pending
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	timerID uint64
 
-	execQueued atomic.Bool // execs is not empty
-	execOpen   bool        // the paced loop takes Exec functions (guarded by mu)
-	timerID    uint64
+	// Guarded by mu too.
+	unpin      func()      // ends the one-P pin of a paced loop in a bubble (onep.go)
+	execs      []func()    // Exec's functions waiting for the instant to end (exec.go)
+	execOpen   bool        // the paced loop takes Exec functions
+	execQueued atomic.Bool // execs is not empty (read without mu)
 
 	timerMu sync.Mutex // guards every timer's state (see clock.go)
 }
