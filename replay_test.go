@@ -281,15 +281,19 @@ func TestNaturalICEBuildOrder(t *testing.T) {
 		t.Skip("not under -race: the race detector reorders goroutines on purpose, so two runs need not agree (README, Determinism)")
 	}
 	for _, access := range []*impair.Config{nil, jitterAndBursts} {
-		_, down, resDown := replayNatural(t, naturalICE{access: access}, 3, 1)
-		_, up, resUp := replayNatural(t, naturalICE{bottomUp: true, access: access}, 3, 1)
-		require.True(t, resDown.connected, "%v", resDown.err)
-		assert.Equal(t, resDown.pair, resUp.pair)
-		require.Equal(t, len(down), len(up), "records")
-		for i := range down {
-			if !assert.Equal(t, down[i].String(), up[i].String(), "record %d", i) {
+		// Up to three pairs of runs: a run may hit the residue the README
+		// measures (about one in 100), which is not about build order.
+		var d *simtest.Divergence
+		for range 3 {
+			_, down, resDown := replayNatural(t, naturalICE{access: access}, 3, 1)
+			_, up, resUp := replayNatural(t, naturalICE{bottomUp: true, access: access}, 3, 1)
+			require.True(t, resDown.connected, "%v", resDown.err)
+			require.True(t, resUp.connected, "%v", resUp.err)
+			if d = simtest.FirstDivergence(down, up); d == nil {
+				assert.Equal(t, resDown.pair, resUp.pair)
 				break
 			}
 		}
+		assert.Nil(t, d, "built bottom-up, the tree left the top-down trace:\n%s", d)
 	}
 }
