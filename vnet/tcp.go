@@ -185,7 +185,8 @@ func (w *world) exec(key sim.Key, fn func()) {
 		return
 	}
 	done := make(chan struct{})
-	w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { fn(); close(done) }), 0)
+	// The caller wakes at a hand-over instant of its own (see handOver).
+	w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { fn(); w.handOver(func() { close(done) }) }), 0)
 	<-done
 }
 
