@@ -83,20 +83,34 @@ func TestICEOverVnet(t *testing.T) {
 }
 
 // TestICEDeterminism: the same seed gives the same candidates, pair, packet
-// counts and packet trace, run after run; another seed another trace.
+// counts and packet trace, run after run (simtest.CheckReplay names the
+// first difference if not); another seed another trace.
 func TestICEDeterminism(t *testing.T) {
-	first := runICE(t, 7)
-	require.True(t, first.outcome.Connected, "%v", first.outcome.Err)
-	for i := 0; i < 5; i++ {
-		again := runICE(t, 7)
-		assert.Equal(t, first.outcome.CandidatesA, again.outcome.CandidatesA)
-		assert.Equal(t, first.outcome.CandidatesB, again.outcome.CandidatesB)
-		assert.Equal(t, first.outcome.PairAddrs, again.outcome.PairAddrs)
-		assert.Equal(t, first.outcome.VirtualTime, again.outcome.VirtualTime)
-		assert.Equal(t, first.counts, again.counts, "run %d: packet counts and trace hash", i)
-	}
-	other := runICE(t, 8)
-	assert.NotEqual(t, first.counts.hash, other.counts.hash, "another seed draws other jitter")
+	var first scenarios.Outcome
+	simtest.CheckReplay(t, 7, 6, func(t *testing.T, s *sim.Scheduler, rec *simtest.Recorder[vnet.Record]) {
+		wan, err := vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 20 * time.Millisecond, MaxJitter: 10 * time.Millisecond})
+		require.NoError(t, err)
+		wan.Observe(rec.Observe)
+		a, err := vnet.NewNet(&vnet.NetConfig{Name: "a"})
+		require.NoError(t, err)
+		b, err := vnet.NewNet(&vnet.NetConfig{Name: "b"})
+		require.NoError(t, err)
+		require.NoError(t, wan.AddNet(a))
+		require.NoError(t, wan.AddNet(b))
+		out := scenarios.ConnectICE(scenarios.ICEConfig{A: a, B: b})
+		if first.CandidatesA == nil {
+			first = out
+		} else {
+			assert.Equal(t, first.CandidatesA, out.CandidatesA)
+			assert.Equal(t, first.CandidatesB, out.CandidatesB)
+			assert.Equal(t, first.PairAddrs, out.PairAddrs)
+			assert.Equal(t, first.VirtualTime, out.VirtualTime)
+		}
+	})
+	require.True(t, first.Connected, "%v", first.Err)
+	t.Logf("6 runs, one trace: %s", first)
+	seven, other := runICE(t, 7), runICE(t, 8)
+	assert.NotEqual(t, seven.counts.hash, other.counts.hash, "another seed draws other jitter")
 }
 
 // TestUDPDeterminism: goroutines exchanging datagrams over a jittery,

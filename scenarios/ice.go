@@ -40,12 +40,6 @@ type ICEConfig struct {
 	NetworkTypes []ice.NetworkType
 }
 
-// stagger offsets B's start from A's. pion/ice runs its checks on timers
-// relative to each agent's start; two agents started at one instant would
-// wake at the same instants for ever, and goroutines woken at one instant
-// run in any order. An odd offset keeps their wake-ups apart.
-const stagger = 1234567 * time.Nanosecond
-
 // Outcome is what a connection attempt did.
 type Outcome struct {
 	Connected bool
@@ -127,48 +121,34 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 	}
 	defer b.Close() //nolint:errcheck
 
-	// Trickle candidates to the other side over a signaling channel with a
-	// fixed delay, in order; collect them for the outcome.
+	// Trickle candidates to the other side over one signaling channel with
+	// a fixed delay (signaling), collecting them for the outcome.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	trickle := func(from, to *ice.Agent, list *[]string) error {
-		type msg struct {
-			c  ice.Candidate
-			at time.Time
-		}
-		ch := make(chan msg, 64)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case m := <-ch:
-					time.Sleep(time.Until(m.at))
-					_ = to.AddRemoteCandidate(m.c)
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+	sig := newSignaling(ctx, cfg.Signaling)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sig.run()
+	}()
+	trickle := func(from, to *ice.Agent, dir int, list *[]string) error {
 		return from.OnCandidate(func(c ice.Candidate) {
 			if c == nil {
 				return
 			}
+			s := fmt.Sprintf("%s %s:%d", c.Type(), c.Address(), c.Port())
 			mu.Lock()
-			*list = append(*list, fmt.Sprintf("%s %s:%d", c.Type(), c.Address(), c.Port()))
+			*list = append(*list, s)
 			mu.Unlock()
-			select {
-			case ch <- msg{c, time.Now().Add(cfg.Signaling)}:
-			case <-ctx.Done():
-			}
+			sig.send(signal{dir: dir, text: c.Marshal(), c: c, to: to})
 		})
 	}
-	if err := trickle(a, b, &out.CandidatesA); err != nil {
+	if err := trickle(a, b, 0, &out.CandidatesA); err != nil {
 		out.Err = err
 		return out
 	}
-	if err := trickle(b, a, &out.CandidatesB); err != nil {
+	if err := trickle(b, a, 1, &out.CandidatesB); err != nil {
 		out.Err = err
 		return out
 	}
@@ -192,11 +172,13 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 	}
 	aUfrag, aPwd, _ := a.GetLocalUserCredentials()
 	bUfrag, bPwd, _ := b.GetLocalUserCredentials()
+	// Both agents start at the same instant, as a user's test starts
+	// them: the simulator, not a stagger, keeps their goroutines' wake-ups
+	// in the seed's order (see the README's "Determinism").
 	if err := a.GatherCandidates(); err != nil {
 		out.Err = err
 		return out
 	}
-	time.Sleep(stagger)
 	if err := b.GatherCandidates(); err != nil {
 		out.Err = err
 		return out
@@ -275,4 +257,94 @@ func echo(a, b *ice.Conn) bool {
 	n, err := a.Read(buf)
 	ok := <-done
 	return ok && err == nil && string(buf[:n]) == "ping"
+}
+
+// signal is a candidate on its way to the other agent.
+type signal struct {
+	at   time.Time
+	dir  int    // 0: A to B, 1: B to A
+	text string // the candidate, marshaled: orders signals due at one instant
+	c    ice.Candidate
+	to   *ice.Agent
+}
+
+// signaling is an in-memory signaling server: one goroutine delivers
+// every candidate a fixed delay after it was sent. One goroutine for both
+// directions, signals due at one instant delivered in a fixed order
+// (direction, then the candidate's text) one nanosecond apart, so two
+// agents that gather at the same instants do not race their candidates to
+// each other.
+type signaling struct {
+	ctx   context.Context
+	delay time.Duration
+	mu    sync.Mutex
+	queue []signal
+	wake  chan struct{}
+}
+
+func newSignaling(ctx context.Context, delay time.Duration) *signaling {
+	return &signaling{ctx: ctx, delay: delay, wake: make(chan struct{}, 1)}
+}
+
+func (s *signaling) send(m signal) {
+	m.at = time.Now().Add(s.delay)
+	s.mu.Lock()
+	s.queue = append(s.queue, m)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next removes and returns the earliest signal due by now, or the time the
+// earliest one is due.
+func (s *signaling) next() (signal, time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return signal{}, time.Time{}, false
+	}
+	sort.SliceStable(s.queue, func(i, j int) bool {
+		a, b := s.queue[i], s.queue[j]
+		if !a.at.Equal(b.at) {
+			return a.at.Before(b.at)
+		}
+		if a.dir != b.dir {
+			return a.dir < b.dir
+		}
+		return a.text < b.text
+	})
+	m := s.queue[0]
+	if time.Now().Before(m.at) {
+		return signal{}, m.at, false
+	}
+	s.queue = s.queue[1:]
+	return m, time.Time{}, true
+}
+
+func (s *signaling) run() {
+	for {
+		m, due, ok := s.next()
+		if ok {
+			_ = m.to.AddRemoteCandidate(m.c)
+			// The next signal waits for the next nanosecond: each hand-over
+			// wakes the receiving agent's goroutines at an instant of its
+			// own, as the simulator hands datagrams to sockets.
+			time.Sleep(time.Nanosecond)
+			continue
+		}
+		var timer <-chan time.Time
+		if !due.IsZero() {
+			t := time.NewTimer(time.Until(due))
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer:
+		}
+	}
 }

@@ -84,6 +84,19 @@ type Config struct {
 	// os.Stderr, at pion's levels (Error, or what the PION_LOG_* environment
 	// variables say). See Scheduler.LoggerFactory.
 	LoggerFactory logging.LoggerFactory
+
+	// CheckKeys makes the scheduler check its own rule: no two submitted
+	// events due at one instant share a key (their order would fall back
+	// to arrival). A collision is recorded, not fatal: KeyCollision
+	// returns the first. It costs a map operation per submitted and per
+	// fired event; simtest turns it on. Default off.
+	CheckKeys bool
+
+	// KeepGOMAXPROCS leaves GOMAXPROCS alone. Without it, a paced loop
+	// started inside a synctest bubble runs the process on one P until
+	// Stop (see PinOneP), so that application goroutines woken at one
+	// instant run in the order they were woken. Default false.
+	KeepGOMAXPROCS bool
 }
 
 // Key orders events that fall on the same instant. Events scheduled by
@@ -148,6 +161,8 @@ type Scheduler struct {
 	batch     []pending
 	stampLate bool // the paced loop stamps late submissions (see realtime)
 
+	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
+
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	paced  atomic.Bool  // the paced loop is running
 	queued atomic.Bool  // the inbox is not empty; read without the lock
@@ -162,6 +177,12 @@ type Scheduler struct {
 	stop    chan struct{}
 	done    chan struct{}
 	timerID uint64
+
+	// Guarded by mu too.
+	unpin      func()      // ends the one-P pin of a paced loop in a bubble (onep.go)
+	execs      []func()    // Exec's functions waiting for the instant to end (exec.go)
+	execOpen   bool        // the paced loop takes Exec functions
+	execQueued atomic.Bool // execs is not empty (read without mu)
 
 	timerMu sync.Mutex // guards every timer's state (see clock.go)
 
@@ -419,6 +440,9 @@ func (s *Scheduler) drain() {
 	now := s.now.Load()
 	for i := range b {
 		p := &b[i]
+		if s.cfg.CheckKeys {
+			s.checkSubmitted(max(p.at, now), p.key)
+		}
 		if p.soon {
 			s.seq++
 			s.q.pushRun(max(p.at, now), slot{key: p.key, seq: s.seq, h: p.h, arg: p.arg})
@@ -472,6 +496,9 @@ func (s *Scheduler) fire() {
 		s.now.Store(at)
 	}
 	s.fired++
+	if s.cfg.CheckKeys {
+		s.checkFired(at, key)
+	}
 	s.hash = mix(mix(mix(s.hash, uint64(at)), key.Hi), key.Lo)
 	if s.brk != nil {
 		s.checkBreak(at, sl, arg)
@@ -572,8 +599,12 @@ func (s *Scheduler) Start() error {
 	}
 	s.stop = make(chan struct{})
 	s.done = make(chan struct{})
+	s.execOpen = true
 	t := time.Now()
 	rt := s.timePkg && t != t.Round(0) // a bubble's times carry no monotonic reading
+	if s.timePkg && !rt && !s.cfg.KeepGOMAXPROCS {
+		s.unpin = PinOneP()
+	}
 	s.realtime.Store(rt)
 	s.paced.Store(true)
 	go s.loop(s.stop, s.done, rt)
@@ -587,18 +618,22 @@ func (s *Scheduler) Running() bool { return s.paced.Load() }
 // stay queued. Stop without Start does nothing.
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
-	stop, done := s.stop, s.done
-	s.stop, s.done = nil, nil
+	stop, done, unpin := s.stop, s.done, s.unpin
+	s.stop, s.done, s.unpin = nil, nil, nil
 	s.mu.Unlock()
 	if stop == nil {
 		return
 	}
 	close(stop)
 	<-done
+	if unpin != nil {
+		unpin()
+	}
 }
 
 func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
+	defer s.closeExecs() // those that came with Stop
 	defer s.paced.Store(false)
 	s.stampLate = realtime
 	defer func() {
@@ -619,6 +654,11 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 		default:
 		}
 		s.drain()
+		// Exec between instants: when nothing is due by the clock's now.
+		// In real time, where the loop may never catch up, at once.
+		if s.execQueued.Load() && (realtime || s.q.len() == 0 || s.q.minAt() > s.nowNanos()) && s.runExecs() {
+			continue
+		}
 		if s.q.len() == 0 {
 			select {
 			case <-stop:

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
-
-	"github.com/vnetsim/vnetsim/sim"
 )
 
 // Chunk is a packet as a router's chunk filter sees it (pion's vnet.Chunk):
@@ -133,7 +131,7 @@ func (r *Router) AddChunkFilter(filter ChunkFilter) {
 		add()
 		return
 	}
-	r.w.change(time.Time{}, add)
+	r.w.submitChange(time.Time{}, add)
 }
 
 // filtered runs r's chunk filters on p and drops p if one refuses it
@@ -152,15 +150,4 @@ func (r *Router) filtered(p *packet) bool {
 		}
 	}
 	return false
-}
-
-// change runs fn on the scheduler at virtual time at (or the next
-// nanosecond), ordered before the sockets' datagrams of that instant (see
-// keyLinkChange). Safe from any goroutine; never blocks.
-func (w *world) change(at time.Time, fn func()) {
-	w.ctlMu.Lock()
-	w.ctlSeq++
-	seq := w.ctlSeq
-	w.ctlMu.Unlock()
-	w.sched.Submit(at, sim.Key{Hi: keyLinkChange, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
 }

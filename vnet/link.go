@@ -46,12 +46,6 @@ type Link struct {
 	ups   uint64
 }
 
-// keyLinkChange is the same-instant ordering key (Hi) of link changes. It
-// sorts them before every datagram a socket submits for the same instant
-// (socket keys have Hi >= 256, see UDPConn.nextKey) and before world
-// controls (keyControl), but after events that handlers scheduled (Hi 0).
-const keyLinkChange = 1
-
 // LinkStats counts what a link did. Drops are by the link model's reason.
 type LinkStats struct {
 	Name      string
@@ -98,7 +92,11 @@ func (l *Link) SetAt(at time.Time, cfg impair.Config) error {
 
 // change runs fn on the scheduler at virtual time at (or the next
 // nanosecond), ordered before the sockets' datagrams of that instant.
-func (l *Link) change(at time.Time, fn func()) { l.w.change(at, fn) }
+// Its key (linkChangeKey, see keys.go) sorts it before every socket's
+// events of that instant and after the events handlers scheduled. A change
+// made on a subtree that is not attached yet moves with the subtree into
+// its new world (see adopt).
+func (l *Link) change(at time.Time, fn func()) { l.w.submitChange(at, fn) }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error {

@@ -49,7 +49,7 @@ type Net struct {
 	name   string
 	static []netip.Addr
 	ips    []netip.Addr // eth0: IPv4 first, then IPv6 (fixed at AddNet)
-	id     uint32       // host number in the world (build order)
+	id     uint32       // host number in the world (keys.go: hostNumber, world.claimHost)
 	rng    *rand.Rand
 	up     *Link // Net -> router
 	down   *Link // router -> Net
@@ -75,6 +75,9 @@ type Net struct {
 
 	frags reassembler // fragments waiting for the rest of their datagram (handler context)
 	nic   NIC         // what AddNet attached: the Net or pion's filters around it (nic.go)
+
+	provMu sync.Mutex      // guards prov (taken under a UDPConn's mu: never take mu under it)
+	prov   map[uint64]bool // provisional socket keys handed out (see claimProvisional)
 }
 
 var _ transport.Net = (*Net)(nil)
@@ -87,8 +90,11 @@ type NetConfig struct {
 	StaticIPs []string
 	// StaticIP is the single-address form of StaticIPs.
 	StaticIP string
-	// Name identifies the host in traces and link names. Default: its
-	// first eth0 address.
+	// Name identifies the host in traces and link names, and names its
+	// random streams. Default: its first eth0 address. A name already
+	// taken in the tree (by a host or a router) gets a suffix "#2", "#3",
+	// ... when the host is attached (or its subtree adopted), in build
+	// order: random streams are never shared.
 	Name string
 	// ReadBuffer is each new socket's receive buffer in bytes of payload
 	// (SetReadBuffer changes it per socket). Default DefaultReadBuffer.

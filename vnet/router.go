@@ -22,10 +22,13 @@ const DefaultMTU = 1500
 // RouterConfig configures a Router. The fields pion's vnet users know keep
 // their names and meaning.
 type RouterConfig struct {
-	// Name identifies the router in traces, stats and link names.
-	// Default: "router-" followed by its CIDR, e.g. "router-10.0.0.0/24"
-	// (no spaces, so link names such as "router-10.0.0.0/24->wan" stay one
-	// word in traces).
+	// Name identifies the router in traces, stats and link names, and
+	// names its random streams. Default: "router-" followed by its CIDR,
+	// e.g. "router-10.0.0.0/24" (no spaces, so link names such as
+	// "router-10.0.0.0/24->wan" stay one word in traces). A name already
+	// taken in the tree (by a router or a host) gets a suffix "#2", "#3",
+	// ... when the router is attached, in build order: random streams are
+	// never shared.
 	Name string
 
 	// CIDR is the router's IPv4 subnet, e.g. "10.0.0.0/24". Required unless
@@ -267,6 +270,7 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 	}
 	r.w = newWorld(s, owned, cfg.LoggerFactory)
 	r.w.routers = append(r.w.routers, r)
+	r.w.names[r.name] = true
 	r.log = r.w.lf.NewLogger("vnet/" + r.name)
 	return r, nil
 }
@@ -372,6 +376,9 @@ func (r *Router) addRouter(child *Router) error {
 	// subnet wins; the parent only ever routes to the child's external
 	// addresses. IPv6 is routed, not translated: checkPrefixes6 refuses
 	// overlaps there.
+	if child.w != r.w && len(r.w.hosts)+len(child.w.nets) > maxHost {
+		return topoErr("router %q: the tree would have more than %d hosts, the most event keys can tell apart", child.name, maxHost)
+	}
 	prefixes6 := child.subtree6()
 	if err := r.checkPrefixes6(child, prefixes6); err != nil {
 		return err
@@ -403,7 +410,7 @@ func (r *Router) addRouter(child *Router) error {
 			cfg.External = append([]netip.Addr(nil), ext...)
 		}
 		var err error
-		if table, err = nat.New(cfg, r.w.sched.Rand("nat "+child.name)); err != nil {
+		if table, err = nat.New(cfg, r.w.sched.Rand("nat "+r.w.uniqueName(child.name))); err != nil {
 			return configErr("router %q: NAT: %v", child.name, err)
 		}
 	}
@@ -501,38 +508,6 @@ func (r *Router) isAncestorOf(x *Router) bool {
 // AddChildRouter is AddRouter (pion's other name for it).
 func (r *Router) AddChildRouter(child *Router) error { return r.AddRouter(child) }
 
-// adopt moves child's subtree into r's world.
-func (r *Router) adopt(child *Router) {
-	old := child.w
-	if old == r.w {
-		return
-	}
-	for _, x := range old.routers {
-		x.w = r.w
-		x.log = r.w.lf.NewLogger("vnet/" + x.name)
-		if x.nat != nil && x.nat.Stats() == (nat.Stats{}) {
-			// A NAT that has translated nothing yet draws its ports from
-			// the new world's seed, like its links: the same tree gets the
-			// same ports whatever order it was built in. (New cannot fail
-			// on a config it accepted before; if it did, the old table stays.)
-			if t, err := nat.New(x.nat.Config(), r.w.sched.Rand("nat "+x.name)); err == nil {
-				x.nat = t
-			}
-		}
-		r.w.routers = append(r.w.routers, x)
-	}
-	for _, n := range old.nets {
-		n.w = r.w
-		r.w.nets = append(r.w.nets, n)
-	}
-	for _, l := range old.links {
-		l.w = r.w
-		l.rng = r.w.sched.Rand("link " + l.name)
-		r.w.links = append(r.w.links, l)
-	}
-	r.w.observers = append(r.w.observers, old.observers...)
-}
-
 // AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
 // addresses, or the next free one of each family r has (in build order,
 // so the same topology gets the same addresses). nic is the *Net itself
@@ -552,6 +527,9 @@ func (r *Router) addNet(n *Net) error {
 	}
 	if n.aloneOpen() {
 		return topoErr("net %s has sockets open from before it was attached; close them first", n.name)
+	}
+	if len(r.w.hosts) >= maxHost {
+		return topoErr("router %q: the tree has %d hosts, the most event keys can tell apart", r.name, maxHost)
 	}
 	// Static addresses are exactly what the Net gets; without them, one of
 	// each family the router has. IPv4 comes first (IP() returns it).
@@ -601,11 +579,11 @@ func (r *Router) addNet(n *Net) error {
 	n.w = r.w
 	n.router = r
 	n.ips = ips
-	n.id = r.w.hostID
-	r.w.hostID++
 	if n.name == "" {
 		n.name = ips[0].String()
 	}
+	n.name = r.w.claimName(n.name)
+	_ = r.w.claimHost(n) // cannot fail: checked above
 	n.rng = r.w.sched.Rand("net " + n.name)
 	n.up = newLink(r.w, n.name+"->"+r.name, r, r.mtu)
 	down := newLink(r.w, r.name+"->"+n.name, n, r.mtu)

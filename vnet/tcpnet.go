@@ -36,19 +36,10 @@ type TCPListener = tcp.Listener
 // tcpHeader is the fixed TCP header's size in bytes.
 const tcpHeader = 20
 
-// Event keys of TCP sockets. A socket's key (the low 40 bits of Hi, see
-// UDPConn.nextKey) has bit 38 set, which UDP's never has (bound UDP keys
-// are below 2^24, provisional ones have bit 39 set). A listener's is its
-// requested port and address index; a dialed connection's sets bit 37 too
-// and hashes the requested local address and the remote. Lo numbers the
-// requests with the same key, in steps of 2^32, so that a listener's
-// accepted connections (tcp.KeySpan apart above it) never meet the next
-// request's keys.
-const (
-	keyTCP     = 1 << 38
-	keyTCPDial = 1 << 37
-	keyTCPReq  = 1 << 32 // Lo step between requests with the same Hi
-)
+// Event keys of TCP sockets: see keys.go (keyTCP, keyTCPDial, keyTCPReq).
+// Lo numbers the requests with the same key, in steps of 2^32, so that a
+// listener's accepted connections (tcp.KeySpan apart above it) never meet
+// the next request's keys.
 
 // tcpHost is a Net's TCP: its stack, made at first use, and the counters
 // that make its sockets' event keys.
@@ -194,15 +185,17 @@ func (w *world) exec(key sim.Key, fn func()) {
 		return
 	}
 	done := make(chan struct{})
-	w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { fn(); close(done) }), 0)
+	// The caller wakes at a hand-over instant of its own (see handOver).
+	w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { fn(); w.handOver(func() { close(done) }) }), 0)
 	<-done
 }
 
 // listenKey is a new listener's base key: its host, requested address and
 // how many listeners asked for that address before it.
 func (n *Net) listenKey(local netip.AddrPort) sim.Key {
-	hi := uint64(n.id)<<40 | keyTCP | uint64(local.Port())<<8 | n.ipIndex(local.Addr())
-	return sim.Key{Hi: hi, Lo: n.tcp.nextReq(hi) * keyTCPReq}
+	k := tcpKey(n.id, boundKey(local.Port(), n.ipIndex(local.Addr())), 0)
+	k.Lo = n.tcp.nextReq(k.Hi) * keyTCPReq
+	return k
 }
 
 // dialKey is a new connection's base key: its host, a hash of its requested
@@ -215,8 +208,9 @@ func (n *Net) dialKey(local, remote netip.AddrPort) sim.Key {
 	f.Write(b)
 	b, _ = remote.MarshalBinary()
 	f.Write(b)
-	hi := uint64(n.id)<<40 | keyTCP | keyTCPDial | f.Sum64()&(keyTCPDial-1)
-	return sim.Key{Hi: hi, Lo: n.tcp.nextReq(hi) * keyTCPReq}
+	k := tcpKey(n.id, keyTCPDial|f.Sum64()&keyTCPDialMask, 0)
+	k.Lo = n.tcp.nextReq(k.Hi) * keyTCPReq
+	return k
 }
 
 func tcpAddrPort(a *net.TCPAddr) netip.AddrPort {

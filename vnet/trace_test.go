@@ -190,19 +190,21 @@ func TestTraceRendersEveryEvent(t *testing.T) {
 	assert.Equal(t, text, live.String(), "the live writer saw the same lines")
 	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 	require.Len(t, lines, tr.Len())
-	// At the first nanosecond both sends are due; the stranger was attached
-	// first, so its event key sorts first.
+	// At the first nanosecond both sends are due; their hosts' numbers
+	// (hashes of their names, see vnet's keys.go) put host's first.
 	want := []string{
-		"00:00:00.000000001 send    stranger           udp 1.2.3.5:9 > 1.2.3.100:5000 len=29 #1",
-		"00:00:00.000000001 forward wan                udp 1.2.3.5:9 > 1.2.3.100:5000 len=29 #1",
-		"00:00:00.000000001 send    host               udp 192.168.0.1:5000 > 1.2.3.4:7 len=34 #2",
-		"00:00:00.000000001 nat     lan                udp 192.168.0.1:5000 > 1.2.3.4:7 len=34 #2 => 1.2.3.100:5000 > 1.2.3.4:7",
-		"00:00:00.000000001 forward lan                udp 1.2.3.100:5000 > 1.2.3.4:7 len=34 #2",
-		"00:00:00.000000001 dup     lan->wan           udp 1.2.3.100:5000 > 1.2.3.4:7 len=34 #2",
+		"00:00:00.000000001 send    host               udp 192.168.0.1:5000 > 1.2.3.4:7 len=34 #1",
+		"00:00:00.000000001 nat     lan                udp 192.168.0.1:5000 > 1.2.3.4:7 len=34 #1 => 1.2.3.100:5000 > 1.2.3.4:7",
+		"00:00:00.000000001 forward lan                udp 1.2.3.100:5000 > 1.2.3.4:7 len=34 #1",
+		"00:00:00.000000001 dup     lan->wan           udp 1.2.3.100:5000 > 1.2.3.4:7 len=34 #1",
+		"00:00:00.000000001 forward wan                udp 1.2.3.100:5000 > 1.2.3.4:7 len=34 #1",
+		"00:00:00.000000001 forward wan                udp 1.2.3.100:5000 > 1.2.3.4:7 len=34 #1",
+		"00:00:00.000000001 send    stranger           udp 1.2.3.5:9 > 1.2.3.100:5000 len=29 #2",
+		"00:00:00.000000001 forward wan                udp 1.2.3.5:9 > 1.2.3.100:5000 len=29 #2",
 	}
 	assert.Equal(t, want, lines[:len(want)])
 	for _, w := range []string{
-		"00:00:00.010000001 drop    lan                udp 1.2.3.5:9 > 1.2.3.100:5000 len=29 #1 reason=nat-filtered",
+		"00:00:00.010000001 drop    lan                udp 1.2.3.5:9 > 1.2.3.100:5000 len=29 #2 reason=nat-filtered",
 		"hold    wan->server        udp 1.2.3.100:5000 > 1.2.3.4:7 len=32 #3",
 		"deliver server             udp 1.2.3.100:5000 > 1.2.3.4:7 len=32 #3",
 	} {

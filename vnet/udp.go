@@ -2,7 +2,6 @@ package vnet
 
 import (
 	"errors"
-	"hash/fnv"
 	"net"
 	"net/netip"
 	"os"
@@ -38,6 +37,9 @@ type UDPConn struct {
 	// atomic so that a write takes no lock.
 	skey    atomic.Uint64
 	counter atomic.Uint64
+
+	shapeMu sync.Mutex        // guards shapes
+	shapes  map[uint64]uint64 // STUN datagrams sent so far per shape hash (keys.go: stunOrderKey)
 
 	mu     sync.Mutex
 	bound  netip.AddrPort // the bound address; port 0 until bound
@@ -94,7 +96,7 @@ func (c *UDPConn) setLocal(ap netip.AddrPort) {
 	c.mu.Lock()
 	c.bound = ap
 	if c.skey.Load() == 0 {
-		c.skey.Store(uint64(ap.Port())<<8 | c.net.ipIndex(ap.Addr()))
+		c.skey.Store(boundKey(ap.Port(), c.net.ipIndex(ap.Addr())))
 	}
 	c.mu.Unlock()
 	close(c.boundCh)
@@ -123,31 +125,41 @@ func (c *UDPConn) isClosed() bool {
 	return c.closed.Load()
 }
 
-// Key layout of a socket's events: Hi = host number (24 bits) and socket
-// key (40 bits), Lo = the socket's own counter.
-const provisional = 1 << 39
-
-// nextKey returns the next event key, fixing the socket key at the first
-// act: the bound address, or a hash of what the socket asked for and where
-// it first sends. Only that first act takes the lock.
+// nextKey returns the next event key (see keys.go), fixing the socket key
+// at the first act: the bound address, or a hash of what the socket asked
+// for, where it first sends and the shape of its first datagram, made
+// unique on the host (Net.claimProvisional). Only that first act takes the
+// lock.
 func (c *UDPConn) nextKey(dst netip.AddrPort, payload []byte, what string) sim.Key {
 	sk := c.skey.Load()
 	if sk == 0 {
 		c.mu.Lock()
 		if sk = c.skey.Load(); sk == 0 {
-			h := fnv.New64a()
-			b, _ := c.reqIP.MarshalBinary()
-			h.Write(b)
-			b, _ = dst.MarshalBinary()
-			h.Write(b)
-			h.Write([]byte(what))
-			h.Write(payload[:min(len(payload), 2)]) // e.g. the STUN message type
-			sk = provisional | h.Sum64()&(provisional-1)
+			sk = c.net.claimProvisional(provisionalHash(c.reqIP, dst, what, payload))
 			c.skey.Store(sk)
 		}
 		c.mu.Unlock()
 	}
-	return sim.Key{Hi: uint64(c.net.id)<<40 | sk, Lo: c.counter.Add(1)}
+	n := c.counter.Add(1)
+	if what == "send" {
+		if lo, ok := stunOrderKey(dst, payload, c.seenShape); ok {
+			return udpKey(c.net.id, sk, lo)
+		}
+	}
+	return udpKey(c.net.id, sk, n)
+}
+
+// seenShape returns how many STUN datagrams with shape hash h the socket
+// sent before, and counts this one (see stunOrderKey).
+func (c *UDPConn) seenShape(h uint64) uint64 {
+	c.shapeMu.Lock()
+	defer c.shapeMu.Unlock()
+	if c.shapes == nil {
+		c.shapes = map[uint64]uint64{}
+	}
+	n := c.shapes[h]
+	c.shapes[h] = n + 1
+	return n
 }
 
 // LocalAddr returns the bound address. A socket opened on port 0 gets its
@@ -166,10 +178,17 @@ func (c *UDPConn) LocalAddr() net.Addr {
 	if !w.sched.Running() {
 		c.net.bindEphemeral(c)
 	} else {
+		// The caller wakes at a hand-over instant of its own, like a
+		// reader handed a datagram: two goroutines binding at one instant
+		// (pion's gatherers) do not wake together.
+		woken := make(chan struct{})
 		key := c.nextKey(netip.AddrPort{}, nil, "localaddr")
-		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { c.net.bindEphemeral(c) }), 0)
+		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) {
+			c.net.bindEphemeral(c)
+			w.handOver(func() { close(woken) })
+		}), 0)
 		select {
-		case <-c.boundCh:
+		case <-woken:
 		case <-c.closedCh:
 		}
 	}

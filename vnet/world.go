@@ -40,9 +40,12 @@ type world struct {
 	// goroutines are never woken at one instant (their order would race).
 	lastApp int64
 
-	ctlMu  sync.Mutex // guards ctlSeq
-	ctlSeq uint64
-	hostID uint32 // next host number, assigned at AddNet (build order)
+	ctlMu   sync.Mutex // guards ctlSeq and changes
+	ctlSeq  uint64
+	changes map[uint64]*linkChange // link changes submitted and not yet fired, by seq (see adopt.go)
+
+	names map[string]bool // the names of the world's routers and hosts (unique; see claimName)
+	hosts map[uint32]*Net // hosts by number (see claimHost)
 
 	// IP fragmentation (fragment.go): the last identification given, the
 	// extra packets fragmentation made and those reassembly merged.
@@ -50,16 +53,12 @@ type world struct {
 	fragmented, reassembled uint64
 }
 
-// Keys of events that do not come from a socket.
-const (
-	keyControl = 1 << 63 // control events: snapshots, Observe, AddHost, topology changes (link changes use keyLinkChange)
-)
-
 func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
 	if lf == nil {
 		lf = s.LoggerFactory()
 	}
-	w := &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet")}
+	w := &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet"),
+		changes: map[uint64]*linkChange{}, names: map[string]bool{}, hosts: map[uint32]*Net{}}
 	instrumentWorld(w)
 	w.attachTraceFile()
 	return w
@@ -72,20 +71,15 @@ func (w *world) control(at time.Time, fn func()) {
 	w.ctlSeq++
 	seq := w.ctlSeq
 	w.ctlMu.Unlock()
-	w.sched.Submit(at, sim.Key{Hi: keyControl, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
+	w.sched.Submit(at, controlKey(seq), sim.HandlerFunc(func(uint64) { fn() }), 0)
 }
 
-// read runs fn where it may read simulator state: on the scheduler (and
-// waits for it) while the paced loop runs, else right here. Do not call it
-// from a handler while the paced loop runs.
+// read runs fn where it may read and change simulator state: on the
+// scheduler between instants (sim.Scheduler.Exec: no virtual time passes)
+// while the paced loop runs, else right here. Do not call it from a
+// handler while the paced loop runs.
 func (w *world) read(fn func()) {
-	if !w.sched.Running() {
-		fn()
-		return
-	}
-	done := make(chan struct{})
-	w.control(time.Time{}, func() { fn(); close(done) })
-	<-done
+	w.sched.Exec(fn)
 }
 
 // record tells the observers about p.

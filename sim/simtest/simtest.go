@@ -27,17 +27,38 @@ const SeedEnv = "VNETSIM_SEED"
 // bubble's time.Now. A goroutine still blocked when the body returns (and
 // the scheduler has stopped) fails the test: synctest reports it as a
 // deadlock.
-func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
+//
+// The world runs on one P (see KeepGOMAXPROCS for the opt-out and Strict
+// for long replays), and the scheduler checks that no two submitted events
+// share (time, key): a collision fails the test (sim.KeyCollisionError).
+func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler), opts ...Option) {
 	t.Helper()
+	run(t, seed, buildOptions(opts), nil, body)
+}
+
+// run is Run, with observe (if not nil) registered on the scheduler before
+// it starts.
+func run(t *testing.T, seed uint64, o options, observe func(sim.EventInfo), body func(t *testing.T, s *sim.Scheduler)) {
+	t.Helper()
+	leave := o.enter()
+	defer leave()
 	var tr *runTrace
 	defer func() { tr.finish(t) }() // trace.go: after the bubble, the scheduler stopped
 	synctest.Test(t, func(t *testing.T) {
-		s := sim.New(sim.Config{Seed: seed})
+		s := sim.New(o.config(seed))
 		tr = startTrace(t, s, seed)
+		if observe != nil {
+			s.Observe(observe)
+		}
 		if err := s.Start(); err != nil {
 			t.Fatalf("simtest: start scheduler: %v", err)
 		}
-		defer s.Stop()
+		defer func() {
+			s.Stop()
+			if err := s.KeyCollision(); err != nil {
+				t.Errorf("simtest: %v", err)
+			}
+		}()
 		body(t, s)
 	})
 }
@@ -45,14 +66,24 @@ func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
 // RunManual runs body inside synctest.Test with a scheduler that the body
 // drives by hand (Step, RunFor, ...). Config.Settle is synctest.Wait, called
 // on the test's own goroutine, so application goroutines have submitted
-// their work before virtual time moves.
-func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler)) {
+// their work before virtual time moves. Options and checks as Run's.
+func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler), opts ...Option) {
 	t.Helper()
+	o := buildOptions(opts)
+	leave := o.enter()
+	defer leave()
 	var tr *runTrace
 	defer func() { tr.finish(t) }() // trace.go
 	synctest.Test(t, func(t *testing.T) {
-		s := sim.New(sim.Config{Seed: seed, Settle: synctest.Wait})
+		cfg := o.config(seed)
+		cfg.Settle = synctest.Wait
+		s := sim.New(cfg)
 		tr = startTrace(t, s, seed)
+		defer func() {
+			if err := s.KeyCollision(); err != nil {
+				t.Errorf("simtest: %v", err)
+			}
+		}()
 		body(t, s)
 	})
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package vnetsim_test
+
+const raceEnabled = false
