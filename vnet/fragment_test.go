@@ -126,9 +126,9 @@ func TestFragmentedDatagramAcrossNATs(t *testing.T) {
 		// two for its 1280-byte link; lanB reassembles and makes 7 again.
 		assert.Equal(t, map[string]int{
 			"192.168.0.2->lanA": 6, "lanA->wan": 6, "1.2.3.4->wan": 12, "lanA->192.168.0.2": 6,
-			"192.168.0.2->lanB": 7, "lanB->wan": 7, "wan->lanB": 5 * 2, "lanB->192.168.0.2": 7,
-		}, frags)
-		assert.Equal(t, map[string]int{"lanA": 2, "lanB": 2, "1.2.3.4": 2, "192.168.0.2": 2}, joins,
+			"192.168.0.2#2->lanB": 7, "lanB->wan": 7, "wan->lanB": 5 * 2, "lanB->192.168.0.2#2": 7,
+		}, frags, "the second host named 192.168.0.2 (lanB's) is 192.168.0.2#2")
+		assert.Equal(t, map[string]int{"lanA": 2, "lanB": 2, "1.2.3.4": 2, "192.168.0.2": 1, "192.168.0.2#2": 1}, joins,
 			"the NATs reassemble both ways, hosts on arrival")
 		require.NoError(t, srv.Close())
 		require.NoError(t, ca.Close())

@@ -123,6 +123,7 @@ func NewNet(config *NetConfig) (*Net, error) {
 	}
 	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, socks: map[netip.AddrPort]*UDPConn{}, nextPort: ephemeralMin}
 	n.w = newAloneWorld()
+	_ = n.w.claimHost(n) // the only host of its own world: cannot fail; AddNet claims anew
 	if n.rbuf == 0 {
 		n.rbuf = DefaultReadBuffer
 	}
