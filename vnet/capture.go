@@ -166,7 +166,7 @@ func (r *Router) startCapture(out io.Writer, ifaces []Iface) (*Capture, error) {
 		switch {
 		case i == nil:
 			return nil, configErr("capture: the zero Iface names no interface")
-		case i.net != nil && i.net.w == nil:
+		case i.net != nil && i.net.router == nil:
 			return nil, topoErr("capture %s: net %q is not attached to a router", i.name, i.net.name)
 		case i.world() != w:
 			return nil, topoErr("capture %s: the interface is not in router %q's tree", i.label(), r.name)

@@ -76,8 +76,8 @@ func TestDualStackAddresses(t *testing.T) {
 		"lo0":  {"127.0.0.1/8", "::1/128"},
 		"eth0": {"10.0.1.1/24", "2001:db8:1::1/64"},
 	}, ifaces(d.a))
-	assert.Equal(t, map[string][]string{"lo0": {"127.0.0.1/8"}, "eth0": {"10.0.3.1/24"}}, ifaces(d.c),
-		"a host without IPv6 has no ::1")
+	assert.Equal(t, map[string][]string{"lo0": {"127.0.0.1/8", "::1/128"}, "eth0": {"10.0.3.1/24"}}, ifaces(d.c),
+		"a host without global IPv6 still has ::1, as Linux with IPv6 enabled")
 
 	// An IPv6-only router and its host.
 	v6 := newRouter(t, vnet.RouterConfig{Name: "v6only", IPv6CIDR: "2001:db8:6::/64", Scheduler: d.s})
@@ -170,7 +170,8 @@ func TestRoutingPerFamily(t *testing.T) {
 		{name: "IPv6 in through an open firewall", from: d.w, to: d.b, v6: true, wantFrom: d.w.IP6()},
 		{name: "IPv6 between two homes", from: d.a, to: d.b, v6: true, wantFrom: d.a.IP6()},
 		{name: "IPv6 between two homes, unsolicited", from: d.b, to: d.a, v6: true, wantDrop: vnet.ReasonFirewallUnsolicited},
-		{name: "IPv6 from an IPv4-only host", from: d.c, to: d.w, v6: true, wantWrite: vnet.ErrAddressFamily},
+		// Linux: the dual-stack socket may name an IPv6 peer, but there is no route.
+		{name: "IPv6 from an IPv4-only host", from: d.c, to: d.w, v6: true, wantWrite: vnet.ErrNetworkUnreachable},
 		{name: "IPv6 to an unused WAN address", from: d.a, to: d.w, dst: netip.MustParseAddr("2001:db8::99"), wantDrop: vnet.ReasonNoRoute},
 		{name: "IPv6 to a prefix nobody routes", from: d.a, to: d.w, dst: netip.MustParseAddr("2001:db8:99::1"), wantDrop: vnet.ReasonNoRoute},
 		{name: "IPv6 on the same LAN", from: d.w, to: d.w, v6: true, wantFrom: d.w.IP6()},
@@ -402,9 +403,10 @@ func TestBindRulesPerFamily(t *testing.T) {
 	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "as Linux: an IPv6-only socket has no route to IPv4")
 	cl, err := d.c.ListenPacket("udp", ":0")
 	require.NoError(t, err)
-	assert.Equal(t, "0.0.0.0", addrPortOf(t, cl.LocalAddr()).Addr().String(), "no IPv6: the udp wildcard is IPv4")
+	assert.Equal(t, "::", cl.LocalAddr().(*net.UDPAddr).AddrPort().Addr().String(),
+		"as Linux with IPv6 enabled: the udp wildcard is dual stack even without a global IPv6 address")
 	_, err = cl.WriteTo([]byte("x"), udpTo(netip.MustParseAddrPort("[2001:db8::4]:1")))
-	require.ErrorIs(t, err, vnet.ErrAddressFamily, "as a kernel without IPv6: an IPv4 socket")
+	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "as Linux: no route to a global IPv6 address")
 	cl6, err := d.c.ListenPacket("udp6", ":0")
 	require.NoError(t, err)
 	_, err = cl6.WriteTo([]byte("x"), udpTo(netip.MustParseAddrPort("[2001:db8::4]:1")))
@@ -579,7 +581,7 @@ func TestIPv6Determinism(t *testing.T) {
 			for _, dst := range []string{"1.2.3.4:9", "[2001:db8::4]:9"} {
 				_, err := c.WriteTo([]byte(dst), udpTo(netip.MustParseAddrPort(dst)))
 				if n == d.c && dst[0] == '[' {
-					require.True(t, errors.Is(err, vnet.ErrAddressFamily))
+					require.True(t, errors.Is(err, vnet.ErrNetworkUnreachable))
 					continue
 				}
 				require.NoError(t, err)
@@ -639,16 +641,20 @@ func TestIPv6EdgeCases(t *testing.T) {
 
 	legacy := newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
 	v4 := newNet(t, legacy)
+	// Linux with IPv6 enabled has ::1 whatever eth0 has.
 	c, err := v4.Dial("udp", "[::1]:9")
+	require.NoError(t, err)
+	_, err = c.Write([]byte("x"))
+	require.NoError(t, err, "::1 without a global IPv6 address")
+	require.NoError(t, c.Close())
+	c, err = v4.Dial("udp", "[2001:db8::1]:9")
 	if err == nil {
 		_, err = c.Write([]byte("x"))
 	}
-	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "no ::1 without IPv6")
-	_, err = v4.Dial("tcp", "[::1]:80")
-	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable)
-	_, err = v4.ResolveUDPAddr("udp6", "localhost:1")
-	var dnsErr *net.DNSError
-	require.ErrorAs(t, err, &dnsErr)
+	require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "no route to a global IPv6 address")
+	lo6, err := v4.ResolveUDPAddr("udp6", "localhost:1")
+	require.NoError(t, err)
+	assert.Equal(t, "[::1]:1", lo6.String())
 
 	require.NoError(t, wan.AddHost("mapped.test", "::ffff:1.2.3.9"))
 	a, err := h.ResolveUDPAddr("udp4", "mapped.test:9")

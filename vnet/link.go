@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
-	"github.com/vnetsim/vnetsim/sim"
 )
 
 // Link is one direction of a wire: a Net's uplink or downlink, or a
@@ -98,14 +97,7 @@ func (l *Link) SetAt(at time.Time, cfg impair.Config) error {
 
 // change runs fn on the scheduler at virtual time at (or the next
 // nanosecond), ordered before the sockets' datagrams of that instant.
-func (l *Link) change(at time.Time, fn func()) {
-	w := l.w
-	w.ctlMu.Lock()
-	w.ctlSeq++
-	seq := w.ctlSeq
-	w.ctlMu.Unlock()
-	w.sched.Submit(at, sim.Key{Hi: keyLinkChange, Lo: seq}, sim.HandlerFunc(func(uint64) { fn() }), 0)
-}
+func (l *Link) change(at time.Time, fn func()) { l.w.change(at, fn) }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error {

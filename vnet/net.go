@@ -17,8 +17,8 @@ import (
 	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
-// Net is a virtual host's network stack: lo0 (127.0.0.1, and ::1 on an
-// IPv6 host) and eth0 (its addresses on a router's subnet, IPv4 and IPv6),
+// Net is a virtual host's network stack: lo0 (127.0.0.1 and ::1) and eth0
+// (its addresses on a router's subnet, IPv4 and IPv6),
 // UDP and TCP sockets, DNS through the router tree.
 // It satisfies pion's transport.Net, so it can be handed to pion/ice,
 // pion/turn and pion/webrtc in place of the real network.
@@ -26,11 +26,19 @@ import (
 // Address families follow Go's net package on a Linux host: "udp4" and
 // "tcp4" are IPv4, "udp6" and "tcp6" IPv6, and "udp"/"tcp" pick the family
 // from the addresses; a "udp" socket listening on the wildcard ("",
-// "0.0.0.0" or "[::]") of a host with IPv6 is dual stack: it reports
-// [::] as its address, receives both families, and reads IPv4 senders as
-// IPv4-mapped addresses (::ffff:a.b.c.d), while a "udp6" wildcard is
-// IPv6-only. A host without IPv6 addresses behaves like a kernel without
-// IPv6: the "udp" wildcard is 0.0.0.0.
+// "0.0.0.0" or "[::]") is dual stack: it reports [::] as its address,
+// receives both families, and reads IPv4 senders as IPv4-mapped addresses
+// (::ffff:a.b.c.d), while a "udp6" wildcard is IPv6-only. Every host has
+// IPv6 as a Linux kernel with IPv6 enabled does, whatever its router
+// gives eth0: ::1 on lo0, and so a dual-stack "udp" wildcard; a host
+// without a global IPv6 address reaches only ::1 over IPv6 (other IPv6
+// destinations are unreachable, ENETUNREACH).
+//
+// A Net not attached to a router has lo0 only: its UDP sockets talk over
+// 127.0.0.1 and ::1 (pion's vnet allows this too). The first such socket
+// starts a scheduler of the Net's own on the time package's clock, and
+// closing the last one stops it; such a Net cannot be attached while it
+// has sockets open, and its TCP needs a router (ErrNotAttached).
 //
 // All methods are safe for concurrent use by application goroutines.
 // Blocking calls block on channels, so they are durably blocked inside a
@@ -62,6 +70,8 @@ type Net struct {
 	lastGen  uint64
 
 	tcp tcpHost // the TCP stack, made at first use (tcp.go)
+
+	alone aloneState // sockets opened before AddNet (standalone.go)
 }
 
 var _ transport.Net = (*Net)(nil)
@@ -103,6 +113,7 @@ func NewNet(config *NetConfig) (*Net, error) {
 		cfg = *config
 	}
 	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, socks: map[netip.AddrPort]*UDPConn{}, nextPort: ephemeralMin}
+	n.w = newAloneWorld()
 	if n.rbuf == 0 {
 		n.rbuf = DefaultReadBuffer
 	}
@@ -247,10 +258,10 @@ func familyErr(a netip.Addr, f fam) error {
 }
 
 // hasIP reports whether a is one of the Net's addresses, loopback
-// included (::1 only on a host with IPv6).
+// included (::1 on every host, as on Linux with IPv6 enabled).
 func (n *Net) hasIP(a netip.Addr) bool {
 	if a.IsLoopback() {
-		return a.Is4() || n.has(fam6)
+		return true
 	}
 	for _, x := range n.ips {
 		if x == a {
@@ -278,13 +289,11 @@ func (n *Net) ipIndex(a netip.Addr) uint64 {
 
 // Interfaces lists lo0 and eth0 with their addresses: IPv4 ones with
 // their router's subnet mask, IPv6 ones with its prefix length, and ::1 on
-// lo0 when the host has IPv6.
+// lo0.
 func (n *Net) Interfaces() ([]*transport.Interface, error) {
 	lo := transport.NewInterface(net.Interface{Index: 1, MTU: 65536, Name: "lo0", Flags: net.FlagUp | net.FlagLoopback | net.FlagRunning})
 	lo.AddAddress(&net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(8, 32)})
-	if n.has(fam6) {
-		lo.AddAddress(&net.IPNet{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)})
-	}
+	lo.AddAddress(&net.IPNet{IP: net.IPv6loopback, Mask: net.CIDRMask(128, 128)})
 	mtu := DefaultMTU
 	if n.router != nil {
 		mtu = n.router.mtu
@@ -349,10 +358,7 @@ func (n *Net) lookupHost(host string, want fam) ([]netip.Addr, error) {
 	}
 	var as []netip.Addr
 	if host == "localhost" {
-		as = []netip.Addr{loopback}
-		if n.has(fam6) {
-			as = append(as, loopback6)
-		}
+		as = []netip.Addr{loopback, loopback6}
 	} else if n.router != nil {
 		n.w.read(func() { as = n.router.lookup(host) })
 	}
@@ -566,10 +572,8 @@ func (n *Net) sockFam(network string, local, remote netip.AddrPort) (fam, netip.
 		f = famOf(remote.Addr())
 	case want != famDual:
 		f = want
-	case n.has(fam6):
-		f = famDual // Go: a "udp" wildcard listener is an IPv6 socket taking IPv4 too
 	default:
-		f = fam4 // a host without IPv6
+		f = famDual // Go: a "udp" wildcard listener is an IPv6 socket taking IPv4 too
 	}
 	if f&want == 0 {
 		if !ip.IsUnspecified() {
@@ -589,9 +593,6 @@ func (n *Net) sockFam(network string, local, remote netip.AddrPort) (fam, netip.
 // listen creates a socket bound to local (port 0: an ephemeral port, fixed
 // later; see UDPConn), connected to remote if valid.
 func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, error) {
-	if n.w == nil {
-		return nil, ErrNotAttached
-	}
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(local), Err: err}
 	}
@@ -617,6 +618,7 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 			return nil, opErr(err)
 		}
 	}
+	n.openAlone(c)
 	return c, nil
 }
 

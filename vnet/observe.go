@@ -33,6 +33,8 @@ const (
 	ReasonFirewallUnsolicited // inbound with no state: nothing inside sent to that endpoint
 	ReasonFirewallFiltered    // inbound to an open pinhole from a remote its filtering refuses
 	ReasonFirewallExhausted   // outbound that needed new state beyond the firewall's limit
+	ReasonChunkFilter         // a router's chunk filter (Router.AddChunkFilter) returned false
+	ReasonReassemblyTimeout   // a fragment whose datagram did not complete within the reassembly timeout
 	numReasons
 )
 
@@ -59,6 +61,8 @@ var reasonNames = [...]string{
 	ReasonFirewallUnsolicited: "firewall-unsolicited",
 	ReasonFirewallFiltered:    "firewall-filtered",
 	ReasonFirewallExhausted:   "firewall-exhausted",
+	ReasonChunkFilter:         "chunk-filter",
+	ReasonReassemblyTimeout:   "reassembly-timeout",
 }
 
 func (r Reason) String() string {

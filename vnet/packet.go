@@ -69,6 +69,7 @@ type packetHot struct {
 
 	proto uint8
 	ttl   uint8
+	frag  fragInfo // an IP fragment's place in its datagram (fragment.go)
 	// flying is set while the packet is in the network: from its send (or
 	// its duplication) until a socket queues it or it is freed. The world's
 	// inFlight counts such packets, independently of the drop and delivery

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -135,6 +137,11 @@ type Router struct {
 	egress impair.Config // the router's outgoing links' model (MinDelay/MaxJitter)
 	hosts  map[string][]netip.Addr
 	stats  RouterStats
+
+	// filters are the chunk filters (chunk.go), replaced whole under
+	// filterMu and read by the scheduler without a lock.
+	filters  atomic.Pointer[[]ChunkFilter]
+	filterMu sync.Mutex
 }
 
 // route is where an address on a router's subnet leads.
@@ -355,9 +362,12 @@ func (r *Router) addRouter(child *Router) error {
 	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
 		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
 	}
-	if r.prefix.Overlaps(child.prefix) {
-		return topoErr("router %q's subnet %s overlaps %q's %s", child.name, child.prefix, r.name, r.prefix)
-	}
+	// Every IPv4 child sits behind its NAT, which hides its inside: its
+	// subnet may overlap its parent's or a sibling's (pion's WAN is
+	// 0.0.0.0/0 with 192.168.0.0/24 children). Inside the child, its own
+	// subnet wins; the parent only ever routes to the child's external
+	// addresses. IPv6 is routed, not translated: checkPrefixes6 refuses
+	// overlaps there.
 	prefixes6 := child.subtree6()
 	if err := r.checkPrefixes6(child, prefixes6); err != nil {
 		return err
@@ -534,6 +544,9 @@ func (r *Router) addNet(n *Net) error {
 	}
 	if n.router != nil {
 		return topoErr("net %s is already attached to router %q", n.name, n.router.name)
+	}
+	if n.aloneOpen() {
+		return topoErr("net %s has sockets open from before it was attached; close them first", n.name)
 	}
 	// Static addresses are exactly what the Net gets; without them, one of
 	// each family the router has. IPv4 comes first (IP() returns it).
@@ -783,6 +796,9 @@ func (r *Router) arrive(p *packet, via *Link) {
 		r.inbound(p)
 		return
 	}
+	if r.filtered(p) {
+		return
+	}
 	r.forward(p)
 }
 
@@ -802,6 +818,9 @@ func (r *Router) inbound(p *packet) {
 			r.drop(p, ReasonNoRoute)
 			return
 		}
+		if r.filtered(p) {
+			return
+		}
 		r.forward6(p)
 		return
 	}
@@ -817,6 +836,9 @@ func (r *Router) inbound(p *packet) {
 	}
 	if !r.prefix.Contains(p.dst.Addr()) {
 		r.drop(p, ReasonNoRoute)
+		return
+	}
+	if r.filtered(p) {
 		return
 	}
 	r.forward(p)

@@ -90,7 +90,7 @@ func (n *Net) tcpStack() (*tcp.Stack, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w := n.w
-	if w == nil {
+	if n.router == nil {
 		return nil, ErrNotAttached
 	}
 	if h.st != nil && h.w == w {
@@ -297,7 +297,7 @@ func (n *Net) ListenTCP(network string, laddr *net.TCPAddr) (transport.TCPListen
 // listenTCP opens a listener as an event keyed by the request, so ports
 // chosen for port 0 follow the keys, not the goroutines.
 func (n *Net) listenTCP(network string, local netip.AddrPort) (*tcp.Listener, error) {
-	if n.w == nil {
+	if n.router == nil {
 		return nil, ErrNotAttached
 	}
 	local, err := n.checkLocal(network, local, netip.AddrPort{})
@@ -345,7 +345,7 @@ func (n *Net) DialTCP(network string, laddr, raddr *net.TCPAddr) (transport.TCPC
 // Timeout) when the SYNs go unanswered or deadline (virtual time; zero:
 // none) passes.
 func (n *Net) dialTCP(ctx context.Context, network string, local, remote netip.AddrPort, deadline time.Time) (*tcp.Conn, error) {
-	if n.w == nil {
+	if n.router == nil {
 		return nil, ErrNotAttached
 	}
 	if !remote.Addr().IsValid() || remote.Port() == 0 {

@@ -344,7 +344,7 @@ func TestTCPListenErrors(t *testing.T) {
 	_, err = a.Listen("udp", ":80")
 	require.ErrorIs(t, err, vnet.ErrUnsupportedNetwork)
 	_, err = a.Listen("tcp", "[::1]:80")
-	require.ErrorIs(t, err, vnet.ErrAddressNotAvailable, "::1 on a host without IPv6")
+	require.NoError(t, err, "::1 on a host without a global IPv6 address, as Linux with IPv6 enabled")
 	_, err = a.DialTCP("tcp", nil, nil)
 	require.Error(t, err)
 	_, err = a.Dial("tcp", "1.2.3.5:0")
@@ -355,7 +355,7 @@ func TestTCPListenErrors(t *testing.T) {
 	require.NoError(t, err)
 	port := eph.Addr().(*net.TCPAddr).Port
 	assert.True(t, port >= tcp.DefaultEphemeralLow && port <= tcp.DefaultEphemeralHigh, "port %d", port)
-	assert.Equal(t, 1, a.TCPStats().Listeners-2, "three listeners")
+	assert.Equal(t, 4, a.TCPStats().Listeners, "four listeners")
 
 	// TCP and UDP have separate port spaces.
 	u, err := a.ListenPacket("udp4", "1.2.3.4:80")

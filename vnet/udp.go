@@ -53,6 +53,8 @@ type UDPConn struct {
 	rdl, wdl deadline
 
 	stats SocketStats // written on the scheduler's goroutine
+
+	alone bool // opened on an unattached Net (standalone.go)
 }
 
 // SocketStats counts a socket's traffic.
@@ -243,9 +245,9 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if c.wdl.expired() {
 		return 0, c.opErr("write", dst, os.ErrDeadlineExceeded)
 	}
-	mtu := c.net.router.mtu
-	if a.IsLoopback() {
-		mtu = 65535
+	mtu := 65535
+	if r := c.net.router; r != nil && !a.IsLoopback() {
+		mtu = r.mtu
 	}
 	if size := ipHeader(a) + udpHeader + len(b); size > mtu {
 		return 0, c.opErr("write", dst, &MessageTooLongError{Size: size, MTU: mtu})
@@ -419,6 +421,7 @@ func (c *UDPConn) Close() error {
 	}
 	c.rdl.stop()
 	c.wdl.stop()
+	c.net.closeAlone(c)
 	return nil
 }
 
