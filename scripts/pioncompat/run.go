@@ -172,7 +172,7 @@ func meets(o *outcome, want string) bool {
 // report prints the failing tests, the counts, the per-test wall times, and
 // returns the exit code: 1 when a test missed its expectation.
 func report(out io.Writer, results []*result, exp map[string]expectation, o options) int {
-	var passed, skipped, failed, noCompile, bPassed, bFailed int
+	var passed, skipped, failed, noCompile, bPassed, bSkipped, bFailed int
 	var regressions []string
 	fmt.Fprintln(out, "")
 	for _, r := range results {
@@ -190,9 +190,12 @@ func report(out io.Writer, results []*result, exp map[string]expectation, o opti
 			fmt.Fprintf(out, "FAIL %s/%s (%s, %.1fs): %s\n", r.module, r.test, r.real.status, r.real.wall.Seconds(), oneLine(r.real.detail))
 		}
 		if r.bubble != nil {
-			if r.bubble.passed() {
+			switch r.bubble.status {
+			case statusPass:
 				bPassed++
-			} else {
+			case statusSkip:
+				bSkipped++
+			default:
 				bFailed++
 				fmt.Fprintf(out, "FAIL in bubble %s/%s (%s, %.1fs): %s\n", r.module, r.test, r.bubble.status, r.bubble.wall.Seconds(), oneLine(r.bubble.detail))
 			}
@@ -237,14 +240,19 @@ func report(out io.Writer, results []*result, exp map[string]expectation, o opti
 	fmt.Fprintln(out)
 	if o.bubble != "none" {
 		var rw, bw time.Duration
+		both := 0
 		for _, r := range results {
 			if r.bubble != nil && r.bubble.passed() && r.real.passed() {
 				rw += r.real.wall
 				bw += r.bubble.wall
+				both++
 			}
 		}
-		fmt.Fprintf(out, "in a synctest bubble: %d passed, %d failed; the %d that pass in both take %.1fs in real time, %.1fs in a bubble\n",
-			bPassed, bFailed, bPassed, rw.Seconds(), bw.Seconds())
+		fmt.Fprintf(out, "in a synctest bubble: %d passed, %d failed", bPassed, bFailed)
+		if bSkipped > 0 {
+			fmt.Fprintf(out, "; %d skipped by the test itself", bSkipped)
+		}
+		fmt.Fprintf(out, "; the %d that pass in both take %.1fs of wall time in real time, %.1fs in a bubble\n", both, rw.Seconds(), bw.Seconds())
 	}
 	if len(regressions) > 0 {
 		fmt.Fprintf(out, "\n%d tests missed their expectation (%s):\n", len(regressions), o.expect)
