@@ -108,6 +108,9 @@ type Packet struct {
 	Payload []byte
 	// TCP is used only when Proto is ProtoTCP.
 	TCP TCPHeader
+	// Frag, when set, makes the packet an IP fragment of a UDP datagram
+	// (see Fragment); nil is a whole datagram.
+	Frag *Fragment
 }
 
 // transportLen returns the transport header length for p.Proto.
@@ -166,6 +169,9 @@ func check(p Packet) (src, dst netip.Addr, total int, err error) {
 // On error dst is returned unchanged. AppendIP allocates only when dst lacks
 // capacity.
 func AppendIP(dst []byte, p Packet) ([]byte, error) {
+	if p.Frag != nil {
+		return appendFragment(dst, p)
+	}
 	src, daddr, total, err := check(p)
 	if err != nil {
 		return dst, err

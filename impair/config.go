@@ -197,6 +197,11 @@ type Config struct {
 	// Both limits apply when both are set. Needs Rate. Default 0: no byte
 	// limit.
 	QueueBytes int
+	// Burst makes the bottleneck a token bucket (Linux's tbf, pion's
+	// TBFQueue): up to Burst bytes (with Overhead) leave at once after an
+	// idle spell, and the long-run rate stays Rate. Needs Rate. Default 0:
+	// every packet is serialized at Rate.
+	Burst int
 
 	// Partitions are windows of virtual time during which the link is down
 	// and drops every packet with [Partition], in addition to [Link.SetDown].
@@ -305,6 +310,12 @@ func (c Config) Validate() error {
 	}
 	if c.QueueBytes < 0 {
 		return &ConfigError{Field: "QueueBytes", Value: c.QueueBytes, Reason: "must not be negative"}
+	}
+	if c.Burst < 0 {
+		return &ConfigError{Field: "Burst", Value: c.Burst, Reason: "must not be negative"}
+	}
+	if c.Rate == 0 && c.Burst > 0 {
+		return &ConfigError{Field: "Burst", Value: c.Burst, Reason: "needs Rate: a token bucket fills at a rate"}
 	}
 	if c.Rate == 0 && (c.QueuePackets > 0 || c.QueueBytes > 0) {
 		field, value := "QueuePackets", c.QueuePackets

@@ -292,6 +292,12 @@ func (l *Link) forward(now time.Time, p *Packet, r *rand.Rand, hold bool, extra 
 		}
 		depart = start.Add(l.serialize(size))
 		l.busyUntil = depart
+		if c.Burst > 0 {
+			// A token bucket as GCRA: busyUntil is the theoretical time
+			// the bucket's debt is paid; a packet may leave up to the
+			// bucket's depth ahead of it.
+			start, depart = laterOf(now, start.Add(-l.burstTime())), laterOf(now, depart.Add(-l.burstTime()))
+		}
 		l.q.push(depart, size)
 		f.Queued = start.Sub(now)
 		l.stats.QueueDelay += f.Queued
@@ -371,6 +377,19 @@ func (l *Link) arrival(depart time.Time, r *rand.Rand) time.Time {
 		l.lastFIFO = at
 	}
 	return at
+}
+
+// laterOf returns the later of a and b.
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// burstTime is how long the token bucket takes to fill: Burst bytes at Rate.
+func (l *Link) burstTime() time.Duration {
+	return time.Duration(float64(l.cfg.Burst) * 8 * float64(time.Second) / float64(l.cfg.Rate))
 }
 
 // serialize returns the time to put size+Overhead bytes on the wire at Rate,

@@ -50,7 +50,7 @@ func (i *iface) world() *world {
 // write hands p, as it is now, to every capture of the interface (handler
 // context).
 func (i *iface) write(p *packet) {
-	cp := capture.Packet{Proto: p.proto, Src: p.src, Dst: p.dst, TTL: p.ttl, Payload: p.payload}
+	cp := capture.Packet{Proto: p.proto, Src: p.src, Dst: p.dst, TTL: p.ttl, Payload: p.payload, Frag: p.captureFrag()}
 	if p.proto == protoTCP { // the segment's header (tcp.Flags has the wire's bit order)
 		cp.TCP = capture.TCPHeader{Seq: p.seg.Seq, Ack: p.seg.Ack, Flags: capture.TCPFlags(p.seg.Flags), Window: p.seg.Window}
 	}

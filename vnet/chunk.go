@@ -53,6 +53,11 @@ type chunk struct {
 	id         uint64
 	fragOff    int
 	more, frag bool
+
+	// The router running the filters and the packet, for the duplication
+	// filter; nil in a Clone.
+	r *Router
+	p *packet
 }
 
 func (p *packet) chunk() *chunk {
@@ -75,6 +80,7 @@ func (c *chunk) addr(ap netip.AddrPort) net.Addr {
 func (c *chunk) Clone() Chunk {
 	d := *c
 	d.data = append([]byte(nil), c.data...)
+	d.r, d.p = nil, nil
 	return &d
 }
 
@@ -138,6 +144,7 @@ func (r *Router) filtered(p *packet) bool {
 		return false
 	}
 	c := p.chunk()
+	c.r, c.p = r, p
 	for _, f := range *list {
 		if !f(c) {
 			r.drop(p, ReasonChunkFilter)

@@ -35,15 +35,30 @@ var (
 	ErrNotConnected = errors.New("vnet: socket is not connected")
 )
 
-// MessageTooLongError is returned by a write whose datagram would not fit
-// the link's MTU. vnet rejects such writes instead of fragmenting.
+// MessageTooLongError is returned by a UDP write larger than any IP
+// datagram can be (Linux's EMSGSIZE): more than 65,507 bytes of payload
+// over IPv4, 65,527 over IPv6. Smaller datagrams over a link's MTU are
+// fragmented, as Linux does.
 type MessageTooLongError struct {
-	Size int // IP datagram size that was attempted, in bytes
-	MTU  int // the link MTU, in bytes
+	Size int // IP datagram size that was attempted, in bytes (header included)
+	MTU  int // the largest IP datagram of the family, in bytes (header included)
 }
 
 func (e *MessageTooLongError) Error() string {
-	return fmt.Sprintf("vnet: message too long: a %d-byte datagram exceeds the link MTU of %d bytes", e.Size, e.MTU)
+	return fmt.Sprintf("vnet: message too long: a %d-byte datagram exceeds the largest IP datagram of %d bytes", e.Size, e.MTU)
+}
+
+// checkDatagramSize refuses a UDP payload of n bytes to a that no IP
+// datagram can carry.
+func checkDatagramSize(a netip.Addr, n int) error {
+	limit := maxUDPPayload4
+	if a.Is6() {
+		limit = maxUDPPayload6
+	}
+	if n > limit {
+		return &MessageTooLongError{Size: ipHeader(a) + udpHeader + n, MTU: ipHeader(a) + udpHeader + limit}
+	}
+	return nil
 }
 
 func topoErr(format string, args ...any) error {

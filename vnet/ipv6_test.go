@@ -420,14 +420,15 @@ func TestIPv6MTU(t *testing.T) {
 	d := newDualWorld(t, sim.New(sim.Config{}), nil)
 	c, err := d.w.ListenPacket("udp", ":0")
 	require.NoError(t, err)
-	_, err = c.WriteTo(make([]byte, 1500-48), udpTo(netip.MustParseAddrPort("[2001:db8::5]:1")))
-	require.NoError(t, err, "40 bytes of IPv6 and 8 of UDP header fill the MTU")
-	_, err = c.WriteTo(make([]byte, 1500-47), udpTo(netip.MustParseAddrPort("[2001:db8::5]:1")))
+	_, err = c.WriteTo(make([]byte, 65527), udpTo(netip.MustParseAddrPort("[2001:db8::5]:1")))
+	require.NoError(t, err, "an IPv6 payload length of 65,535: fragmented on the way")
+	_, err = c.WriteTo(make([]byte, 65528), udpTo(netip.MustParseAddrPort("[2001:db8::5]:1")))
 	var tooLong *vnet.MessageTooLongError
 	require.ErrorAs(t, err, &tooLong)
-	assert.Equal(t, 1501, tooLong.Size)
-	_, err = c.WriteTo(make([]byte, 1500-28), udpTo(netip.MustParseAddrPort("1.2.3.5:1")))
-	require.NoError(t, err, "IPv4's header is 20 bytes shorter")
+	assert.Equal(t, 65576, tooLong.Size)
+	assert.Equal(t, 65575, tooLong.MTU)
+	_, err = c.WriteTo(make([]byte, 65508), udpTo(netip.MustParseAddrPort("1.2.3.5:1")))
+	require.ErrorAs(t, err, &tooLong, "IPv4's total length counts its header")
 }
 
 func TestDNSDualStack(t *testing.T) {

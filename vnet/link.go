@@ -183,6 +183,13 @@ func (l *Link) snapshot() LinkStats {
 
 // send puts p on the link (handler context).
 func (l *Link) send(p *packet) {
+	if p.size() > l.mtu && p.proto == protoUDP {
+		// Fragmented as Linux does (fragment.go); each fragment is sent.
+		for _, f := range l.w.fragment(p, l.mtu, l.name) {
+			l.send(f)
+		}
+		return
+	}
 	l.stats.Sent++
 	if size := p.size(); size > l.mtu {
 		l.stats.MTUDrops++

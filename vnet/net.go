@@ -72,6 +72,9 @@ type Net struct {
 	tcp tcpHost // the TCP stack, made at first use (tcp.go)
 
 	alone aloneState // sockets opened before AddNet (standalone.go)
+
+	frags reassembler // fragments waiting for the rest of their datagram (handler context)
+	nic   NIC         // what AddNet attached: the Net or pion's filters around it (nic.go)
 }
 
 var _ transport.Net = (*Net)(nil)
@@ -784,6 +787,9 @@ func (n *Net) egress(p *packet) {
 func (n *Net) arrive(p *packet, via *Link) {
 	if via != nil {
 		via.tapIn(p)
+	}
+	if p = n.reassemble(p); p == nil {
+		return
 	}
 	if p.proto == protoTCP {
 		n.arriveTCP(p)

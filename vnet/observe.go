@@ -35,6 +35,7 @@ const (
 	ReasonFirewallExhausted   // outbound that needed new state beyond the firewall's limit
 	ReasonChunkFilter         // a router's chunk filter (Router.AddChunkFilter) returned false
 	ReasonReassemblyTimeout   // a fragment whose datagram did not complete within the reassembly timeout
+	ReasonFragmentDuplicate   // a fragment that repeats part of its datagram already held (a duplicated copy)
 	numReasons
 )
 
@@ -63,6 +64,7 @@ var reasonNames = [...]string{
 	ReasonFirewallExhausted:   "firewall-exhausted",
 	ReasonChunkFilter:         "chunk-filter",
 	ReasonReassemblyTimeout:   "reassembly-timeout",
+	ReasonFragmentDuplicate:   "fragment-duplicate",
 }
 
 func (r Reason) String() string {
@@ -95,9 +97,16 @@ const (
 	KindDuplicate                 // a link duplicated it
 )
 
+// Record kinds of IP fragmentation (fragment.go).
+const (
+	KindFragment   Kind = KindDuplicate + 1 + iota // a link's MTU split a datagram: one record per fragment made
+	KindReassemble                                 // a host or a conntrack router joined a datagram's fragments
+)
+
 var kindNames = [...]string{
 	KindSend: "send", KindForward: "forward", KindTranslate: "nat",
 	KindDrop: "drop", KindDeliver: "deliver", KindHold: "hold", KindDuplicate: "dup",
+	KindFragment: "frag", KindReassemble: "reasm",
 }
 
 func (k Kind) String() string {

@@ -70,6 +70,7 @@ type packetHot struct {
 	proto uint8
 	ttl   uint8
 	frag  fragInfo // an IP fragment's place in its datagram (fragment.go)
+	dup   bool     // a copy a DuplicationFilter made: the filter lets it pass (dupfilter.go)
 	// flying is set while the packet is in the network: from its send (or
 	// its duplication) until a socket queues it or it is freed. The world's
 	// inFlight counts such packets, independently of the drop and delivery
@@ -98,6 +99,7 @@ func (p *packet) clone() *packet {
 		q = p.w.newPacket(p.payload)
 	}
 	q.id, q.proto, q.ttl, q.src, q.dst = p.id, p.proto, p.ttl, p.src, p.dst
+	q.frag = p.frag
 	q.launch()
 	return q
 }
@@ -149,6 +151,9 @@ func (p *packet) now() time.Time {
 
 // size is the IP datagram size in bytes.
 func (p *packet) size() int {
+	if p.frag.is {
+		return p.fragmentSize()
+	}
 	if p.proto == protoTCP {
 		return ipHeader(p.dst.Addr()) + tcpHeader + p.seg.OptionsLen() + len(p.payload)
 	}

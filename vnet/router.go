@@ -142,6 +142,8 @@ type Router struct {
 	// filterMu and read by the scheduler without a lock.
 	filters  atomic.Pointer[[]ChunkFilter]
 	filterMu sync.Mutex
+
+	frags reassembler // conntrack defragmentation (fragment.go)
 }
 
 // route is where an address on a router's subnet leads.
@@ -531,10 +533,11 @@ func (r *Router) adopt(child *Router) {
 
 // AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
 // addresses, or the next free one of each family r has (in build order,
-// so the same topology gets the same addresses).
-func (r *Router) AddNet(n *Net) error {
+// so the same topology gets the same addresses). nic is the *Net itself
+// or pion's filters wrapping it (see NIC).
+func (r *Router) AddNet(nic NIC) error {
 	var err error
-	r.w.read(func() { err = r.addNet(n) })
+	r.w.read(func() { err = r.addNIC(nic) })
 	return err
 }
 
@@ -786,6 +789,9 @@ func (r *Router) drop(p *packet, why Reason) {
 func (r *Router) arrive(p *packet, via *Link) {
 	if via != nil {
 		via.tapIn(p)
+	}
+	if p = r.reassemble(p); p == nil {
+		return
 	}
 	if p.ttl <= 1 {
 		r.drop(p, ReasonTTL)

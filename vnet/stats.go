@@ -54,7 +54,10 @@ func (d Drops) String() string {
 // copy a link made, is at any instant exactly one of delivered (queued on a
 // socket), dropped (for a reason), or in flight:
 //
-//	Sent + Duplicated == Delivered + Dropped.Total() + InFlight
+//	Sent + Duplicated + Fragmented == Delivered + Dropped.Total() + InFlight + Reassembled
+//
+// (Fragmentation turns one packet into several, reassembly several into
+// one: Fragmented and Reassembled count the packets each added and took.)
 //
 // InFlight is counted on its own (a packet is in flight from its send until
 // a socket queues it or it is freed), so Check proves that no path loses a
@@ -67,6 +70,9 @@ type Snapshot struct {
 	Delivered  uint64 // datagrams queued on a receiving socket
 	Dropped    Drops  // datagrams dropped, by reason (routers, NATs, links and hosts)
 	InFlight   uint64 // datagrams on a link, held, or between two hops right now
+
+	Fragmented  uint64 // extra packets fragmentation made (n-1 for a datagram split in n)
+	Reassembled uint64 // packets reassembly took in (n-1 for a datagram joined from n)
 
 	Routers []RouterStats // in build order (the root first)
 	Links   []LinkStats   // in build order
@@ -104,6 +110,9 @@ func (w *world) snapshot() Snapshot {
 		Delivered:  w.delivered,
 		Dropped:    Drops{},
 		InFlight:   w.inFlight,
+
+		Fragmented:  w.fragmented,
+		Reassembled: w.reassembled,
 	}
 	for i, n := range w.dropped {
 		if n > 0 {
@@ -157,10 +166,10 @@ func (n *Net) socketStats() []SocketStats {
 // Check reports whether the counters add up (see Snapshot); the error wraps
 // ErrNotConserved and shows the numbers.
 func (s Snapshot) Check() error {
-	in, out := s.Sent+s.Duplicated, s.Delivered+s.Dropped.Total()+s.InFlight
+	in, out := s.Sent+s.Duplicated+s.Fragmented, s.Delivered+s.Dropped.Total()+s.InFlight+s.Reassembled
 	if in != out {
-		return fmt.Errorf("%w: sent %d + duplicated %d = %d, but delivered %d + dropped %d + in flight %d = %d",
-			ErrNotConserved, s.Sent, s.Duplicated, in, s.Delivered, s.Dropped.Total(), s.InFlight, out)
+		return fmt.Errorf("%w: sent %d + duplicated %d + fragments %d = %d, but delivered %d + dropped %d + in flight %d + reassembled %d = %d",
+			ErrNotConserved, s.Sent, s.Duplicated, s.Fragmented, in, s.Delivered, s.Dropped.Total(), s.InFlight, s.Reassembled, out)
 	}
 	return nil
 }
@@ -187,6 +196,9 @@ func (s Snapshot) WriteTable(w io.Writer) error {
 	p("packets: sent %d, duplicated %d, delivered %d, dropped %d, in flight %d (%s)\n",
 		s.Sent, s.Duplicated, s.Delivered, s.Dropped.Total(), s.InFlight, balance)
 	p("dropped: %s\n", s.Dropped)
+	if s.Fragmented+s.Reassembled > 0 {
+		p("fragments: %d extra packets made, %d taken in by reassembly\n", s.Fragmented, s.Reassembled)
+	}
 
 	p("\nROUTER\tFORWARDED\tDROPPED\tNAT CREATED\tEXPIRED\tACTIVE\tOUT\tIN\tIN FILTERED\tNO MAPPING\n")
 	for _, r := range s.Routers {

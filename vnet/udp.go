@@ -245,12 +245,9 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if c.wdl.expired() {
 		return 0, c.opErr("write", dst, os.ErrDeadlineExceeded)
 	}
-	mtu := 65535
-	if r := c.net.router; r != nil && !a.IsLoopback() {
-		mtu = r.mtu
-	}
-	if size := ipHeader(a) + udpHeader + len(b); size > mtu {
-		return 0, c.opErr("write", dst, &MessageTooLongError{Size: size, MTU: mtu})
+	if err := checkDatagramSize(a, len(b)); err != nil {
+		// Larger datagrams are fragmented on the way (fragment.go).
+		return 0, c.opErr("write", dst, err)
 	}
 	if c.closed.Load() {
 		return 0, c.opErr("write", dst, net.ErrClosed)

@@ -141,13 +141,15 @@ func TestMTU(t *testing.T) {
 	c, err := a.ListenPacket("udp4", "0.0.0.0:0")
 	require.NoError(t, err)
 	to := &net.UDPAddr{IP: net.IPv4(1, 2, 3, 5), Port: 9}
-	_, err = c.WriteTo(make([]byte, 1472), to)
-	require.NoError(t, err, "1472 bytes + 28 of headers = 1500")
 	_, err = c.WriteTo(make([]byte, 1473), to)
+	require.NoError(t, err, "over the link MTU: fragmented, as Linux does")
+	_, err = c.WriteTo(make([]byte, 65507), to)
+	require.NoError(t, err, "65,507 bytes + 28 of headers = the largest IPv4 datagram")
+	_, err = c.WriteTo(make([]byte, 65508), to)
 	var tooLong *vnet.MessageTooLongError
 	require.ErrorAs(t, err, &tooLong)
-	assert.Equal(t, 1501, tooLong.Size)
-	assert.Equal(t, 1500, tooLong.MTU)
+	assert.Equal(t, 65536, tooLong.Size)
+	assert.Equal(t, 65535, tooLong.MTU)
 }
 
 func TestMTUDropOnTheWay(t *testing.T) {
@@ -162,7 +164,12 @@ func TestMTUDropOnTheWay(t *testing.T) {
 	_, err = c.WriteTo(make([]byte, 1400), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 9})
 	require.NoError(t, err, "fits the host's 1500-byte link")
 	s.Run()
-	assert.Equal(t, uint64(1), lan.Uplink().Stats().MTUDrops, "the 1280-byte uplink drops it, counted")
+	assert.Zero(t, lan.Uplink().Stats().MTUDrops, "the 1280-byte uplink fragments it (Linux: no DF once fragmentation is allowed)")
+	snap := wan.Snapshot()
+	require.NoError(t, snap.Check())
+	assert.Equal(t, uint64(1), snap.Fragmented, "two fragments")
+	assert.Equal(t, uint64(1), snap.Reassembled, "joined at the receiving host")
+	assert.Equal(t, vnet.Drops{vnet.ReasonPortClosed: 1}, snap.Dropped, "and refused there: nothing listens on port 9")
 }
 
 func TestDNS(t *testing.T) {

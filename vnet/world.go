@@ -42,6 +42,11 @@ type world struct {
 	ctlMu  sync.Mutex // guards ctlSeq
 	ctlSeq uint64
 	hostID uint32 // next host number, assigned at AddNet (build order)
+
+	// IP fragmentation (fragment.go): the last identification given, the
+	// extra packets fragmentation made and those reassembly merged.
+	fragID                  uint32
+	fragmented, reassembled uint64
 }
 
 // Keys of events that do not come from a socket.
