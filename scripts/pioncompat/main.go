@@ -46,6 +46,7 @@ type options struct {
 	run           string
 	markdown      string
 	list          bool
+	budget        time.Duration
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.run, "run", "", "only tests whose module/name matches this regexp, e.g. 'ice/TestConnectivity'")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the per-test table as Markdown to this file")
 	flag.BoolVar(&o.list, "list", false, "only list the tests that use vnet")
+	flag.DurationVar(&o.budget, "budget", 12*time.Minute, "wall time after which no further test starts (those left count as failed: not run); 0 means none")
 	flag.Parse()
 	code, err := runMain(o, os.Stdout)
 	if err != nil {
@@ -220,6 +222,11 @@ func runMain(o options, out io.Writer) (int, error) {
 			if cerr != nil {
 				r.real = outcome{status: statusNoCompile, detail: cerr.Error()}
 				fmt.Fprintf(out, "%-6s %-55s does not compile\n", p.module, t.Name)
+				continue
+			}
+			if o.budget > 0 && time.Since(start) > o.budget {
+				r.real = outcome{status: statusNotRun, detail: fmt.Sprintf("not run: the suite is over its %v budget", o.budget)}
+				fmt.Fprintf(out, "%s\n", r.line())
 				continue
 			}
 			r.real = runTest(bin, p.pkgDir(), t.Name, o.timeout)

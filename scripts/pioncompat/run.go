@@ -22,6 +22,7 @@ const (
 	statusFail      status = "fail"
 	statusTimeout   status = "timeout"
 	statusNoCompile status = "no-compile"
+	statusNotRun    status = "not-run" // the suite ran out of its time budget
 )
 
 type outcome struct {
