@@ -241,15 +241,11 @@ func packageLevel(id *ast.Ident) bool {
 	if id.Obj == nil {
 		return true
 	}
-	switch d := id.Obj.Decl.(type) {
-	case *ast.FuncDecl:
-		return true
-	case *ast.TypeSpec, *ast.ValueSpec:
-		// Top-level or local: a local one shadows, which the parser
-		// resolves to the same kinds. Treat both as references; a local
-		// declaration named like a package-level helper is rare and only
-		// widens the search.
-		_ = d
+	switch id.Obj.Decl.(type) {
+	case *ast.FuncDecl, *ast.TypeSpec, *ast.ValueSpec:
+		// Type and value specs may also be local declarations shadowing a
+		// package-level name; counting them as references only widens the
+		// search, and a local declaration named like a helper is rare.
 		return true
 	}
 	return false

@@ -22,16 +22,17 @@ var harnessSource string
 // harnessPkg is the shim's copy of package harness, inside the shim module.
 const harnessPkg = "github.com/pion/transport/v5/vnetsimharness"
 
-// exportedDecls lists the exported top-level names of the (non-test) Go
-// package in dir, by kind: "type", "const", "var", "func".
+// An exportedDecl is one exported top-level name of a package.
 type exportedDecl struct {
 	Name       string
-	Kind       string
+	Kind       string // "type", "const", "var" or "func"
 	TypeParams string // "[T any]" for a generic type, with Args "[T]"
 	TypeArgs   string
 	Generic    bool // a generic function: cannot be re-exported by a var
 }
 
+// exportedDecls lists the exported top-level names of the (non-test) Go
+// package in dir, as built on this platform.
 func exportedDecls(dir string) (map[string]exportedDecl, error) {
 	fset := token.NewFileSet()
 	entries, err := os.ReadDir(dir)
