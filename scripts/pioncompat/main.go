@@ -231,8 +231,8 @@ func runMain(o options, out io.Writer) (int, error) {
 			}
 			r.real = runTest(bin, p.pkgDir(), t.Name, o.timeout)
 			if bubble[t.Name] {
-				o := runTest(bin, p.pkgDir(), bubbleName(t.Name), o.bubbleTimeout)
-				r.bubble = &o
+				bo := runTest(bin, p.pkgDir(), bubbleName(t.Name), o.bubbleTimeout)
+				r.bubble = &bo
 			}
 			fmt.Fprintf(out, "%s\n", r.line())
 		}
