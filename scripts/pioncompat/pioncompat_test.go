@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -159,4 +160,10 @@ func TestReportExitCode(t *testing.T) {
 	code = report(&b, results, nil, options{vnet: "vnetsim", bubble: "none", run: "x"})
 	assert.Equal(t, 1, code)
 	assert.Contains(t, b.String(), "ice/TestA: expected pass in real time, got timeout")
+}
+
+func TestBubbleDuration(t *testing.T) {
+	out := "=== RUN   TestVnetsimBubble_TestA\n--- PASS: TestVnetsimBubble_TestA (0.08s)\n    --- PASS: TestVnetsimBubble_TestA (5.00s)\n        --- PASS: TestVnetsimBubble_TestA/sub (2.00s)\nPASS\n"
+	assert.Equal(t, 5*time.Second, bubbleDuration(out, "TestVnetsimBubble_TestA"), "the bubble's T, not the wrapper's or a subtest's")
+	assert.Zero(t, bubbleDuration("--- PASS: TestA (0.08s)\n", "TestA"), "no bubble line, no virtual time")
 }

@@ -26,9 +26,10 @@ const (
 )
 
 type outcome struct {
-	status status
-	wall   time.Duration
-	detail string // why it failed: the first lines that say so
+	status  status
+	wall    time.Duration
+	virtual time.Duration // inside a bubble: the bubble's clock over the test (0 when unknown)
+	detail  string        // why it failed: the first lines that say so
 }
 
 func (o outcome) passed() bool { return o.status == statusPass }
@@ -44,7 +45,7 @@ type result struct {
 func (r *result) line() string {
 	s := fmt.Sprintf("%-6s %-55s real %-10s %6.2fs", r.module, r.test, r.real.status, r.real.wall.Seconds())
 	if r.bubble != nil {
-		s += fmt.Sprintf("   bubble %-10s %6.2fs", r.bubble.status, r.bubble.wall.Seconds())
+		s += fmt.Sprintf("   bubble %-10s %6.2fs (virtual %.2fs)", r.bubble.status, r.bubble.wall.Seconds(), r.bubble.virtual.Seconds())
 	}
 	return s
 }
@@ -83,7 +84,24 @@ func runTest(bin, dir, name string, timeout time.Duration) outcome {
 	if o.status == statusFail || o.status == statusTimeout {
 		o.detail = failReason(out)
 	}
+	o.virtual = bubbleDuration(out, name)
 	return o
+}
+
+// bubbleDuration finds the duration testing reports for the bubble's own T
+// (the indented "--- PASS: name (5.00s)" line under the wrapper's), which it
+// measures on the bubble's clock.
+func bubbleDuration(out, name string) time.Duration {
+	re := regexp.MustCompile(`(?m)^    --- (?:PASS|FAIL|SKIP): ` + regexp.QuoteMeta(name) + ` \(([0-9.]+)s\)`)
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	d, err := time.ParseDuration(m[1] + "s")
+	if err != nil {
+		return 0
+	}
+	return d
 }
 
 var failLine = regexp.MustCompile(`(?m)^\s*(Error Trace:|Error:|panic:|fatal error:|\S+_test\.go:\d+:|.*synctest|--- FAIL)`)
@@ -240,12 +258,13 @@ func report(out io.Writer, results []*result, exp map[string]expectation, o opti
 	}
 	fmt.Fprintln(out)
 	if o.bubble != "none" {
-		var rw, bw time.Duration
+		var rw, bw, bv time.Duration
 		both := 0
 		for _, r := range results {
 			if r.bubble != nil && r.bubble.passed() && r.real.passed() {
 				rw += r.real.wall
 				bw += r.bubble.wall
+				bv += r.bubble.virtual
 				both++
 			}
 		}
@@ -253,7 +272,8 @@ func report(out io.Writer, results []*result, exp map[string]expectation, o opti
 		if bSkipped > 0 {
 			fmt.Fprintf(out, "; %d skipped by the test itself", bSkipped)
 		}
-		fmt.Fprintf(out, "; the %d that pass in both take %.1fs of wall time in real time, %.1fs in a bubble\n", both, rw.Seconds(), bw.Seconds())
+		fmt.Fprintf(out, "; the %d that pass in both take %.1fs of wall time in real time, %.1fs in a bubble (%.1fs of virtual time)\n",
+			both, rw.Seconds(), bw.Seconds(), bv.Seconds())
 	}
 	if len(regressions) > 0 {
 		fmt.Fprintf(out, "\n%d tests missed their expectation (%s):\n", len(regressions), o.expect)
@@ -277,13 +297,13 @@ func oneLine(s string) string {
 // markdownTable renders the per-test outcomes and wall times.
 func markdownTable(results []*result) []byte {
 	var b bytes.Buffer
-	b.WriteString("| module | test | real time | wall | bubble | wall |\n|---|---|---|---:|---|---:|\n")
+	b.WriteString("| module | test | real time | wall | bubble | wall | virtual |\n|---|---|---|---:|---|---:|---:|\n")
 	for _, r := range results {
-		bs, bw := "not run", ""
+		bs, bw, bv := "not run", "", ""
 		if r.bubble != nil {
-			bs, bw = string(r.bubble.status), fmt.Sprintf("%.2fs", r.bubble.wall.Seconds())
+			bs, bw, bv = string(r.bubble.status), fmt.Sprintf("%.2fs", r.bubble.wall.Seconds()), fmt.Sprintf("%.2fs", r.bubble.virtual.Seconds())
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %.2fs | %s | %s |\n", r.module, r.test, r.real.status, r.real.wall.Seconds(), bs, bw)
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2fs | %s | %s | %s |\n", r.module, r.test, r.real.status, r.real.wall.Seconds(), bs, bw, bv)
 	}
 	return b.Bytes()
 }
