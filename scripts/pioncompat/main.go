@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -52,7 +53,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.checkout, "checkout", "", "vnetsim checkout under test (default: the module containing the working directory)")
-	flag.StringVar(&o.work, "work", "", "work directory for module copies and test binaries (default: a new temporary directory, removed at exit)")
+	flag.StringVar(&o.work, "work", "", "work directory for module copies and test binaries (default: one per checkout in the temporary directory, removed at exit)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "timeout of one test in real time")
 	flag.DurationVar(&o.bubbleTimeout, "bubble-timeout", 20*time.Second, "wall-clock timeout of one test inside a bubble")
@@ -107,13 +108,16 @@ func runMain(o options, out io.Writer) (int, error) {
 		return 0, err
 	}
 	if o.work == "" {
-		if o.work, err = os.MkdirTemp("", "pioncompat-"); err != nil {
-			return 0, err
-		}
+		// One fixed directory per checkout: the go command's build cache
+		// keys packages by their directory, so the copies compile from
+		// the cache on the next run. Two runs on one checkout at once
+		// need their own -work.
+		o.work = filepath.Join(os.TempDir(), fmt.Sprintf("vnetsim-pioncompat-%08x", crc32.ChecksumIEEE([]byte(checkout))))
 		if !o.keep {
 			defer os.RemoveAll(o.work)
 		}
-	} else if err := os.MkdirAll(o.work, 0o755); err != nil {
+	}
+	if err := os.MkdirAll(o.work, 0o755); err != nil {
 		return 0, err
 	}
 	start := time.Now()
