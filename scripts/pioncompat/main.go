@@ -57,7 +57,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "timeout of one test in real time")
 	flag.DurationVar(&o.bubbleTimeout, "bubble-timeout", 20*time.Second, "wall-clock timeout of one test inside a bubble")
-	flag.StringVar(&o.bubble, "bubble", "expected", "which tests also run inside a synctest bubble: none, expected (those the expectations file expects to pass there), all")
+	flag.StringVar(&o.bubble, "bubble", "expected", "which tests also run inside a synctest bubble: none, expected (those the expectations file expects to pass or skip there), all")
 	flag.StringVar(&o.expect, "expect", "", "expectations file (default: scripts/pioncompat/expected.txt in the checkout)")
 	flag.StringVar(&o.vnet, "vnet", "vnetsim", "whose vnet the tests run on: vnetsim, or pion (the baseline, real time only)")
 	flag.StringVar(&o.run, "run", "", "only tests whose module/name matches this regexp, e.g. 'ice/TestConnectivity'")
@@ -207,7 +207,7 @@ func runMain(o options, out io.Writer) (int, error) {
 		bubble := map[string]bool{}
 		for _, t := range p.tests {
 			key := p.module + " " + t.Name
-			if o.bubble == "all" || (o.bubble == "expected" && exp[key].bubble == "pass") {
+			if o.bubble == "all" || (o.bubble == "expected" && exp[key].bubble != "" && exp[key].bubble != "-") {
 				bubble[t.Name] = true
 			}
 		}
