@@ -207,7 +207,7 @@ func runMain(o options, out io.Writer) (int, error) {
 		bubble := map[string]bool{}
 		for _, t := range p.tests {
 			key := p.module + " " + t.Name
-			if o.bubble == "all" || (o.bubble == "expected" && exp[key].bubble != "" && exp[key].bubble != "-") {
+			if runsInBubble(o.bubble, exp[key]) {
 				bubble[t.Name] = true
 			}
 		}
@@ -249,6 +249,18 @@ func runMain(o options, out io.Writer) (int, error) {
 		}
 	}
 	return code, nil
+}
+
+// runsInBubble says whether a test runs inside a bubble under -bubble mode:
+// every one for "all", those expected to pass or skip there for "expected".
+func runsInBubble(mode string, e expectation) bool {
+	switch mode {
+	case "all":
+		return true
+	case "expected":
+		return e.bubble == "pass" || e.bubble == "skip"
+	}
+	return false
 }
 
 // buildShim turns the copy of pion/transport in dir into the shim: vnet/

@@ -167,3 +167,20 @@ func TestBubbleDuration(t *testing.T) {
 	assert.Equal(t, 5*time.Second, bubbleDuration(out, "TestVnetsimBubble_TestA"), "the bubble's T, not the wrapper's or a subtest's")
 	assert.Zero(t, bubbleDuration("--- PASS: TestA (0.08s)\n", "TestA"), "no bubble line, no virtual time")
 }
+
+func TestRunsInBubble(t *testing.T) {
+	cases := []struct {
+		mode, bubble string
+		want         bool
+	}{
+		{"expected", "pass", true},
+		{"expected", "skip", true},
+		{"expected", "-", false},
+		{"expected", "", false}, // not in the file
+		{"all", "-", true},
+		{"none", "pass", false},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, runsInBubble(c.mode, expectation{bubble: c.bubble}), "%s %q", c.mode, c.bubble)
+	}
+}
