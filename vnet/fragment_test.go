@@ -16,6 +16,7 @@ import (
 
 	"github.com/vnetsim/vnetsim/impair"
 	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
 )
 
@@ -228,18 +229,18 @@ func TestFragmentedIPv6(t *testing.T) {
 }
 
 // Same seed, same trace: fragments, a lossy jittery link and a chunk
-// filter. A different seed changes the fates.
+// filter, in manual mode and inside a bubble with the paced scheduler.
 func TestFragmentAndFilterDeterminism(t *testing.T) {
-	run := func(seed uint64) (uint64, int) {
-		s := sim.New(sim.Config{Seed: seed})
+	scenario := func(t *testing.T, s *sim.Scheduler, run driver) (uint64, int) {
 		f := newFragWorld(t, s)
 		tr := f.wan.Trace(vnet.TraceConfig{Keep: -1})
 		require.NoError(t, f.lanA.Uplink().Set(impair.Config{Delay: 5 * time.Millisecond, Jitter: 4 * time.Millisecond, Loss: 0.05}))
 		n := 0
 		f.wan.AddChunkFilter(func(c vnet.Chunk) bool {
-			n++
+			n++ // only the scheduler's goroutine touches n
 			return n%17 != 0
 		})
+		run(time.Millisecond)
 		srv, err := f.srv.ListenPacket("udp4", ":9")
 		require.NoError(t, err)
 		ca, err := f.a.ListenPacket("udp4", ":5000")
@@ -251,18 +252,39 @@ func TestFragmentAndFilterDeterminism(t *testing.T) {
 			require.NoError(t, err)
 			_, err = cb.WriteTo(randomBytes(500, uint64(i)), udpTo(srvAddr))
 			require.NoError(t, err)
-			s.RunFor(10 * time.Millisecond)
+			run(10 * time.Millisecond)
 		}
-		s.RunFor(time.Minute)
+		run(time.Minute)
 		require.NoError(t, f.wan.Snapshot().Check())
-		return tr.Hash(), len(readAll(t, s, srv))
+		got := len(readAll(t, s, srv))
+		for _, c := range []net.PacketConn{srv, ca, cb} {
+			require.NoError(t, c.Close())
+		}
+		return tr.Hash(), got
 	}
-	h1, n1 := run(42)
-	h2, n2 := run(42)
-	assert.Equal(t, h1, h2, "same seed, same trace")
-	assert.Equal(t, n1, n2)
-	assert.Less(t, n1, 40, "some datagrams lost a fragment")
-	assert.Greater(t, n1, 20)
+	type result struct {
+		hash uint64
+		n    int
+	}
+	manual := func() result {
+		s := sim.New(sim.Config{Seed: 42})
+		h, n := scenario(t, s, manualDriver(s))
+		return result{h, n}
+	}
+	bubble := func() result {
+		var r result
+		simtest.Run(t, 42, func(t *testing.T, s *sim.Scheduler) {
+			r.hash, r.n = scenario(t, s, pacedDriver())
+		})
+		return r
+	}
+	m1, m2 := manual(), manual()
+	assert.Equal(t, m1, m2, "manual: same seed, same trace")
+	assert.Less(t, m1.n, 40, "some datagrams lost a fragment")
+	assert.Greater(t, m1.n, 20)
+	b1, b2 := bubble(), bubble()
+	assert.Equal(t, b1, b2, "bubble: same seed, same trace")
+	assert.Less(t, b1.n, 40)
 }
 
 // The capture writes real fragments (IPv4 flags and offset, IPv6 Fragment
