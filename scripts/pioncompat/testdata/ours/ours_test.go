@@ -1,0 +1,3 @@
+package vnet
+
+func TestOnly() {}
