@@ -277,10 +277,16 @@ func (s *Scheduler) TraceHash() uint64 { return s.hash }
 
 // Observe registers fn to see every fired event, just before its handler
 // runs. Call it before driving starts, from the driving goroutine.
-func (s *Scheduler) Observe(fn func(EventInfo)) { s.observers = append(s.observers, fn) }
+// A nil fn is ignored.
+func (s *Scheduler) Observe(fn func(EventInfo)) {
+	if fn != nil {
+		s.observers = append(s.observers, fn)
+	}
+}
 
 // Schedule queues h to fire with arg at virtual time at. A time before now
-// is clamped to now: time never goes backwards. Call Schedule only from a
+// is clamped to now: time never goes backwards. A nil h fires as an event
+// that does nothing. Call Schedule only from a
 // handler, or from the driving goroutine while no driver runs; other
 // goroutines use Submit.
 func (s *Scheduler) Schedule(at time.Time, h Handler, arg uint64) {
@@ -303,7 +309,7 @@ func (s *Scheduler) push(at int64, key Key, h Handler, arg uint64) {
 		at = now
 	}
 	s.seq++
-	v := slot{key: key, seq: s.seq, h: h, arg: arg}
+	v := slot{key: key, seq: s.seq, h: orNoop(h), arg: arg}
 	if s.stale {
 		// The handler being fired schedules its successor: one sift
 		// instead of a pop and a push.
@@ -348,6 +354,7 @@ func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
 	} else if min := s.nowNanos() + 1; at <= min {
 		at, soon = min, true
 	}
+	h = orNoop(h)
 	s.mu.Lock()
 	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon, late: late})
 	if len(s.inbox) == 1 { // one store per batch, not per submission

@@ -33,6 +33,9 @@ const (
 	ReasonFirewallUnsolicited // inbound with no state: nothing inside sent to that endpoint
 	ReasonFirewallFiltered    // inbound to an open pinhole from a remote its filtering refuses
 	ReasonFirewallExhausted   // outbound that needed new state beyond the firewall's limit
+	// The sending host.
+	ReasonSocketClosed // the sending socket closed before the datagram could leave its host
+	ReasonNoPort       // no ephemeral port was free for the sending socket
 	numReasons
 )
 
@@ -59,6 +62,9 @@ var reasonNames = [...]string{
 	ReasonFirewallUnsolicited: "firewall-unsolicited",
 	ReasonFirewallFiltered:    "firewall-filtered",
 	ReasonFirewallExhausted:   "firewall-exhausted",
+
+	ReasonSocketClosed: "socket-closed",
+	ReasonNoPort:       "no-free-port",
 }
 
 func (r Reason) String() string {

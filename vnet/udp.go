@@ -2,12 +2,14 @@ package vnet
 
 import (
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/transport/v5"
@@ -164,10 +166,14 @@ func (c *UDPConn) LocalAddr() net.Addr {
 	if !w.sched.Running() {
 		c.net.bindEphemeral(c)
 	} else {
+		// Wait for the bind event itself, not only for its success: with
+		// no port free the socket stays unbound, and LocalAddr reports
+		// the unspecified port, as getsockname(2) on an unbound socket.
 		key := c.nextKey(netip.AddrPort{}, nil, "localaddr")
-		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { c.net.bindEphemeral(c) }), 0)
+		tried := make(chan struct{})
+		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { c.net.bindEphemeral(c); close(tried) }), 0)
 		select {
-		case <-c.boundCh:
+		case <-tried:
 		case <-c.closedCh:
 		}
 	}
@@ -228,8 +234,10 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	a := dst.Addr()
 	switch {
-	case !dst.IsValid():
-		return 0, c.opErr("write", dst, errors.New("vnet: invalid destination"))
+	case !dst.IsValid() || dst.Port() == 0 || a.IsUnspecified():
+		// Linux's sendto refuses port 0 and the unspecified address
+		// (EINVAL).
+		return 0, c.opErr("write", dst, fmt.Errorf("%w %s", ErrInvalidDestination, dst))
 	case famOf(a)&c.fam == 0 && a.Is4():
 		// An IPv6-only socket has no route to IPv4 (Linux: ENETUNREACH).
 		return 0, c.opErr("write", dst, ErrNetworkUnreachable)
@@ -253,11 +261,16 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opErr("write", dst, net.ErrClosed)
 	}
+	if _, bound := c.boundAddr(); !bound && !c.net.canBindEphemeral(c) {
+		return 0, c.opErr("write", dst, noFreePort(c.reqIP, syscall.EAGAIN)) // as sendto(2)
+	}
 	key := c.nextKey(dst, b, "send")
-	p := c.net.w.newPacket(b)
+	w := c.net.w
+	p := w.newPacket(b)
 	p.dst = dst
 	p.from = c
-	c.net.w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
+	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
+	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
 	return len(b), nil
 }
 

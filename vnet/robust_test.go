@@ -1,0 +1,285 @@
+package vnet_test
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/nat"
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/tcp"
+)
+
+// Issue 17, row 1: a datagram written under a child router that has no
+// parent yet is delivered once the child joins a tree, and counted.
+func TestRobustUnattachedTreeDelivers(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		s := sim.New(sim.Config{})
+		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		srv := newNet(t, wan, "1.2.3.4")
+		cfg := vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"}
+		if shared {
+			cfg.Scheduler = s
+		}
+		lan := newRouter(t, cfg)
+		a, b := newNet(t, lan), newNet(t, lan)
+		ca, err := a.ListenPacket("udp4", ":0")
+		require.NoError(t, err)
+		cb, err := b.ListenPacket("udp4", ":7000")
+		require.NoError(t, err)
+		cs, err := srv.ListenPacket("udp4", ":7000")
+		require.NoError(t, err)
+		_, err = ca.WriteTo([]byte("lan"), &net.UDPAddr{IP: b.IP().AsSlice(), Port: 7000})
+		require.NoError(t, err)
+		_, err = ca.WriteTo([]byte("wan"), &net.UDPAddr{IP: srv.IP().AsSlice(), Port: 7000})
+		require.NoError(t, err)
+
+		require.NoError(t, wan.AddRouter(lan))
+		s.RunFor(time.Second)
+		snap := wan.Snapshot()
+		require.NoError(t, snap.Check(), "shared=%v", shared)
+		assert.EqualValues(t, 2, snap.Sent, "shared=%v", shared)
+		assert.EqualValues(t, 2, snap.Delivered, "shared=%v: both datagrams arrive\n%s", shared, snap)
+		assert.EqualValues(t, 1, cb.(*vnet.UDPConn).Stats().PacketsIn)
+		assert.EqualValues(t, 1, cs.(*vnet.UDPConn).Stats().PacketsIn)
+	}
+}
+
+// Issue 17, row 2: at ephemeral port exhaustion, writes and listens fail
+// with errno-matching errors, a datagram accepted before the last port went
+// is counted as dropped, and allocation stays linear.
+func TestRobustEphemeralExhaustion(t *testing.T) {
+	s := sim.New(sim.Config{})
+	wan, a, b := wanPair(t, s)
+	early, err := a.ListenPacket("udp4", ":0") // unbound until its first act
+	require.NoError(t, err)
+	late, err := a.ListenPacket("udp4", ":0")
+	require.NoError(t, err)
+	const ports = 60999 - 32768 + 1
+	var conns []net.PacketConn
+	for range ports - 1 {
+		c, err := a.ListenPacket("udp4", ":0")
+		require.NoError(t, err)
+		require.NotZero(t, c.LocalAddr().(*net.UDPAddr).Port)
+		conns = append(conns, c)
+	}
+	dst := &net.UDPAddr{IP: b.IP().AsSlice(), Port: 9}
+	// One port left: early's write is accepted; late then takes the port.
+	_, err = early.WriteTo([]byte("x"), dst)
+	require.NoError(t, err)
+	require.NotZero(t, late.LocalAddr().(*net.UDPAddr).Port)
+
+	_, err = a.ListenPacket("udp4", ":0")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, vnet.ErrNoFreePort)
+	assert.ErrorIs(t, err, syscall.EADDRINUSE)
+	var op *net.OpError
+	assert.ErrorAs(t, err, &op)
+
+	s.RunFor(time.Second)
+	snap := wan.Snapshot()
+	require.NoError(t, snap.Check())
+	assert.EqualValues(t, 1, snap.Sent)
+	assert.EqualValues(t, 1, snap.Dropped[vnet.ReasonNoPort], "the accepted datagram is counted")
+
+	_, err = early.WriteTo([]byte("x"), dst)
+	assert.ErrorIs(t, err, vnet.ErrNoFreePort)
+	assert.ErrorIs(t, err, syscall.EAGAIN)
+	assert.Equal(t, "0.0.0.0:0", early.LocalAddr().String(), "an unbound socket, as getsockname says")
+
+	// Freeing one port lets the next bind through.
+	require.NoError(t, conns[100].Close())
+	assert.NotZero(t, early.LocalAddr().(*net.UDPAddr).Port)
+}
+
+// Issue 17, row 2 (paced): LocalAddr at exhaustion returns instead of
+// blocking for ever.
+func TestRobustEphemeralExhaustionPacedLocalAddr(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		wan, a, _ := wanPair(t, s)
+		c, err := a.ListenPacket("udp4", ":0")
+		require.NoError(t, err)
+		for range 60999 - 32768 + 1 {
+			x, err := a.ListenPacket("udp4", ":0")
+			require.NoError(t, err)
+			x.LocalAddr()
+		}
+		require.NoError(t, wan.Start())
+		defer func() { require.NoError(t, wan.Stop()) }()
+		assert.Equal(t, "0.0.0.0:0", c.LocalAddr().String())
+	})
+}
+
+// Issue 17, row 3: a datagram accepted and then freed before it left its
+// host (socket closed before binding) is counted, and datagrams waiting to
+// leave are in the snapshot.
+func TestRobustClosedBeforeEgressCounted(t *testing.T) {
+	s := sim.New(sim.Config{})
+	wan, a, b := wanPair(t, s)
+	c, err := a.ListenPacket("udp4", ":0")
+	require.NoError(t, err)
+	_, err = c.WriteTo([]byte("x"), &net.UDPAddr{IP: b.IP().AsSlice(), Port: 9})
+	require.NoError(t, err)
+	snap := wan.Snapshot()
+	require.NoError(t, snap.Check())
+	assert.EqualValues(t, 1, snap.Sent, "counted from the accepting write")
+	assert.EqualValues(t, 1, snap.Queued)
+	assert.EqualValues(t, 1, snap.InFlight)
+
+	require.NoError(t, c.Close())
+	s.RunFor(time.Second)
+	snap = wan.Snapshot()
+	require.NoError(t, snap.Check())
+	assert.EqualValues(t, 1, snap.Sent)
+	assert.EqualValues(t, 0, snap.InFlight)
+	assert.EqualValues(t, 1, snap.Dropped[vnet.ReasonSocketClosed], "%s", snap)
+}
+
+// Issue 17, row 4: a started root cannot become a child; its loop stays
+// stoppable and no goroutine leaks.
+func TestRobustStartedRootAsChildRefused(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 10 {
+		root := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+		child := newRouter(t, vnet.RouterConfig{CIDR: "10.0.0.0/24"})
+		require.NoError(t, child.Start())
+		err := root.AddRouter(child)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, vnet.ErrTopology)
+		assert.ErrorIs(t, err, vnet.ErrStarted)
+		require.NoError(t, child.Stop())
+		assert.False(t, child.Scheduler().Running())
+	}
+	for i := 0; i < 100 && runtime.NumGoroutine() > before; i++ {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before)
+}
+
+// Issue 17, row 6: subnets in reserved blocks are refused; pion's
+// 0.0.0.0/0 WAN still works and gives no reserved address.
+func TestRobustReservedSubnets(t *testing.T) {
+	for _, cfg := range []vnet.RouterConfig{
+		{CIDR: "127.0.0.0/8"}, {CIDR: "224.0.0.0/24"}, {CIDR: "0.0.0.0/24"}, {CIDR: "240.0.0.0/24"},
+		{IPv6CIDR: "2001:db8::/0"}, {IPv6CIDR: "::/64"}, {IPv6CIDR: "ff02::/64"},
+	} {
+		_, err := vnet.NewRouter(&cfg)
+		assert.ErrorIs(t, err, vnet.ErrConfig, "%+v", cfg)
+	}
+	wan := newRouter(t, vnet.RouterConfig{CIDR: "0.0.0.0/0", Scheduler: sim.New(sim.Config{})})
+	n := newNet(t, wan)
+	assert.Equal(t, "1.0.0.0", n.IP().String())
+}
+
+// Issue 17, row 7: nil observers and handlers never panic on the
+// scheduler's goroutine.
+func TestRobustNilObserverAndHandler(t *testing.T) {
+	s := sim.New(sim.Config{})
+	wan, a, b := wanPair(t, s)
+	wan.Observe(nil)
+	s.Observe(nil)
+	s.Schedule(s.Now().Add(time.Millisecond), nil, 0)
+	s.Submit(s.Now().Add(time.Millisecond), sim.Key{Hi: 1}, sim.HandlerFunc(nil), 0)
+	c, err := a.ListenPacket("udp4", ":0")
+	require.NoError(t, err)
+	_, err = c.WriteTo([]byte("x"), &net.UDPAddr{IP: b.IP().AsSlice(), Port: 9})
+	require.NoError(t, err)
+	assert.NotPanics(t, func() { s.Run() })
+	assert.EqualValues(t, 1, wan.Snapshot().Dropped[vnet.ReasonPortClosed])
+}
+
+// Issue 17, row 8: sends to port 0 or to the unspecified address fail as
+// Linux's sendto does.
+func TestRobustInvalidDestinations(t *testing.T) {
+	s := sim.New(sim.Config{})
+	wan, a, b := wanPair(t, s)
+	c, err := a.ListenPacket("udp4", ":0")
+	require.NoError(t, err)
+	for _, dst := range []*net.UDPAddr{{IP: b.IP().AsSlice(), Port: 0}, {IP: net.IPv4zero, Port: 9}, {IP: net.IPv6zero, Port: 9}} {
+		_, err := c.WriteTo([]byte("x"), dst)
+		var op *net.OpError
+		require.ErrorAs(t, err, &op, "%v", dst)
+		assert.ErrorIs(t, err, syscall.EINVAL, "%v", dst)
+		assert.ErrorIs(t, err, vnet.ErrInvalidDestination, "%v", dst)
+	}
+	s.Run()
+	assert.Zero(t, wan.Snapshot().Sent)
+}
+
+// Issue 17, row 9: a bind conflict matches syscall.EADDRINUSE as Go's net
+// gives, and vnet's sentinel; TCP's says it once.
+func TestRobustBindConflictErrno(t *testing.T) {
+	s := sim.New(sim.Config{})
+	_, a, _ := wanPair(t, s)
+	_, err := a.ListenPacket("udp4", ":5000")
+	require.NoError(t, err)
+	_, err = a.ListenPacket("udp4", ":5000")
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	assert.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.ErrorIs(t, err, vnet.ErrAddressInUse)
+	var errno syscall.Errno
+	require.ErrorAs(t, err, &errno)
+	assert.Equal(t, syscall.EADDRINUSE, errno)
+
+	_, err = a.ListenPacket("udp4", "9.9.9.9:1")
+	assert.ErrorIs(t, err, syscall.EADDRNOTAVAIL)
+
+	_, err = a.Listen("tcp4", ":80")
+	require.NoError(t, err)
+	_, err = a.Listen("tcp4", ":80")
+	assert.ErrorIs(t, err, syscall.EADDRINUSE)
+	assert.ErrorIs(t, err, vnet.ErrAddressInUse)
+	if err != nil {
+		msg := err.Error()
+		assert.Equal(t, 1, countOf(msg, "address already in use"), msg)
+	}
+}
+
+func countOf(s, sub string) int {
+	n := 0
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			n++
+		}
+	}
+	return n
+}
+
+// Issue 17, row 10: errors wrap their causes, and bad NAT configs fail at
+// NewRouter.
+func TestRobustConfigErrorsWrap(t *testing.T) {
+	_, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NAT: &nat.Config{PortMin: 5000, PortMax: 10}})
+	assert.ErrorIs(t, err, vnet.ErrConfig)
+	assert.ErrorIs(t, err, nat.ErrPortRange)
+	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NATType: &vnet.NATType{MappingBehavior: 9}})
+	assert.ErrorIs(t, err, vnet.ErrConfig)
+	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NATType: &vnet.NATType{Mode: 7}})
+	assert.ErrorIs(t, err, vnet.ErrConfig)
+	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NATType: &vnet.NATType{PortMin: 9000, PortMax: 8000}})
+	assert.ErrorIs(t, err, nat.ErrPortRange)
+	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", Firewall: &nat.FirewallConfig{Filtering: 7}})
+	assert.ErrorIs(t, err, nat.ErrBadOption)
+	_, err = vnet.NewNet(&vnet.NetConfig{TCP: tcp.Config{MSS: 3}})
+	assert.ErrorIs(t, err, tcp.ErrConfig)
+	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/33"})
+	assert.ErrorIs(t, err, vnet.ErrConfig)
+	multi, ok := err.(interface{ Unwrap() []error })
+	require.True(t, ok, "%T", err)
+	assert.Len(t, multi.Unwrap(), 2, "ErrConfig and the parse error: %v", err)
+
+	assert.ErrorIs(t, nat.Config{Mapping: 9}.Validate(), nat.ErrBadOption)
+	assert.NoError(t, nat.Config{External: []netip.Addr{netip.MustParseAddr("1.2.3.4")}}.Validate())
+	assert.ErrorIs(t, nat.FirewallConfig{MaxStates: -1}.Validate(), nat.ErrBadOption)
+	assert.NoError(t, nat.FirewallConfig{}.Validate())
+}
