@@ -21,6 +21,29 @@
 // in the future, so when the driver reaches an instant, every goroutine that
 // could still submit for it has had its turn, and the order among them is
 // decided by key, never by which goroutine's submission arrived first.
+//
+// # Manual mode: the traps
+//
+// Driving by hand (Step, RunFor, RunUntil, Run, RunWhile) is the
+// debugger's mode, and it has traps a paced world does not:
+//
+//   - Now is the only clock. Virtual time starts at DefaultStart (2000) and
+//     moves only when a driver fires events; the time package knows nothing
+//     of it. A deadline computed from time.Now is 26 years away; compute
+//     it from Now (or Clock().Now). Start jumps virtual time forward to the
+//     clock's Now, since the paced loop follows that clock.
+//   - Nothing moves unless the driver does. A goroutine blocked in a read
+//     with no deadline waits for ever if the driver is that goroutine, or
+//     if the driver has stopped; give reads a deadline in virtual time.
+//   - Run runs the queue empty: it fires every timer, a NAT mapping's 30 s
+//     expiry included, before any code outside the handlers gets to answer
+//     what was delivered. Run only as far as needed: RunWhile(cond) stops
+//     as soon as cond is false, RunFor bounds the time, Next tells when the
+//     next event is due without firing it, and vnet's Router.RunUntilIdle
+//     stops when no packet is in flight.
+//   - Goroutines that submit work (an application writing) race with the
+//     driver unless Config.Settle lets them finish first; inside a
+//     testing/synctest bubble set it to synctest.Wait (see simtest).
 package sim
 
 import (

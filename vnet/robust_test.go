@@ -283,3 +283,90 @@ func TestRobustConfigErrorsWrap(t *testing.T) {
 	assert.ErrorIs(t, nat.FirewallConfig{MaxStates: -1}.Validate(), nat.ErrBadOption)
 	assert.NoError(t, nat.FirewallConfig{}.Validate())
 }
+
+// Issue 17, row 11: a nil NATType is the port-restricted preset (port
+// preserved, strangers filtered); &NATType{} is taken literally, as pion
+// takes it: full cone, sequential ports from nat.DefaultPortMin.
+func TestRobustNATTypeZeroVersusNil(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		typ      *vnet.NATType
+		port     int
+		stranger bool // a host the inside never talked to gets through
+	}{
+		{"nil", nil, 5000, false},
+		{"zero", &vnet.NATType{}, int(nat.DefaultPortMin), true},
+	} {
+		s := sim.New(sim.Config{})
+		wan, srv, other := wanPair(t, s)
+		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", NATType: tc.typ})
+		require.NoError(t, wan.AddRouter(lan))
+		in := newNet(t, lan)
+		c, err := in.ListenPacket("udp4", ":5000")
+		require.NoError(t, err)
+		cs, err := srv.ListenPacket("udp4", ":7000")
+		require.NoError(t, err)
+		_, err = c.WriteTo([]byte("out"), &net.UDPAddr{IP: srv.IP().AsSlice(), Port: 7000})
+		require.NoError(t, err)
+		require.True(t, wan.RunUntilIdle())
+		buf := make([]byte, 16)
+		_, from, err := cs.ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, tc.port, from.(*net.UDPAddr).Port, tc.name)
+
+		co, err := other.ListenPacket("udp4", ":7001")
+		require.NoError(t, err)
+		_, err = co.WriteTo([]byte("in"), from)
+		require.NoError(t, err)
+		require.True(t, wan.RunUntilIdle())
+		snap := wan.Snapshot()
+		require.NoError(t, snap.Check())
+		assert.Equal(t, tc.stranger, snap.Delivered == 2, "%s: %s", tc.name, snap.Dropped)
+	}
+}
+
+// Issue 17, row 12: manual mode. Run() runs the NAT's 30 s expiry before
+// the test's code can answer, so the answer is dropped (nat-no-mapping);
+// RunUntilIdle stops when the network is idle, and Next says when the next
+// event is due.
+func TestRobustManualModeRunUntilIdle(t *testing.T) {
+	for _, idle := range []bool{false, true} {
+		s := sim.New(sim.Config{})
+		wan, srv, _ := wanPair(t, s)
+		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+		require.NoError(t, wan.AddRouter(lan))
+		in := newNet(t, lan)
+		c, err := in.ListenPacket("udp4", ":5000")
+		require.NoError(t, err)
+		cs, err := srv.ListenPacket("udp4", ":7000")
+		require.NoError(t, err)
+		_, err = c.WriteTo([]byte("ping"), &net.UDPAddr{IP: srv.IP().AsSlice(), Port: 7000})
+		require.NoError(t, err)
+		next, ok := s.Next()
+		require.True(t, ok)
+		assert.Equal(t, sim.DefaultStart.Add(time.Nanosecond), next, "the first hop is due one nanosecond on")
+		if idle {
+			require.True(t, wan.RunUntilIdle())
+		} else {
+			s.Run()
+		}
+		buf := make([]byte, 16)
+		_, from, err := cs.ReadFrom(buf) // queued: returns at once
+		require.NoError(t, err)
+		_, err = cs.WriteTo([]byte("pong"), from)
+		require.NoError(t, err)
+		if idle {
+			require.True(t, wan.RunUntilIdle())
+			assert.Less(t, s.Now().Sub(sim.DefaultStart), time.Second, "no jump to the NAT's expiry")
+			require.NoError(t, c.SetReadDeadline(s.Now().Add(time.Second))) // virtual time: the world's clock
+			n, _, err := c.ReadFrom(buf)
+			require.NoError(t, err)
+			assert.Equal(t, "pong", string(buf[:n]))
+		} else {
+			s.Run()
+			assert.EqualValues(t, 1, wan.Snapshot().Dropped[vnet.ReasonNATNoMapping], "Run's trap")
+		}
+		_, ok = s.Next()
+		assert.Equal(t, idle, ok, "after RunUntilIdle the NAT's expiry is still queued")
+	}
+}
