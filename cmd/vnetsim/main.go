@@ -13,7 +13,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -38,7 +37,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] SCENARIO")
+	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] SCENARIO (vnetsim -h for help)")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -47,6 +46,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, commandHelp)
+		return 0
 	case "list":
 		keys := make([]string, 0, len(names))
 		for k := range names {
@@ -59,24 +61,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "run", "sweep":
 	default:
+		fmt.Fprintf(stderr, "vnetsim: unknown command %q\n", args[0])
 		usage(stderr)
 		return 2
 	}
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	seed := fs.Uint64("seed", 1, "seed of every random draw")
-	loss := fs.Float64("loss", 0.1, "loss probability of B's access link (holepunch)")
-	trace := fs.Int("trace", 0, "print this many trace lines (run)")
-	seeds := fs.Int("seeds", 100, "sweep seeds 1..N")
-	parallel := fs.Int("parallel", 4, "sweep this many seeds at once")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	scenario, o, code, ok := parseCommand(args[0], args[1:], stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 || names[fs.Arg(0)] == "" {
-		fmt.Fprintf(stderr, "vnetsim: name one scenario (vnetsim list)\n")
-		return 2
-	}
-	scenario := fs.Arg(0)
+	seed, loss, trace, seeds, parallel := &o.seed, &o.loss, &o.trace, &o.seeds, &o.parallel
 	if args[0] == "run" {
 		ok, report, err := runOnce(scenario, *seed, *loss, *trace, stdout)
 		if err != nil {
@@ -89,14 +82,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if scenario == "ice" {
-		fmt.Fprintln(stderr, "vnetsim: sweep holepunch, holepunch6 or flaky")
-		return 2
-	}
-	failing := sweep(scenario, *seeds, *parallel, *loss, stderr)
+	failing, errored := sweep(scenario, *seeds, *parallel, *loss, stderr)
 	fmt.Fprintf(stdout, "%d of %d seeds failed\n", len(failing), *seeds)
 	for _, s := range failing {
-		fmt.Fprintf(stdout, "  seed %d: vnetsim run -seed %d -loss %g %s\n", s, s, *loss, scenario)
+		fmt.Fprintf(stdout, "  seed %d: %s\n", s, rerunCommand(scenario, s, *loss))
+	}
+	if errored > 0 {
+		fmt.Fprintf(stderr, "vnetsim sweep: %d seeds could not run (errors above)\n", errored)
+		return 1
 	}
 	return 0
 }
@@ -106,7 +99,7 @@ func runOnce(scenario string, seed uint64, loss float64, trace int, out io.Write
 	switch scenario {
 	case "holepunch", "holepunch6":
 		n := 0
-		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: loss, Observe: func(r vnet.Record) {
+		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: holePunchLoss(loss), Observe: func(r vnet.Record) {
 			if n < trace {
 				fmt.Fprintln(out, r)
 				n++
@@ -150,13 +143,15 @@ func runOnce(scenario string, seed uint64, loss float64, trace int, out io.Write
 	return false, "", fmt.Errorf("unknown scenario %q", scenario)
 }
 
-// sweep runs seeds 1..n, parallel at a time, and returns the failing ones.
-func sweep(scenario string, n, parallel int, loss float64, stderr io.Writer) []uint64 {
+// sweep runs seeds 1..n, parallel at a time, and returns the failing ones
+// and how many could not run at all.
+func sweep(scenario string, n, parallel int, loss float64, stderr io.Writer) ([]uint64, int) {
 	if parallel < 1 {
 		parallel = 1
 	}
 	var mu sync.Mutex
 	var failing []uint64
+	errored := 0
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for seed := uint64(1); seed <= uint64(n); seed++ {
@@ -167,7 +162,10 @@ func sweep(scenario string, n, parallel int, loss float64, stderr io.Writer) []u
 			defer func() { <-sem }()
 			ok, _, err := runOnce(scenario, seed, loss, 0, io.Discard)
 			if err != nil {
+				mu.Lock()
+				errored++
 				fmt.Fprintf(stderr, "seed %d: %v\n", seed, err)
+				mu.Unlock()
 			}
 			if !ok {
 				mu.Lock()
@@ -178,5 +176,5 @@ func sweep(scenario string, n, parallel int, loss float64, stderr io.Writer) []u
 	}
 	wg.Wait()
 	sort.Slice(failing, func(i, j int) bool { return failing[i] < failing[j] })
-	return failing
+	return failing, errored
 }
