@@ -24,9 +24,21 @@ func (w *world) adoptPending(old *world) {
 	w.nextID = max(w.nextID, old.nextID)
 	old.sent, old.duplicated, old.delivered, old.inFlight, old.dropped = 0, 0, 0, 0, [numReasons]uint64{}
 
+	for _, l := range old.links { // packets a link holds are in flight, not events
+		for _, p := range l.held {
+			if p.w == old {
+				p.w = w
+			}
+		}
+	}
 	mine := func(h sim.Handler) (*packet, bool) {
 		p, ok := h.(*packet)
 		return p, ok && p.w == old
+	}
+	if old.sched != w.sched {
+		for _, n := range old.nets {
+			n.rearmDeadlines(w.sched.Clock())
+		}
 	}
 	if old.sched == w.sched { // one scheduler: the events stay; repoint them
 		w.sched.Visit(func(h sim.Handler, _ uint64) {
@@ -48,5 +60,48 @@ func (w *world) adoptPending(old *world) {
 			p.at = at
 		}
 		w.sched.ScheduleKey(at, e.Key, p, e.Arg)
+	}
+}
+
+// remember records c as open (n.mu held).
+func (n *Net) remember(c *UDPConn) {
+	if n.open == nil {
+		n.open = map[*UDPConn]struct{}{}
+	}
+	n.open[c] = struct{}{}
+}
+
+// forget drops a closed socket.
+func (n *Net) forget(c *UDPConn) {
+	n.mu.Lock()
+	delete(n.open, c)
+	n.mu.Unlock()
+}
+
+// rearmDeadlines moves the deadlines of n's open sockets to clk, the clock
+// of the tree n's subtree joined: a deadline armed on the old world's clock
+// would never pass, since nothing drives that world any more.
+func (n *Net) rearmDeadlines(clk sim.Clock) {
+	n.mu.Lock()
+	conns := make([]*UDPConn, 0, len(n.open))
+	for c := range n.open {
+		conns = append(conns, c)
+	}
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.rdl.rearm(clk)
+		c.wdl.rearm(clk)
+	}
+}
+
+// rearm moves d to clk, re-arming a pending deadline there (at once if it
+// has passed in clk's time).
+func (d *deadline) rearm(clk sim.Clock) {
+	d.mu.Lock()
+	d.clk = clk
+	armed, at := d.timer != nil, d.at
+	d.mu.Unlock()
+	if armed {
+		d.set(at)
 	}
 }

@@ -54,6 +54,7 @@ type Net struct {
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
 	ports    portIndex // socks by port (ports.go)
+	open     map[*UDPConn]struct{} // every open UDP socket, bound or not (adopt.go)
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
 	// with a delivery may see the socket from just before it, as a
@@ -473,7 +474,8 @@ func (n *Net) ListenPacket(network string, address string) (net.PacketConn, erro
 	}
 	ap, err := n.resolve(network, address)
 	if err != nil {
-		return nil, err
+		// As Go's net: a failed resolution is the listen's error.
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	return n.listen(network, ap, netip.AddrPort{})
 }
@@ -504,7 +506,7 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 	case "udp", "udp4", "udp6":
 		ap, err := n.resolve(network, address)
 		if err != nil {
-			return nil, err
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 		}
 		return n.listen(network, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), ap)
 	case "tcp", "tcp4", "tcp6":
@@ -612,10 +614,14 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 	}
 	c := newUDPConn(n, local, remote, f)
 	n.mu.Lock()
+	n.remember(c)
 	if local.Port() != 0 {
 		err = n.bindLocked(c, local)
 	} else if !n.canBindEphemeralLocked(local.Addr(), f) {
 		err = noFreePort(local.Addr(), syscall.EADDRINUSE) // as bind(2) to port 0
+	}
+	if err != nil {
+		delete(n.open, c)
 	}
 	n.mu.Unlock()
 	if err != nil {

@@ -3,6 +3,7 @@ package vnet_test
 import (
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"syscall"
 	"testing"
@@ -369,4 +370,67 @@ func TestRobustManualModeRunUntilIdle(t *testing.T) {
 		_, ok = s.Next()
 		assert.Equal(t, idle, ok, "after RunUntilIdle the NAT's expiry is still queued")
 	}
+}
+
+// Found by the chaos test: a read deadline set on a socket of a subtree
+// built on its own scheduler lived on that scheduler's clock, which
+// nothing drives once the subtree joins a tree, so the read blocked for
+// ever; and packets a link held when its subtree joined were counted in
+// the old world, so the joined tree's counters stopped adding up.
+func TestRobustAdoptedSubtreeDeadlinesAndHeldPackets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := sim.New(sim.Config{})
+		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+		a, b := newNet(t, lan), newNet(t, lan)
+		ca, err := a.ListenPacket("udp4", ":0")
+		require.NoError(t, err)
+		cb, err := b.ListenPacket("udp4", ":7000")
+		require.NoError(t, err)
+		require.NoError(t, cb.SetReadDeadline(sim.DefaultStart.Add(time.Second)))
+		lan.Scheduler().RunFor(time.Millisecond) // the subtree's own world runs a little
+		a.Uplink().Hold()
+		lan.Scheduler().RunFor(time.Millisecond)
+		_, err = ca.WriteTo([]byte("held"), &net.UDPAddr{IP: b.IP().AsSlice(), Port: 7000})
+		require.NoError(t, err)
+		lan.Scheduler().RunFor(time.Millisecond)
+		require.EqualValues(t, 1, lan.Snapshot().InFlight, "held on a's uplink")
+
+		require.NoError(t, wan.AddRouter(lan))
+		read := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 16)
+			for {
+				if _, _, err := cb.ReadFrom(buf); err != nil {
+					read <- err
+					return
+				}
+			}
+		}()
+		a.Uplink().Release()
+		s.RunFor(2 * time.Second)
+		synctest.Wait()
+		select {
+		case err := <-read:
+			assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		default:
+			t.Fatal("the read deadline never passed")
+		}
+		snap := wan.Snapshot()
+		require.NoError(t, snap.Check())
+		assert.EqualValues(t, 1, snap.Delivered, "%s", snap)
+		assert.Zero(t, snap.InFlight)
+	})
+}
+
+// Found by the chaos test: ListenPacket wraps a failed resolution in a
+// *net.OpError, as Go's net does.
+func TestRobustListenResolveError(t *testing.T) {
+	_, a, _ := wanPair(t, sim.New(sim.Config{}))
+	_, err := a.ListenPacket("udp6", "0.0.0.0:0")
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	assert.Equal(t, "listen", op.Op)
+	assert.ErrorIs(t, err, vnet.ErrAddressFamily)
+	assert.ErrorIs(t, err, syscall.EAFNOSUPPORT)
 }

@@ -432,6 +432,7 @@ func (c *UDPConn) Close() error {
 	}
 	c.rdl.stop()
 	c.wdl.stop()
+	c.net.forget(c)
 	return nil
 }
 
@@ -475,7 +476,8 @@ func (c *UDPConn) Stats() SocketStats {
 
 // deadline is a virtual-time deadline: done() is closed once it passes.
 type deadline struct {
-	clk   sim.Clock
+	clk   sim.Clock // written under mu (rearm)
+	at    time.Time // the deadline set, zero for none
 	mu    sync.Mutex
 	ch    chan struct{}
 	fired atomic.Bool // written under mu; read without it by expired (every write)
@@ -497,6 +499,7 @@ func (d *deadline) set(t time.Time) {
 		d.ch = make(chan struct{})
 		d.fired.Store(false)
 	}
+	d.at = t
 	if t.IsZero() {
 		return
 	}
