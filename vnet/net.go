@@ -53,7 +53,7 @@ type Net struct {
 	mu       sync.Mutex // guards socks and nextPort
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
-	ports    portIndex // socks by port (ports.go)
+	ports    portIndex             // socks by port (ports.go)
 	open     map[*UDPConn]struct{} // every open UDP socket, bound or not (adopt.go)
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
