@@ -1,6 +1,8 @@
 package vnet
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/vnetsim/vnetsim/sim"
@@ -66,9 +68,10 @@ func (w *world) adoptPending(old *world) {
 // remember records c as open (n.mu held).
 func (n *Net) remember(c *UDPConn) {
 	if n.open == nil {
-		n.open = map[*UDPConn]struct{}{}
+		n.open = map[*UDPConn]uint64{}
 	}
-	n.open[c] = struct{}{}
+	n.opened++
+	n.open[c] = n.opened
 }
 
 // forget drops a closed socket.
@@ -87,6 +90,9 @@ func (n *Net) rearmDeadlines(clk sim.Clock) {
 	for c := range n.open {
 		conns = append(conns, c)
 	}
+	// In opening order: the timers' order on the new scheduler is then
+	// the same every run.
+	slices.SortFunc(conns, func(a, b *UDPConn) int { return cmp.Compare(n.open[a], n.open[b]) })
 	n.mu.Unlock()
 	for _, c := range conns {
 		c.rdl.rearm(clk)

@@ -53,8 +53,9 @@ type Net struct {
 	mu       sync.Mutex // guards socks and nextPort
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
-	ports    portIndex             // socks by port (ports.go)
-	open     map[*UDPConn]struct{} // every open UDP socket, bound or not (adopt.go)
+	ports    portIndex           // socks by port (ports.go)
+	open     map[*UDPConn]uint64 // every open UDP socket, bound or not, by opening order (adopt.go)
+	opened   uint64
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
 	// with a delivery may see the socket from just before it, as a

@@ -285,6 +285,23 @@ func TestRobustConfigErrorsWrap(t *testing.T) {
 	assert.NoError(t, nat.FirewallConfig{}.Validate())
 }
 
+// natFlow builds a WAN with two hosts (srv, other) and a NAT'd LAN (NAT
+// typ) with one host, whose socket c on :5000 has written one datagram to
+// srv's socket cs on :7000 (not sent yet: the caller drives).
+func natFlow(t *testing.T, s *sim.Scheduler, typ *vnet.NATType) (wan *vnet.Router, c, cs net.PacketConn, other *vnet.Net) {
+	t.Helper()
+	wan, srv, other := wanPair(t, s)
+	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", NATType: typ})
+	require.NoError(t, wan.AddRouter(lan))
+	c, err := newNet(t, lan).ListenPacket("udp4", ":5000")
+	require.NoError(t, err)
+	cs, err = srv.ListenPacket("udp4", ":7000")
+	require.NoError(t, err)
+	_, err = c.WriteTo([]byte("ping"), &net.UDPAddr{IP: srv.IP().AsSlice(), Port: 7000})
+	require.NoError(t, err)
+	return wan, c, cs, other
+}
+
 // Issue 17, row 11: a nil NATType is the port-restricted preset (port
 // preserved, strangers filtered); &NATType{} is taken literally, as pion
 // takes it: full cone, sequential ports from nat.DefaultPortMin.
@@ -299,16 +316,7 @@ func TestRobustNATTypeZeroVersusNil(t *testing.T) {
 		{"zero", &vnet.NATType{}, int(nat.DefaultPortMin), true},
 	} {
 		s := sim.New(sim.Config{})
-		wan, srv, other := wanPair(t, s)
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", NATType: tc.typ})
-		require.NoError(t, wan.AddRouter(lan))
-		in := newNet(t, lan)
-		c, err := in.ListenPacket("udp4", ":5000")
-		require.NoError(t, err)
-		cs, err := srv.ListenPacket("udp4", ":7000")
-		require.NoError(t, err)
-		_, err = c.WriteTo([]byte("out"), &net.UDPAddr{IP: srv.IP().AsSlice(), Port: 7000})
-		require.NoError(t, err)
+		wan, _, cs, other := natFlow(t, s, tc.typ)
 		require.True(t, wan.RunUntilIdle())
 		buf := make([]byte, 16)
 		_, from, err := cs.ReadFrom(buf)
@@ -333,16 +341,7 @@ func TestRobustNATTypeZeroVersusNil(t *testing.T) {
 func TestRobustManualModeRunUntilIdle(t *testing.T) {
 	for _, idle := range []bool{false, true} {
 		s := sim.New(sim.Config{})
-		wan, srv, _ := wanPair(t, s)
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
-		require.NoError(t, wan.AddRouter(lan))
-		in := newNet(t, lan)
-		c, err := in.ListenPacket("udp4", ":5000")
-		require.NoError(t, err)
-		cs, err := srv.ListenPacket("udp4", ":7000")
-		require.NoError(t, err)
-		_, err = c.WriteTo([]byte("ping"), &net.UDPAddr{IP: srv.IP().AsSlice(), Port: 7000})
-		require.NoError(t, err)
+		wan, c, cs, _ := natFlow(t, s, nil)
 		next, ok := s.Next()
 		require.True(t, ok)
 		assert.Equal(t, sim.DefaultStart.Add(time.Nanosecond), next, "the first hop is due one nanosecond on")
