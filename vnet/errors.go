@@ -37,9 +37,9 @@ var (
 	// ErrNotConnected is returned by Write on an unconnected socket (as
 	// Linux's EDESTADDRREQ, "destination address required").
 	ErrNotConnected error = &errnoError{"vnet: socket is not connected", syscall.EDESTADDRREQ}
-	// ErrInvalidDestination is returned by a send to port 0 or to an
-	// unspecified address, which Linux refuses with EINVAL (it matches
-	// syscall.EINVAL).
+	// ErrInvalidDestination is returned by a send to port 0, which
+	// Linux refuses with EINVAL (it matches syscall.EINVAL). A send to the
+	// unspecified address goes to the host itself, as on Linux.
 	ErrInvalidDestination error = &errnoError{"vnet: invalid destination", syscall.EINVAL}
 	// ErrNoFreePort is returned when every ephemeral port (32768-60999, as
 	// Linux's ip_local_port_range) is taken: by a send from an unbound

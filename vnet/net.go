@@ -600,6 +600,9 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(local), Err: err}
 	}
+	if remote.IsValid() {
+		remote = n.toSelf(remote)
+	}
 	f, local, err := n.sockFam(network, local, remote)
 	if err != nil {
 		return nil, opErr(err)

@@ -107,3 +107,19 @@ func (n *Net) canBindEphemeral(c *UDPConn) bool {
 	defer n.mu.Unlock()
 	return c.localPort() != 0 || n.canBindEphemeralLocked(c.reqIP, c.fam)
 }
+
+// toSelf turns a destination on the unspecified address (0.0.0.0:p, [::]:p)
+// into the host's own loopback address of that family (IPv4's on a host
+// without IPv6, which has no [::]): Linux routes such a send, or
+// connect(2), to the local host, and Go's net documents the same for a
+// dial with an empty host (":p").
+func (n *Net) toSelf(dst netip.AddrPort) netip.AddrPort {
+	a := dst.Addr()
+	switch {
+	case !a.IsUnspecified():
+		return dst
+	case a.Is6() && n.has(fam6):
+		return netip.AddrPortFrom(loopback6, dst.Port())
+	}
+	return netip.AddrPortFrom(loopback, dst.Port())
+}

@@ -199,22 +199,38 @@ func TestRobustNilObserverAndHandler(t *testing.T) {
 	assert.EqualValues(t, 1, wan.Snapshot().Dropped[vnet.ReasonPortClosed])
 }
 
-// Issue 17, row 8: sends to port 0 or to the unspecified address fail as
-// Linux's sendto does.
+// Issue 17, row 8: a send to port 0 fails as Linux's sendto does
+// (EINVAL); a send to the unspecified address goes to the host itself, as
+// on Linux (it was accepted, then dropped as no-route).
 func TestRobustInvalidDestinations(t *testing.T) {
 	s := sim.New(sim.Config{})
 	wan, a, b := wanPair(t, s)
 	c, err := a.ListenPacket("udp4", ":0")
 	require.NoError(t, err)
-	for _, dst := range []*net.UDPAddr{{IP: b.IP().AsSlice(), Port: 0}, {IP: net.IPv4zero, Port: 9}, {IP: net.IPv6zero, Port: 9}} {
-		_, err := c.WriteTo([]byte("x"), dst)
-		var op *net.OpError
-		require.ErrorAs(t, err, &op, "%v", dst)
-		assert.ErrorIs(t, err, syscall.EINVAL, "%v", dst)
-		assert.ErrorIs(t, err, vnet.ErrInvalidDestination, "%v", dst)
-	}
-	s.Run()
-	assert.Zero(t, wan.Snapshot().Sent)
+	_, err = c.WriteTo([]byte("x"), &net.UDPAddr{IP: b.IP().AsSlice(), Port: 0})
+	var op *net.OpError
+	require.ErrorAs(t, err, &op)
+	assert.ErrorIs(t, err, syscall.EINVAL)
+	assert.ErrorIs(t, err, vnet.ErrInvalidDestination)
+
+	self, err := a.ListenPacket("udp4", ":9")
+	require.NoError(t, err)
+	_, err = c.WriteTo([]byte("to self"), &net.UDPAddr{IP: net.IPv4zero, Port: 9})
+	require.NoError(t, err)
+	d, err := a.Dial("udp", ":9") // Go: an empty host is the local system
+	require.NoError(t, err)
+	_, err = d.Write([]byte("dialed"))
+	require.NoError(t, err)
+	require.True(t, wan.RunUntilIdle())
+	snap := wan.Snapshot()
+	require.NoError(t, snap.Check())
+	assert.EqualValues(t, 2, snap.Delivered, "%s", snap.Dropped)
+	require.NoError(t, self.SetReadDeadline(s.Now()))
+	buf := make([]byte, 16)
+	n, from, err := self.ReadFrom(buf)
+	require.NoError(t, err)
+	assert.Equal(t, "to self", string(buf[:n]))
+	assert.True(t, from.(*net.UDPAddr).IP.IsLoopback(), "%v", from)
 }
 
 // Issue 17, row 9: a bind conflict matches syscall.EADDRINUSE as Go's net

@@ -232,11 +232,11 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 }
 
 func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
+	dst = c.net.toSelf(dst)
 	a := dst.Addr()
 	switch {
-	case !dst.IsValid() || dst.Port() == 0 || a.IsUnspecified():
-		// Linux's sendto refuses port 0 and the unspecified address
-		// (EINVAL).
+	case !dst.IsValid() || dst.Port() == 0:
+		// Linux's sendto refuses port 0 (EINVAL).
 		return 0, c.opErr("write", dst, fmt.Errorf("%w %s", ErrInvalidDestination, dst))
 	case famOf(a)&c.fam == 0 && a.Is4():
 		// An IPv6-only socket has no route to IPv4 (Linux: ENETUNREACH).
