@@ -1,6 +1,7 @@
 package vnet_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -448,4 +449,34 @@ func TestRobustListenResolveError(t *testing.T) {
 	assert.Equal(t, "listen", op.Op)
 	assert.ErrorIs(t, err, vnet.ErrAddressFamily)
 	assert.ErrorIs(t, err, syscall.EAFNOSUPPORT)
+}
+
+// BenchmarkEphemeralBind binds n sockets to ephemeral ports on one host and
+// reports the cost per bind: flat in n when allocation is linear (it grew
+// with n before the port index: 20,000 binds took 2.6 s).
+//
+//	go test ./vnet -run '^$' -bench EphemeralBind -benchtime 3x
+func BenchmarkEphemeralBind(b *testing.B) {
+	for _, n := range []int{1000, 20000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for range b.N {
+				wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+				if err != nil {
+					b.Fatal(err)
+				}
+				a, _ := vnet.NewNet(nil)
+				if err := wan.AddNet(a); err != nil {
+					b.Fatal(err)
+				}
+				for range n {
+					c, err := a.ListenPacket("udp4", ":0")
+					if err != nil {
+						b.Fatal(err)
+					}
+					c.LocalAddr()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/bind")
+		})
+	}
 }
