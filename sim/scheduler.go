@@ -236,7 +236,9 @@ func (s *Scheduler) Seed() uint64 { return s.cfg.Seed }
 func (s *Scheduler) LoggerFactory() logging.LoggerFactory { return s.cfg.LoggerFactory }
 
 // Now returns the current virtual time. In manual mode that is the time of
-// the last event fired or the last RunFor/RunUntil boundary. While the paced
+// the last event fired or the last RunFor/RunUntil boundary, and Now is the
+// only clock there is: time.Now knows nothing of it, so deadlines and
+// timeouts must be computed from Now (see "Manual mode: the traps"). While the paced
 // loop runs it is the later of that and the clock's Now, so application
 // code that reads time.Now inside a bubble and the scheduler agree.
 func (s *Scheduler) Now() time.Time {
