@@ -1,6 +1,10 @@
 package vnet
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
 
 // Address blocks no router subnet may lie in: hosts there would get
 // addresses the kernel treats specially (a host given 127.0.0.1 on eth0
@@ -52,3 +56,7 @@ func lastAddr4(p netip.Prefix) netip.Addr {
 	}
 	return netip.AddrFrom4(b)
 }
+
+// validationScheduler stands in for a router's scheduler in
+// RouterConfig.Validate, so that validating makes none. Nothing runs on it.
+var validationScheduler = sim.New(sim.Config{})

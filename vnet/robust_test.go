@@ -480,3 +480,14 @@ func BenchmarkEphemeralBind(b *testing.B) {
 		})
 	}
 }
+
+func TestRobustConfigValidate(t *testing.T) {
+	assert.NoError(t, vnet.RouterConfig{CIDR: "10.0.0.0/24"}.Validate())
+	assert.ErrorIs(t, vnet.RouterConfig{CIDR: "127.0.0.0/8"}.Validate(), vnet.ErrConfig)
+	assert.ErrorIs(t, vnet.RouterConfig{CIDR: "10.0.0.0/24", NAT: &nat.Config{Mapping: 5}}.Validate(), nat.ErrBadOption)
+	assert.ErrorIs(t, vnet.RouterConfig{CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.4/10.9.9.9"}}.Validate(), vnet.ErrConfig)
+	assert.NoError(t, vnet.NetConfig{StaticIPs: []string{"10.0.0.5"}}.Validate())
+	assert.ErrorIs(t, vnet.NetConfig{StaticIP: "127.0.0.1"}.Validate(), vnet.ErrConfig)
+	assert.ErrorIs(t, vnet.NetConfig{ReadBuffer: -1}.Validate(), vnet.ErrConfig)
+	assert.ErrorIs(t, vnet.NetConfig{TCP: tcp.Config{MSS: 1}}.Validate(), tcp.ErrConfig)
+}
