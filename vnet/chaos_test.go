@@ -27,7 +27,8 @@ import (
 // panics; at the end everything is closed and drained and, in a bubble,
 // no goroutine is left (synctest.Test fails otherwise).
 //
-// CHAOS_SEED=N runs one seed; a failure prints that command.
+// CHAOS_SEED=N runs one seed; a failure prints that command. CHAOS_SEEDS=N
+// runs seeds 1..N instead of the default count (a longer hunt).
 
 const (
 	chaosManualSeeds = 60
@@ -41,6 +42,11 @@ func chaosSeeds(t *testing.T, n int) []uint64 {
 		s, err := strconv.ParseUint(v, 10, 64)
 		require.NoError(t, err, "CHAOS_SEED")
 		return []uint64{s}
+	}
+	if v := os.Getenv("CHAOS_SEEDS"); v != "" {
+		var err error
+		n, err = strconv.Atoi(v)
+		require.NoError(t, err, "CHAOS_SEEDS")
 	}
 	seeds := make([]uint64, n)
 	for i := range seeds {
