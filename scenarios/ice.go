@@ -76,6 +76,10 @@ func (o Outcome) String() string {
 // simtest.Run (virtual time) or a real-time paced world.
 func ConnectICE(cfg ICEConfig) (out Outcome) {
 	wallStart := wallNow()
+	if cfg.A == nil || cfg.B == nil {
+		out.Err = fmt.Errorf("%w: ICEConfig needs both hosts, A and B", vnet.ErrConfig)
+		return out
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}

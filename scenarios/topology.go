@@ -61,6 +61,9 @@ func NewInternet(s *sim.Scheduler) (*Internet, error) { return newInternet(s, fa
 func NewDualStackInternet(s *sim.Scheduler) (*Internet, error) { return newInternet(s, true) }
 
 func newInternet(s *sim.Scheduler, dual bool) (*Internet, error) {
+	if s == nil {
+		return nil, fmt.Errorf("%w: NewInternet needs a scheduler (got nil)", vnet.ErrConfig)
+	}
 	cfg := vnet.RouterConfig{Name: "wan", CIDR: WANCIDR, Scheduler: s}
 	if dual {
 		cfg.IPv6CIDR = WANCIDR6

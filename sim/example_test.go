@@ -44,3 +44,27 @@ func ExampleClock_timer() {
 	// stopped while active: true
 	// timeout at 00:00:30
 }
+
+// Manual mode without jumping ahead: a request is answered by code outside
+// the handlers (here the example itself) while a 30 s expiry timer is
+// queued. Run would fire the expiry first; RunWhile stops as soon as the
+// request is delivered, and Next shows what is still ahead.
+func ExampleScheduler_RunWhile() {
+	s := sim.New(sim.Config{})
+	since := func() time.Duration { return s.Now().Sub(sim.DefaultStart) }
+	alive := true
+	s.After(30*time.Second, sim.HandlerFunc(func(uint64) { alive = false; fmt.Println(since(), "mapping expired") }), 0)
+	delivered := false
+	s.After(20*time.Millisecond, sim.HandlerFunc(func(uint64) { delivered = true; fmt.Println(since(), "request delivered") }), 0)
+
+	s.RunWhile(func() bool { return !delivered })
+	next, _ := s.Next()
+	fmt.Println("answering at", since(), "mapping alive:", alive, "next event at", next.Sub(sim.DefaultStart))
+	// A deadline for the answer: from the scheduler's clock, never time.Now.
+	deadline := s.Now().Add(time.Second)
+	fmt.Println("deadline in", deadline.Sub(s.Now()))
+	// Output:
+	// 20ms request delivered
+	// answering at 20ms mapping alive: true next event at 30s
+	// deadline in 1s
+}

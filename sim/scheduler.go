@@ -21,6 +21,29 @@
 // in the future, so when the driver reaches an instant, every goroutine that
 // could still submit for it has had its turn, and the order among them is
 // decided by key, never by which goroutine's submission arrived first.
+//
+// # Manual mode: the traps
+//
+// Driving by hand (Step, RunFor, RunUntil, Run, RunWhile) is the
+// debugger's mode, and it has traps a paced world does not:
+//
+//   - Now is the only clock. Virtual time starts at DefaultStart (2000) and
+//     moves only when a driver fires events; the time package knows nothing
+//     of it. A deadline computed from time.Now is 26 years away; compute
+//     it from Now (or Clock().Now). Start jumps virtual time forward to the
+//     clock's Now, since the paced loop follows that clock.
+//   - Nothing moves unless the driver does. A goroutine blocked in a read
+//     with no deadline waits for ever if the driver is that goroutine, or
+//     if the driver has stopped; give reads a deadline in virtual time.
+//   - Run runs the queue empty: it fires every timer, a NAT mapping's 30 s
+//     expiry included, before any code outside the handlers gets to answer
+//     what was delivered. Run only as far as needed: RunWhile(cond) stops
+//     as soon as cond is false, RunFor bounds the time, Next tells when the
+//     next event is due without firing it, and vnet's Router.RunUntilIdle
+//     stops when no packet is in flight.
+//   - Goroutines that submit work (an application writing) race with the
+//     driver unless Config.Settle lets them finish first; inside a
+//     testing/synctest bubble set it to synctest.Wait (see simtest).
 package sim
 
 import (
@@ -244,7 +267,9 @@ func (s *Scheduler) Seed() uint64 { return s.cfg.Seed }
 func (s *Scheduler) LoggerFactory() logging.LoggerFactory { return s.cfg.LoggerFactory }
 
 // Now returns the current virtual time. In manual mode that is the time of
-// the last event fired or the last RunFor/RunUntil boundary. While the paced
+// the last event fired or the last RunFor/RunUntil boundary, and Now is the
+// only clock there is: time.Now knows nothing of it, so deadlines and
+// timeouts must be computed from Now (see "Manual mode: the traps"). While the paced
 // loop runs it is the later of that and the clock's Now, so application
 // code that reads time.Now inside a bubble and the scheduler agree.
 func (s *Scheduler) Now() time.Time {
@@ -308,10 +333,16 @@ func (s *Scheduler) TraceHash() uint64 { return s.hash }
 
 // Observe registers fn to see every fired event, just before its handler
 // runs. Call it before driving starts, from the driving goroutine.
-func (s *Scheduler) Observe(fn func(EventInfo)) { s.observers = append(s.observers, fn) }
+// A nil fn is ignored.
+func (s *Scheduler) Observe(fn func(EventInfo)) {
+	if fn != nil {
+		s.observers = append(s.observers, fn)
+	}
+}
 
 // Schedule queues h to fire with arg at virtual time at. A time before now
-// is clamped to now: time never goes backwards. Call Schedule only from a
+// is clamped to now: time never goes backwards. A nil h fires as an event
+// that does nothing. Call Schedule only from a
 // handler, or from the driving goroutine while no driver runs; other
 // goroutines use Submit.
 func (s *Scheduler) Schedule(at time.Time, h Handler, arg uint64) {
@@ -334,7 +365,7 @@ func (s *Scheduler) push(at int64, key Key, h Handler, arg uint64) {
 		at = now
 	}
 	s.seq++
-	v := slot{key: key, seq: s.seq, h: h, arg: arg}
+	v := slot{key: key, seq: s.seq, h: orNoop(h), arg: arg}
 	if s.stale {
 		// The handler being fired schedules its successor: one sift
 		// instead of a pop and a push.
@@ -379,6 +410,7 @@ func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
 	} else if min := s.nowNanos() + 1; at <= min {
 		at, soon = min, true
 	}
+	h = orNoop(h)
 	s.mu.Lock()
 	s.inbox = append(s.inbox, pending{at: at, key: key, h: h, arg: arg, soon: soon, late: late})
 	if len(s.inbox) == 1 { // one store per batch, not per submission

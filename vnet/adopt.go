@@ -172,4 +172,5 @@ func (r *Router) adopt(child *Router) {
 	for _, c := range old.takeChanges() {
 		w.submitChange(c.at, c.fn)
 	}
+	w.adoptPending(old) // adoptpending.go: packets, counters, deadlines
 }

@@ -4,26 +4,29 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 )
 
-// Errors callers may branch on with errors.Is.
+// Errors callers may branch on with errors.Is. Those that stand for a
+// kernel error also match its errno, as Go's net errors do:
+// errors.Is(err, syscall.EADDRINUSE) holds for ErrAddressInUse.
 var (
 	// ErrNotAttached is returned when a Net is used before Router.AddNet.
 	ErrNotAttached = errors.New("vnet: net is not attached to a router")
 	// ErrAddressInUse is returned by a bind to an address and port already bound.
-	ErrAddressInUse = errors.New("vnet: address already in use")
+	ErrAddressInUse error = &errnoError{"vnet: address already in use", syscall.EADDRINUSE}
 	// ErrAddressNotAvailable is returned by a bind to an address the Net does not have.
-	ErrAddressNotAvailable = errors.New("vnet: cannot assign requested address")
+	ErrAddressNotAvailable error = &errnoError{"vnet: cannot assign requested address", syscall.EADDRNOTAVAIL}
 	// ErrNoSuchHost is returned when DNS has no record for a name.
 	ErrNoSuchHost = errors.New("vnet: no such host")
 	// ErrNetworkUnreachable is returned by a send to an address family the
 	// Net has no address of (an IPv6 destination from a host on an
 	// IPv4-only router, say), as the kernel's ENETUNREACH.
-	ErrNetworkUnreachable = errors.New("vnet: network is unreachable")
+	ErrNetworkUnreachable error = &errnoError{"vnet: network is unreachable", syscall.ENETUNREACH}
 	// ErrAddressFamily is returned when an address does not suit a socket's
 	// family: an IPv6 address on a udp4 socket, an IPv4 destination on an
 	// IPv6-only (udp6) socket.
-	ErrAddressFamily = errors.New("vnet: address family not supported by socket")
+	ErrAddressFamily error = &errnoError{"vnet: address family not supported by socket", syscall.EAFNOSUPPORT}
 	// ErrUnsupportedNetwork is returned for a network other than udp, udp4,
 	// udp6, tcp, tcp4, tcp6, ip, ip4 and ip6.
 	ErrUnsupportedNetwork = errors.New("vnet: unsupported network")
@@ -31,8 +34,21 @@ var (
 	ErrTopology = errors.New("vnet: bad topology")
 	// ErrConfig is wrapped by every error about a router or net configuration.
 	ErrConfig = errors.New("vnet: bad configuration")
-	// ErrNotConnected is returned by Write on an unconnected socket.
-	ErrNotConnected = errors.New("vnet: socket is not connected")
+	// ErrNotConnected is returned by Write on an unconnected socket (as
+	// Linux's EDESTADDRREQ, "destination address required").
+	ErrNotConnected error = &errnoError{"vnet: socket is not connected", syscall.EDESTADDRREQ}
+	// ErrInvalidDestination is returned by a send to port 0, which
+	// Linux refuses with EINVAL (it matches syscall.EINVAL). A send to the
+	// unspecified address goes to the host itself, as on Linux.
+	ErrInvalidDestination error = &errnoError{"vnet: invalid destination", syscall.EINVAL}
+	// ErrNoFreePort is returned when every ephemeral port (32768-60999, as
+	// Linux's ip_local_port_range) is taken: by a send from an unbound
+	// socket (matching syscall.EAGAIN, as Linux's sendto) and by a listen
+	// on port 0 (matching syscall.EADDRINUSE, as Linux's bind).
+	ErrNoFreePort = errors.New("vnet: no free ephemeral port")
+	// ErrStarted is wrapped (with ErrTopology) by AddRouter when the child
+	// is the root of a tree whose paced loop runs: Stop it first.
+	ErrStarted = errors.New("vnet: router's tree is running")
 )
 
 // MessageTooLongError is returned by a UDP write larger than any IP
@@ -61,12 +77,14 @@ func checkDatagramSize(a netip.Addr, n int) error {
 	return nil
 }
 
+// topoErr and configErr wrap ErrTopology and ErrConfig, and with %w in
+// format the cause too, so errors.Is sees both.
 func topoErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrTopology, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: "+format, append([]any{ErrTopology}, args...)...)
 }
 
 func configErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 }
 
 func inUse(ap netip.AddrPort) error {

@@ -1,6 +1,8 @@
 package vnet
 
 import (
+	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/vnetsim/vnetsim/nat"
@@ -42,7 +44,17 @@ const (
 )
 
 // NATType describes a child router's NAT with pion's field names. Fields
-// pion lacks are the nat package's; zero values take nat's defaults.
+// pion lacks are the nat package's.
+//
+// A NATType is taken literally, zero fields included, as pion takes it: its
+// zero value is endpoint-independent mapping and filtering (a full-cone
+// NAT, pion's EndpointIndependent being 0), no hairpinning, no port
+// preservation, sequential ports from nat.DefaultPortMin (1024) to
+// nat.DefaultPortMax, and a MappingLifeTime of nat.DefaultMappingLifetime:
+// nat.Config's zero value and defaults. That is not what a nil
+// RouterConfig.NATType gives (the nat.PortRestrictedCone preset, a typical
+// home NAT); to change one field of that, set RouterConfig.NAT to
+// nat.PortRestrictedCone.Config() with the change.
 type NATType struct {
 	Mode              NATMode
 	MappingBehavior   EndpointDependencyType
@@ -84,13 +96,32 @@ func (t NATType) Config() nat.Config {
 	}
 }
 
-// buildNATConfig settles the NAT configuration of r as a child router.
+// buildNATConfig settles the NAT configuration of r as a child router, and
+// checks it, so that a bad one fails at NewRouter and not at AddRouter.
 func (r *Router) buildNATConfig() error {
+	if err := r.buildNATConfig1(); err != nil {
+		return err
+	}
+	cfg := *r.natCfg
+	if len(cfg.External) == 0 && len(cfg.OneToOne) == 0 {
+		// The parent fills External at AddRouter; stand in for it.
+		cfg.External = []netip.Addr{netip.AddrFrom4([4]byte{192, 0, 2, 1})}
+	}
+	if err := cfg.Validate(); err != nil {
+		return configErr("router %q: NAT: %w", r.name, err)
+	}
+	return nil
+}
+
+func (r *Router) buildNATConfig1() error {
 	var cfg nat.Config
 	switch {
 	case r.cfg.NAT != nil:
 		cfg = *r.cfg.NAT
 	case r.cfg.NATType != nil:
+		if err := r.cfg.NATType.Validate(); err != nil {
+			return configErr("router %q: %w", r.name, err)
+		}
 		cfg = r.cfg.NATType.Config()
 		if r.cfg.NATType.Mode == NATModeNAT1To1 && len(r.private) == 0 {
 			return configErr("router %q: NATModeNAT1To1 needs StaticIPs of the form \"public/private\"", r.name)
@@ -105,5 +136,25 @@ func (r *Router) buildNATConfig() error {
 		}
 	}
 	r.natCfg = &cfg
+	return nil
+}
+
+// Validate reports whether t's enums are known (Mode, MappingBehavior,
+// FilteringBehavior) and the rest passes nat.Config.Validate. NewRouter
+// calls it; the error wraps ErrConfig or the nat package's sentinel.
+func (t NATType) Validate() error {
+	switch {
+	case t.Mode > NATModeNAT1To1:
+		return fmt.Errorf("%w: NATType.Mode = %d is not a NATMode", ErrConfig, t.Mode)
+	case t.MappingBehavior > EndpointAddrPortDependent:
+		return fmt.Errorf("%w: NATType.MappingBehavior = %d is not an EndpointDependencyType", ErrConfig, t.MappingBehavior)
+	case t.FilteringBehavior > EndpointAddrPortDependent:
+		return fmt.Errorf("%w: NATType.FilteringBehavior = %d is not an EndpointDependencyType", ErrConfig, t.FilteringBehavior)
+	}
+	cfg := t.Config()
+	cfg.External = []netip.Addr{netip.AddrFrom4([4]byte{192, 0, 2, 1})} // the router fills it
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: NATType: %w", ErrConfig, err)
+	}
 	return nil
 }

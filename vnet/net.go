@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/transport/v5"
@@ -60,6 +61,9 @@ type Net struct {
 	mu       sync.Mutex // guards socks and nextPort
 	socks    map[netip.AddrPort]*UDPConn
 	nextPort uint16
+	ports    portIndex           // socks by port (ports.go)
+	open     map[*UDPConn]uint64 // every open UDP socket, bound or not, by opening order (adopt.go)
+	opened   uint64
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
 	// with a delivery may see the socket from just before it, as a
@@ -132,7 +136,7 @@ func NewNet(config *NetConfig) (*Net, error) {
 		return nil, configErr("net %q: negative ReadBuffer", cfg.Name)
 	}
 	if err := cfg.TCP.Validate(); err != nil {
-		return nil, configErr("net %q: %v", cfg.Name, err)
+		return nil, configErr("net %q: %w", cfg.Name, err)
 	}
 	n.tcp.cfg = cfg.TCP
 	list := cfg.StaticIPs
@@ -487,7 +491,8 @@ func (n *Net) ListenPacket(network string, address string) (net.PacketConn, erro
 	}
 	ap, err := n.resolve(network, address)
 	if err != nil {
-		return nil, err
+		// As Go's net: a failed resolution is the listen's error.
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	return n.listen(network, ap, netip.AddrPort{})
 }
@@ -518,7 +523,7 @@ func (n *Net) Dial(network, address string) (net.Conn, error) {
 	case "udp", "udp4", "udp6":
 		ap, err := n.resolve(network, address)
 		if err != nil {
-			return nil, err
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 		}
 		return n.listen(network, netip.AddrPortFrom(netip.IPv4Unspecified(), 0), ap)
 	case "tcp", "tcp4", "tcp6":
@@ -606,6 +611,9 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: network, Addr: net.UDPAddrFromAddrPort(local), Err: err}
 	}
+	if remote.IsValid() {
+		remote = n.toSelf(remote)
+	}
 	f, local, err := n.sockFam(network, local, remote)
 	if err != nil {
 		return nil, opErr(err)
@@ -620,13 +628,19 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 		}
 	}
 	c := newUDPConn(n, local, remote, f)
+	n.mu.Lock()
+	n.remember(c)
 	if local.Port() != 0 {
-		n.mu.Lock()
-		err := n.bindLocked(c, local)
-		n.mu.Unlock()
-		if err != nil {
-			return nil, opErr(err)
-		}
+		err = n.bindLocked(c, local)
+	} else if !n.canBindEphemeralLocked(local.Addr(), f) {
+		err = noFreePort(local.Addr(), syscall.EADDRINUSE) // as bind(2) to port 0
+	}
+	if err != nil {
+		delete(n.open, c)
+	}
+	n.mu.Unlock()
+	if err != nil {
+		return nil, opErr(err)
 	}
 	n.openAlone(c)
 	return c, nil
@@ -637,8 +651,7 @@ func (n *Net) bindLocked(c *UDPConn, local netip.AddrPort) error {
 	if n.conflictLocked(local, c.fam) {
 		return inUse(local)
 	}
-	n.socks[local] = c
-	n.sockGen.Add(1)
+	n.addSockLocked(local, c)
 	c.setLocal(local)
 	return nil
 }
@@ -651,8 +664,8 @@ func (n *Net) bindLocked(c *UDPConn, local netip.AddrPort) error {
 func (n *Net) conflictLocked(local netip.AddrPort, f fam) bool {
 	port := local.Port()
 	if local.Addr().IsUnspecified() {
-		for ap, c := range n.socks {
-			if ap.Port() == port && c.fam&f != 0 {
+		for _, c := range n.ports.byPort[port] {
+			if c.fam&f != 0 {
 				return true
 			}
 		}
@@ -678,37 +691,30 @@ func (n *Net) wildcardLocked(port uint16, f fam) *UDPConn {
 }
 
 // bindEphemeral gives c an ephemeral port if it has none yet (handler
-// context, so the order of assignments follows the events' keys).
-func (n *Net) bindEphemeral(c *UDPConn) {
+// context, so the order of assignments follows the events' keys). It
+// reports false when c is closed or no port is free.
+func (n *Net) bindEphemeral(c *UDPConn) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if c.localPort() != 0 || c.isClosed() {
-		return
+	if c.localPort() != 0 {
+		return true
 	}
-	ip := c.reqIP
-	for range ephemeralMax - ephemeralMin + 1 {
-		port := n.nextPort
-		n.nextPort++
-		if n.nextPort > ephemeralMax {
-			n.nextPort = ephemeralMin
-		}
-		ap := netip.AddrPortFrom(ip, port)
-		if !n.conflictLocked(ap, c.fam) {
-			n.socks[ap] = c
-			n.sockGen.Add(1)
-			c.setLocal(ap)
-			return
-		}
+	if c.isClosed() {
+		return false
 	}
-	n.w.log.Errorf("net %s: no free ephemeral port", n.name)
+	port, ok := n.freeEphemeralLocked(c.reqIP, c.fam, true)
+	if !ok {
+		return false
+	}
+	ap := netip.AddrPortFrom(c.reqIP, port)
+	n.addSockLocked(ap, c)
+	c.setLocal(ap)
+	return true
 }
 
 func (n *Net) unbind(c *UDPConn, local netip.AddrPort) {
 	n.mu.Lock()
-	if n.socks[local] == c {
-		delete(n.socks, local)
-		n.sockGen.Add(1)
-	}
+	n.removeSockLocked(local, c)
 	n.mu.Unlock()
 }
 
@@ -754,21 +760,31 @@ func (n *Net) srcFor(dst netip.Addr) netip.Addr {
 // egress runs when a datagram leaves a socket (handler context).
 func (n *Net) egress(p *packet) {
 	c := p.from
+	w := n.w
+	w.queued.Add(-1) // it leaves the host now, or is dropped here
 	local, ok := c.boundAddr()
-	if !ok {
-		n.bindEphemeral(c)
-		local = c.local()
-	}
-	if local.Port() == 0 { // closed before it could bind, or no port left
-		p.free()
+	if !ok && !n.bindEphemeral(c) {
+		// Closed before it could bind, or no port left: the write was
+		// accepted, so the datagram is counted, as sent and dropped here.
+		p.src = netip.AddrPortFrom(c.reqIP, 0)
+		w.nextID++
+		p.id = w.nextID
+		w.sent++
+		p.launch()
+		r := ReasonSocketClosed
+		if !c.isClosed() {
+			r = ReasonNoPort
+		}
+		w.drop(p, r, n.name)
 		return
+	} else if !ok {
+		local = c.local()
 	}
 	src := local.Addr()
 	if src.IsUnspecified() {
 		src = n.srcFor(p.dst.Addr())
 	}
 	p.src = netip.AddrPortFrom(src, local.Port())
-	w := n.w
 	w.nextID++
 	p.id = w.nextID
 	w.sent++

@@ -36,6 +36,9 @@ const (
 	ReasonChunkFilter         // a router's chunk filter (Router.AddChunkFilter) returned false
 	ReasonReassemblyTimeout   // a fragment whose datagram did not complete within the reassembly timeout
 	ReasonFragmentDuplicate   // a fragment that repeats part of its datagram already held (a duplicated copy)
+	// The sending host.
+	ReasonSocketClosed // the sending socket closed before the datagram could leave its host
+	ReasonNoPort       // no ephemeral port was free for the sending socket
 	numReasons
 )
 
@@ -65,6 +68,9 @@ var reasonNames = [...]string{
 	ReasonChunkFilter:         "chunk-filter",
 	ReasonReassemblyTimeout:   "reassembly-timeout",
 	ReasonFragmentDuplicate:   "fragment-duplicate",
+
+	ReasonSocketClosed: "socket-closed",
+	ReasonNoPort:       "no-free-port",
 }
 
 func (r Reason) String() string {

@@ -64,8 +64,10 @@ type RouterConfig struct {
 	StaticIP string
 
 	// NATType describes the NAT of a child router, in pion's terms. Nil
-	// means a port-restricted cone NAT (endpoint-independent mapping,
-	// address-and-port-dependent filtering), the most common home NAT.
+	// means nat.PortRestrictedCone: a port-restricted cone NAT
+	// (endpoint-independent mapping, address-and-port-dependent filtering,
+	// port preservation), the most common home NAT. A non-nil NATType is
+	// taken literally: &NATType{} is a full-cone NAT (see NATType).
 	// The root router has no NAT.
 	NATType *NATType
 
@@ -184,7 +186,7 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 	if cfg.CIDR != "" || cfg.IPv6CIDR == "" {
 		p, err := netip.ParsePrefix(cfg.CIDR)
 		if err != nil {
-			return nil, configErr("router %q: invalid CIDR %q: %v", cfg.Name, cfg.CIDR, err)
+			return nil, configErr("router %q: invalid CIDR %q: %w", cfg.Name, cfg.CIDR, err)
 		}
 		if !p.Addr().Is4() {
 			return nil, configErr("router %q: CIDR %s is not an IPv4 subnet (IPv6 goes in IPv6CIDR)", cfg.Name, cfg.CIDR)
@@ -197,7 +199,7 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 	if cfg.IPv6CIDR != "" {
 		p, err := netip.ParsePrefix(cfg.IPv6CIDR)
 		if err != nil {
-			return nil, configErr("router %q: invalid IPv6CIDR %q: %v", cfg.Name, cfg.IPv6CIDR, err)
+			return nil, configErr("router %q: invalid IPv6CIDR %q: %w", cfg.Name, cfg.IPv6CIDR, err)
 		}
 		if !p.Addr().Is6() || p.Addr().Is4In6() {
 			return nil, configErr("router %q: IPv6CIDR %s is not an IPv6 prefix", cfg.Name, cfg.IPv6CIDR)
@@ -209,6 +211,9 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 			return nil, configErr("router %q: IPv6CIDR %s is not a unicast prefix that can be routed", cfg.Name, cfg.IPv6CIDR)
 		}
 		prefix6 = p.Masked()
+	}
+	if err := checkSubnets(cfg.Name, prefix, prefix6); err != nil {
+		return nil, err
 	}
 	if cfg.Name == "" {
 		cfg.Name = "router-" + prefix.String()
@@ -243,7 +248,7 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		r.fwCfg = *cfg.Firewall
 	}
 	if _, err := nat.NewFirewall(r.fwCfg); err != nil {
-		return nil, configErr("router %q: firewall: %v", cfg.Name, err)
+		return nil, configErr("router %q: firewall: %w", cfg.Name, err)
 	}
 	r.inside, r.outside = iface{router: r, name: "inside"}, iface{router: r, name: "outside"}
 	if cfg.MinDelay > 0 || cfg.MaxJitter > 0 {
@@ -251,7 +256,7 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		// between MinDelay and MinDelay+MaxJitter, as pion's vnet.
 		r.egress = impair.Config{Delay: cfg.MinDelay + cfg.MaxJitter/2, Jitter: cfg.MaxJitter / 2, Distribution: impair.Uniform}
 		if _, err := impair.NewLink(r.egress); err != nil {
-			return nil, configErr("router %q: delay: %v", cfg.Name, err)
+			return nil, configErr("router %q: delay: %w", cfg.Name, err)
 		}
 	}
 	if err := r.parseStaticIPs(); err != nil {
@@ -367,6 +372,10 @@ func (r *Router) addRouter(child *Router) error {
 	if child.isAncestorOf(r) {
 		return topoErr("adding router %q below %q would make a loop", child.name, r.name)
 	}
+	if child.w != r.w && (child.w.startedLoop || child.w.sched != r.w.sched && child.w.sched.Running()) {
+		// Its loop would run on, unstoppable (Stop is for roots).
+		return topoErr("router %q: %w: Stop it before adding it below %q", child.name, ErrStarted, r.name)
+	}
 	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
 		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
 	}
@@ -411,14 +420,14 @@ func (r *Router) addRouter(child *Router) error {
 		}
 		var err error
 		if table, err = nat.New(cfg, r.w.sched.Rand("nat "+r.w.uniqueName(child.name))); err != nil {
-			return configErr("router %q: NAT: %v", child.name, err)
+			return configErr("router %q: NAT: %w", child.name, err)
 		}
 	}
 	var fw *nat.Firewall
 	if len(prefixes6) > 0 {
 		var err error
 		if fw, err = nat.NewFirewall(child.fwCfg); err != nil {
-			return configErr("router %q: firewall: %v", child.name, err)
+			return configErr("router %q: firewall: %w", child.name, err)
 		}
 	}
 
@@ -604,6 +613,9 @@ func (r *Router) addNet(n *Net) error {
 // assign returns the next free host address of r's subnet.
 func (r *Router) assign() (netip.Addr, error) {
 	for a := r.nextHost; r.prefix.Contains(a); a = a.Next() {
+		if a = skipReserved4(a); !r.prefix.Contains(a) {
+			break
+		}
 		if !r.prefix.Contains(a.Next()) { // the broadcast address
 			break
 		}
@@ -756,7 +768,12 @@ func (r *Router) snapshot() RouterStats {
 // scheduler's goroutine. While the paced loop runs, registration happens on
 // the scheduler (Observe waits for it), so fn sees every event after that
 // instant; do not call it from an observer or handler then.
+//
+// A nil fn is ignored.
 func (r *Router) Observe(fn func(Record)) {
+	if fn == nil {
+		return
+	}
 	r.w.read(func() { r.w.observers = append(r.w.observers, fn) })
 }
 

@@ -50,7 +50,7 @@ func (d Drops) String() string {
 // Snapshot is every counter of a router tree at one instant of virtual
 // time: world totals, and each router (with its NAT), link and open socket.
 //
-// Packets are conserved: every datagram a socket sent, and every extra
+// Packets are conserved: every datagram a write accepted, and every extra
 // copy a link made, is at any instant exactly one of delivered (queued on a
 // socket), dropped (for a reason), or in flight:
 //
@@ -59,17 +59,22 @@ func (d Drops) String() string {
 // (Fragmentation turns one packet into several, reassembly several into
 // one: Fragmented and Reassembled count the packets each added and took.)
 //
-// InFlight is counted on its own (a packet is in flight from its send until
-// a socket queues it or it is freed), so Check proves that no path loses a
-// packet without counting it.
+// InFlight is counted on its own (a packet is in flight from the write that
+// accepted it until a socket queues it or it is dropped), so Check proves
+// that no path loses a packet without counting it, including a datagram
+// that never left its host (its socket closed first, or no ephemeral port
+// was free).
 type Snapshot struct {
 	At time.Time // the virtual instant of the snapshot
 
-	Sent       uint64 // datagrams sockets sent into the network
+	Sent       uint64 // datagrams writes accepted (UDP) and segments TCP stacks sent
 	Duplicated uint64 // extra copies links made
 	Delivered  uint64 // datagrams queued on a receiving socket
 	Dropped    Drops  // datagrams dropped, by reason (routers, NATs, links and hosts)
-	InFlight   uint64 // datagrams on a link, held, or between two hops right now
+	InFlight   uint64 // datagrams on a link, held, or between two hops right now, Queued included
+	// Queued counts the datagrams of InFlight that a write accepted and
+	// that have not left their host yet.
+	Queued uint64
 
 	Fragmented  uint64 // extra packets fragmentation made (n-1 for a datagram split in n)
 	Reassembled uint64 // packets reassembly took in (n-1 for a datagram joined from n)
@@ -103,13 +108,15 @@ func (r *Router) Snapshot() Snapshot {
 }
 
 func (w *world) snapshot() Snapshot {
+	queued := uint64(max(w.queued.Load(), 0)) // read once: writers may add meanwhile
 	s := Snapshot{
 		At:         w.sched.Now(),
-		Sent:       w.sent,
+		Sent:       w.sent + queued,
 		Duplicated: w.duplicated,
 		Delivered:  w.delivered,
 		Dropped:    Drops{},
-		InFlight:   w.inFlight,
+		InFlight:   w.inFlight + queued,
+		Queued:     queued,
 
 		Fragmented:  w.fragmented,
 		Reassembled: w.reassembled,

@@ -96,7 +96,7 @@ func (n *Net) tcpStack() (*tcp.Stack, error) {
 	}
 	st, err := tcp.NewStack(w.sched, cfg, n.sendSegment, w.sched.Rand("tcp "+n.name))
 	if err != nil {
-		return nil, configErr("net %s: TCP over a %d-byte MTU: %v", n.name, n.router.mtu, err)
+		return nil, configErr("net %s: TCP over a %d-byte MTU: %w", n.name, n.router.mtu, err)
 	}
 	st.SetWakeAt(func(now time.Time) time.Time { return time.Unix(0, w.appInstant(now.UnixNano())) })
 	h.st, h.w = st, w
@@ -311,8 +311,9 @@ func (n *Net) listenTCP(network string, local netip.AddrPort) (*tcp.Listener, er
 		}
 	})
 	if errors.Is(err, syscall.EADDRINUSE) {
-		// Also match vnet's sentinel, as a UDP bind conflict does.
-		err = tcpOpError("listen", local, netip.AddrPort{}, fmt.Errorf("%w: %w", ErrAddressInUse, errors.Unwrap(err)))
+		// vnet's sentinel, as a UDP bind conflict gives; it matches
+		// syscall.EADDRINUSE too.
+		err = tcpOpError("listen", local, netip.AddrPort{}, fmt.Errorf("%w: %s", ErrAddressInUse, local))
 	}
 	return l, err
 }

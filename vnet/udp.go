@@ -2,11 +2,13 @@ package vnet
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/transport/v5"
@@ -61,7 +63,7 @@ type UDPConn struct {
 
 // SocketStats counts a socket's traffic.
 type SocketStats struct {
-	Host                 string // the Net's name
+	Host                 string         // the Net's name
 	Local                netip.AddrPort // the bound address
 	PacketsOut, BytesOut uint64
 	PacketsIn, BytesIn   uint64
@@ -180,7 +182,10 @@ func (c *UDPConn) LocalAddr() net.Addr {
 	} else {
 		// The caller wakes at a hand-over instant of its own, like a
 		// reader handed a datagram: two goroutines binding at one instant
-		// (pion's gatherers) do not wake together.
+		// (pion's gatherers) do not wake together. It waits for the bind
+		// event itself, not only for its success: with no port free the
+		// socket stays unbound, and LocalAddr reports the unspecified
+		// port, as getsockname(2) on an unbound socket.
 		woken := make(chan struct{})
 		key := c.nextKey(netip.AddrPort{}, nil, "localaddr")
 		w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) {
@@ -247,10 +252,12 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 }
 
 func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
+	dst = c.net.toSelf(dst)
 	a := dst.Addr()
 	switch {
-	case !dst.IsValid():
-		return 0, c.opErr("write", dst, errors.New("vnet: invalid destination"))
+	case !dst.IsValid() || dst.Port() == 0:
+		// Linux's sendto refuses port 0 (EINVAL).
+		return 0, c.opErr("write", dst, fmt.Errorf("%w %s", ErrInvalidDestination, dst))
 	case famOf(a)&c.fam == 0 && a.Is4():
 		// An IPv6-only socket has no route to IPv4 (Linux: ENETUNREACH).
 		return 0, c.opErr("write", dst, ErrNetworkUnreachable)
@@ -271,11 +278,16 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opErr("write", dst, net.ErrClosed)
 	}
+	if _, bound := c.boundAddr(); !bound && !c.net.canBindEphemeral(c) {
+		return 0, c.opErr("write", dst, noFreePort(c.reqIP, syscall.EAGAIN)) // as sendto(2)
+	}
 	key := c.nextKey(dst, b, "send")
-	p := c.net.w.newPacket(b)
+	w := c.net.w
+	p := w.newPacket(b)
 	p.dst = dst
 	p.from = c
-	c.net.w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
+	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
+	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
 	return len(b), nil
 }
 
@@ -439,6 +451,7 @@ func (c *UDPConn) Close() error {
 	c.rdl.stop()
 	c.wdl.stop()
 	c.net.closeAlone(c)
+	c.net.forget(c)
 	return nil
 }
 
@@ -482,7 +495,8 @@ func (c *UDPConn) Stats() SocketStats {
 
 // deadline is a virtual-time deadline: done() is closed once it passes.
 type deadline struct {
-	clk   sim.Clock
+	clk   sim.Clock // written under mu (rearm)
+	at    time.Time // the deadline set, zero for none
 	mu    sync.Mutex
 	ch    chan struct{}
 	fired atomic.Bool // written under mu; read without it by expired (every write)
@@ -504,6 +518,7 @@ func (d *deadline) set(t time.Time) {
 		d.ch = make(chan struct{})
 		d.fired.Store(false)
 	}
+	d.at = t
 	if t.IsZero() {
 		return
 	}

@@ -3,6 +3,7 @@ package vnet
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -34,6 +35,9 @@ type world struct {
 	delivered  uint64
 	dropped    [numReasons]uint64
 	inFlight   uint64 // packets launched and not yet queued on a socket or freed (packet.flying)
+	// queued counts datagrams writes accepted that have not reached
+	// egress yet; writers add from any goroutine, egress subtracts.
+	queued atomic.Int64
 
 	// lastApp is the last instant a packet was handed to an application
 	// socket. Each hand-over gets its own nanosecond, so two application

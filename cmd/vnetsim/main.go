@@ -16,7 +16,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -25,7 +24,6 @@ import (
 	"github.com/vnetsim/vnetsim/nat"
 	"github.com/vnetsim/vnetsim/scenarios"
 	"github.com/vnetsim/vnetsim/sim"
-	"github.com/vnetsim/vnetsim/sim/sweep"
 	"github.com/vnetsim/vnetsim/vnet"
 )
 
@@ -41,7 +39,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vnetsim list | run [-seed N] [-loss P] [-trace N] [-save DIR] [-swarm] SCENARIO | sweep [-seeds N] [-parallel N] [-loss P] [-shard I/N] [-swarm] [-json F] [-junit F] SCENARIO | ladder TRACE.jsonl [-o OUT] [-format html|mermaid] | diff A.jsonl B.jsonl")
+	fmt.Fprintln(w, "usage: vnetsim list | run [flags] SCENARIO | sweep [flags] SCENARIO | ladder TRACE.jsonl [-o OUT] | diff A.jsonl B.jsonl (vnetsim -h for help)")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -50,6 +48,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, commandHelp)
+		return 0
 	case "list":
 		keys := make([]string, 0, len(names))
 		for k := range names {
@@ -66,34 +67,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "diff": // see.go
 		return diffCmd(args[1:], stdout, stderr)
 	default:
+		fmt.Fprintf(stderr, "vnetsim: unknown command %q\n", args[0])
 		usage(stderr)
 		return 2
 	}
-	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	seed := fs.Uint64("seed", 1, "seed of every random draw")
-	loss := fs.Float64("loss", 0.1, "loss probability of B's access link (holepunch)")
-	trace := fs.Int("trace", 0, "print this many trace lines (run)")
-	seeds := fs.Int("seeds", 100, "sweep seeds 1..N")
-	parallel := fs.Int("parallel", 4, "sweep this many seeds at once")
-	shard := fs.String("shard", os.Getenv(sweep.ShardEnv), "sweep only shard INDEX/COUNT of the seeds, e.g. 2/4 (default $"+sweep.ShardEnv+")")
-	jsonOut := fs.String("json", "", "write the sweep's summary as JSON to this file")
-	junitOut := fs.String("junit", "", "write the sweep's summary as JUnit XML to this file")
-	swarm := fs.Bool("swarm", false, "draw B's access link's impairment mix from the seed (loss model, jitter, reordering, rate)")
-	save := fs.String("save", "", "run: write trace.jsonl, capture.pcapng and ladder.html into this directory")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	scenario, o, code, ok := parseCommand(args[0], args[1:], stderr)
+	if !ok {
+		return code
 	}
-	if fs.NArg() != 1 || names[fs.Arg(0)] == "" {
-		fmt.Fprintf(stderr, "vnetsim: name one scenario (vnetsim list)\n")
-		return 2
-	}
-	scenario := fs.Arg(0)
-	if args[0] == "run" && *swarm {
+	seed, loss, trace := &o.seed, &o.loss, &o.trace
+	if args[0] == "run" && o.swarm {
 		return runSwarm(scenario, *seed, *loss, stdout, stderr)
 	}
-	if args[0] == "run" && *save != "" { // see.go
-		return runSave(scenario, *seed, *loss, *save, stdout, stderr)
+	if args[0] == "run" && o.save != "" { // see.go
+		return runSave(scenario, *seed, *loss, o.save, stdout, stderr)
 	}
 	if args[0] == "run" {
 		ok, report, err := runOnce(scenario, *seed, *loss, *trace, stdout)
@@ -107,12 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if scenario == "ice" {
-		fmt.Fprintln(stderr, "vnetsim: sweep holepunch, holepunch6 or flaky")
-		return 2
-	}
-	return sweepCmd(sweepConfig{scenario: scenario, seeds: *seeds, shard: *shard, parallel: *parallel, loss: *loss,
-		swarm: *swarm, json: *jsonOut, junit: *junitOut}, stdout, stderr)
+	return sweepCmd(sweepConfig{scenario: scenario, seeds: o.seeds, shard: o.shard, parallel: o.parallel, loss: *loss,
+		swarm: o.swarm, json: o.json, junit: o.junit}, stdout, stderr)
 }
 
 // runOnce runs one scenario and reports whether it connected.
@@ -120,7 +103,7 @@ func runOnce(scenario string, seed uint64, loss float64, trace int, out io.Write
 	switch scenario {
 	case "holepunch", "holepunch6":
 		n := 0
-		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: loss, Observe: func(r vnet.Record) {
+		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: holePunchLoss(loss), Observe: func(r vnet.Record) {
 			if n < trace {
 				fmt.Fprintln(out, r)
 				n++

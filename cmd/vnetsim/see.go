@@ -193,7 +193,7 @@ func saveRun(scenario string, seed uint64, loss float64, dir string) (ok bool, r
 	switch scenario {
 	case "holepunch", "holepunch6":
 		tw := tracefile.NewWriter(tf, tracefile.Header{Start: sim.DefaultStart, Seed: seed, Name: name})
-		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: loss, Observe: vnet.TraceFileObserver(tw),
+		cfg := scenarios.HolePunchConfig{Seed: seed, Loss: holePunchLoss(loss), Observe: vnet.TraceFileObserver(tw),
 			Setup: func(w *scenarios.HolePunchWorld) error {
 				tw.AddTopology(w.WAN.Topology)
 				var err error

@@ -68,4 +68,3 @@ func TestSeeUsageErrors(t *testing.T) {
 	assert.Equal(t, 2, run([]string{"diff", bad, bad}, &out, &errb))
 	assert.Contains(t, errb.String(), "not a vnetsim trace")
 }
-

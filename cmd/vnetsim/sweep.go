@@ -120,7 +120,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 	}
 	switch cfg.scenario {
 	case "holepunch", "holepunch6":
-		hp := scenarios.HolePunchConfig{Seed: seed, Loss: cfg.loss, Observe: observe}
+		hp := scenarios.HolePunchConfig{Seed: seed, Loss: holePunchLoss(cfg.loss), Observe: observe}
 		if cfg.scenario == "holepunch6" {
 			hp.IPv6, hp.NATA, hp.NATB = true, nat.Symmetric, nat.Symmetric
 		}
@@ -165,11 +165,10 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 }
 
 func reproCommand(cfg sweepConfig, seed uint64) string {
-	swarm := ""
-	if cfg.swarm {
-		swarm = "-swarm "
+	if !cfg.swarm {
+		return rerunCommand(cfg.scenario, seed, cfg.loss)
 	}
-	return fmt.Sprintf("vnetsim run -seed %d -loss %g %s%s", seed, cfg.loss, swarm, cfg.scenario)
+	return fmt.Sprintf("vnetsim run -seed %d -loss %g -swarm %s", seed, cfg.loss, cfg.scenario)
 }
 
 // runSwarm runs one seed with its swarm impairment mix (vnetsim run -swarm),

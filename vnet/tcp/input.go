@@ -50,7 +50,7 @@ func (c *Conn) process(seg *Segment, now int64) bool {
 	if !c.acceptable(seg.Seq, seg.Len()) {
 		c.dropped(DropOutOfWindow)
 		if seg.Flags&RST == 0 {
-			c.sendAck()
+			c.oowAck(now)
 		}
 		return false
 	}
@@ -60,13 +60,13 @@ func (c *Conn) process(seg *Segment, now int64) bool {
 		} else {
 			// In the window but not exact: a challenge ACK (RFC 5961 3.2).
 			c.dropped(DropOutOfWindow)
-			c.sendAck()
+			c.oowAck(now)
 		}
 		return false
 	}
 	if seg.Flags&SYN != 0 {
 		c.dropped(DropInvalid)
-		c.sendAck() // challenge ACK (RFC 5961 4.2)
+		c.oowAck(now) // challenge ACK (RFC 5961 4.2)
 		return false
 	}
 	if seg.Flags&ACK == 0 {
@@ -217,7 +217,7 @@ func (c *Conn) processAck(seg *Segment, now int64) bool {
 	ack := seg.Ack
 	if seqGT(ack, c.sndMax) {
 		c.dropped(DropBadAck)
-		c.ackNow = true
+		c.oowAck(now)
 		return false
 	}
 	wnd := int(seg.Window) << c.sndShift
@@ -531,4 +531,21 @@ func (c *Conn) onReset() {
 		return
 	}
 	c.abort(syscall.ECONNRESET, false)
+}
+
+// oowRateLimit is the least time between two ACKs that answer invalid
+// segments (out of window, acknowledging unsent data, challenge ACKs) on
+// one connection: Linux's net.ipv4.tcp_invalid_ratelimit default.
+const oowRateLimit = 500 * time.Millisecond
+
+// oowAck acknowledges an invalid segment, at most once per oowRateLimit, as
+// Linux's tcp_oow_rate_limited does. Without the limit, two ends that
+// disagree about the sequence space (a segment injected into the stream,
+// say) answer each other's ACKs with ACKs for ever, one per round trip.
+func (c *Conn) oowAck(now int64) {
+	if c.lastOOWAck != 0 && now-c.lastOOWAck < int64(oowRateLimit) {
+		return
+	}
+	c.lastOOWAck = now
+	c.sendAck()
 }

@@ -77,6 +77,7 @@ type proto struct {
 	kaIdle, kaIntvl time.Duration
 	kaProbes        int
 	lastRecv        int64
+	lastOOWAck      int64 // when the last ACK answering an invalid segment went out (oowAck)
 
 	noDelay  bool
 	linger   int

@@ -1,0 +1,117 @@
+package vnet
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/vnetsim/vnetsim/sim"
+)
+
+// adoptPending takes over what the world old of an adopted subtree still
+// holds for its packets: the counters, so that a Snapshot of the joined
+// tree still adds up, and the packets' queued events, so that a datagram
+// written before the subtree joined a tree (its writes were accepted) is
+// delivered or dropped with a reason in w, not lost with old's scheduler.
+// Handler context, or the caller's while no driver runs.
+func (w *world) adoptPending(old *world) {
+	w.sent += old.sent
+	w.duplicated += old.duplicated
+	w.delivered += old.delivered
+	w.inFlight += old.inFlight
+	w.fragmented += old.fragmented
+	w.reassembled += old.reassembled
+	w.fragID = max(w.fragID, old.fragID)
+	for i, n := range old.dropped {
+		w.dropped[i] += n
+	}
+	w.queued.Add(old.queued.Swap(0))
+	w.nextID = max(w.nextID, old.nextID)
+	old.sent, old.duplicated, old.delivered, old.inFlight, old.dropped = 0, 0, 0, 0, [numReasons]uint64{}
+	old.fragmented, old.reassembled = 0, 0
+
+	for _, l := range old.links { // packets a link holds are in flight, not events
+		for _, p := range l.held {
+			if p.w == old {
+				p.w = w
+			}
+		}
+	}
+	mine := func(h sim.Handler) (*packet, bool) {
+		p, ok := h.(*packet)
+		return p, ok && p.w == old
+	}
+	if old.sched != w.sched {
+		for _, n := range old.nets {
+			n.rearmDeadlines(w.sched.Clock())
+		}
+	}
+	if old.sched == w.sched { // one scheduler: the events stay; repoint them
+		w.sched.Visit(func(h sim.Handler, _ uint64) {
+			if p, ok := mine(h); ok {
+				p.w = w
+			}
+		})
+		return
+	}
+	now := w.sched.Now()
+	for _, e := range old.sched.Extract(func(h sim.Handler, _ uint64) bool { _, ok := mine(h); return ok }) {
+		p := e.Handler.(*packet)
+		p.w = w
+		at := e.At
+		if at.Before(now) {
+			at = now.Add(time.Nanosecond)
+		}
+		if !p.at.IsZero() {
+			p.at = at
+		}
+		w.sched.ScheduleKey(at, e.Key, p, e.Arg)
+	}
+}
+
+// remember records c as open (n.mu held).
+func (n *Net) remember(c *UDPConn) {
+	if n.open == nil {
+		n.open = map[*UDPConn]uint64{}
+	}
+	n.opened++
+	n.open[c] = n.opened
+}
+
+// forget drops a closed socket.
+func (n *Net) forget(c *UDPConn) {
+	n.mu.Lock()
+	delete(n.open, c)
+	n.mu.Unlock()
+}
+
+// rearmDeadlines moves the deadlines of n's open sockets to clk, the clock
+// of the tree n's subtree joined: a deadline armed on the old world's clock
+// would never pass, since nothing drives that world any more.
+func (n *Net) rearmDeadlines(clk sim.Clock) {
+	n.mu.Lock()
+	conns := make([]*UDPConn, 0, len(n.open))
+	for c := range n.open {
+		conns = append(conns, c)
+	}
+	// In opening order: the timers' order on the new scheduler is then
+	// the same every run.
+	slices.SortFunc(conns, func(a, b *UDPConn) int { return cmp.Compare(n.open[a], n.open[b]) })
+	n.mu.Unlock()
+	for _, c := range conns {
+		c.rdl.rearm(clk)
+		c.wdl.rearm(clk)
+	}
+}
+
+// rearm moves d to clk, re-arming a pending deadline there (at once if it
+// has passed in clk's time).
+func (d *deadline) rearm(clk sim.Clock) {
+	d.mu.Lock()
+	d.clk = clk
+	armed, at := d.timer != nil, d.at
+	d.mu.Unlock()
+	if armed {
+		d.set(at)
+	}
+}
