@@ -154,25 +154,52 @@ func connectNatural(t *testing.T, s *sim.Scheduler, a, b *vnet.Net, urls []*stun
 	require.NoError(t, err)
 	require.NoError(t, agentA.GatherCandidates())
 	require.NoError(t, agentB.GatherCandidates())
+	// B echoes every message until its conn closes; A pings every 200 ms
+	// until an echo comes back: a lossy access link may eat a ping or an
+	// echo, and a read without a deadline would then wait for ever.
 	accepted := make(chan error, 1)
 	go func() {
 		c, err := agentB.Accept(ctx, ufragA, pwdA)
-		if err == nil {
-			buf := make([]byte, 16)
-			var n int
-			if n, err = c.Read(buf); err == nil {
-				_, err = c.Write(buf[:n])
+		accepted <- err
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 16)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
 			}
 		}
-		accepted <- err
 	}()
 	var res iceResult
 	conn, err := agentA.Dial(ctx, ufragB, pwdB)
 	if err == nil {
-		if _, err = conn.Write([]byte("ping")); err == nil {
+		echoed := make(chan error, 1)
+		go func() {
 			buf := make([]byte, 16)
-			_, err = conn.Read(buf)
+			_, err := conn.Read(buf)
+			echoed <- err
+		}()
+		tick := time.NewTicker(200 * time.Millisecond)
+	ping:
+		for {
+			if _, err = conn.Write([]byte("ping")); err != nil {
+				break
+			}
+			select {
+			case err = <-echoed:
+				break ping
+			case <-ctx.Done():
+				err = ctx.Err()
+				break ping
+			case <-tick.C:
+			}
 		}
+		tick.Stop()
 	}
 	res.err = err
 	if errB := <-accepted; res.err == nil {

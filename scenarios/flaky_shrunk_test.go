@@ -20,25 +20,25 @@ import (
 // link takes its decisions from the list below, every other packet gets
 // its link's base delay. Remove any one fate and the failure goes away.
 //
-//   - drop all 8 STUN Binding requests from 10.2.0.1:32769 to 100.64.0.1:32769 on link b->b-nat, from 50.00001ms to 1.45000001s (the link's 5th, 9th, 13th, 17th, 21st, 25th, 29th, 32nd packets)
+//   - drop all 8 STUN Binding requests from 10.2.0.1:32769 to 100.64.0.1:32768 on link b->b-nat, from 50.000005ms to 1.450000005s (the link's 7th, 11th, 15th, 19th, 23rd, 27th, 31st, 33rd packets)
 func TestFlakyICEShrunk(t *testing.T) {
 	fates := []vnet.Fate{
-		// 1. drop the 5th packet on link b->b-nat at 50.00001ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 1st of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 5, Lost: true}},
-		// 2. drop the 9th packet on link b->b-nat at 250.00001ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 2nd of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 9, Lost: true}},
-		// 3. drop the 13th packet on link b->b-nat at 450.00001ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 3rd of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 13, Lost: true}},
-		// 4. drop the 17th packet on link b->b-nat at 650.00001ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 4th of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 17, Lost: true}},
-		// 5. drop the 21st packet on link b->b-nat at 850.00001ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 5th of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 21, Lost: true}},
-		// 6. drop the 25th packet on link b->b-nat at 1.05000001s: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 6th of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 25, Lost: true}},
-		// 7. drop the 29th packet on link b->b-nat at 1.25000001s: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 7th of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 29, Lost: true}},
-		// 8. drop the 32nd packet on link b->b-nat at 1.45000001s: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32769 (the 8th of 8)
-		{Link: "b->b-nat", Decision: impair.Decision{Seq: 32, Lost: true}},
+		// 1. drop the 7th packet on link b->b-nat at 50.000005ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 1st of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 7, Lost: true}},
+		// 2. drop the 11th packet on link b->b-nat at 250.000005ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 2nd of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 11, Lost: true}},
+		// 3. drop the 15th packet on link b->b-nat at 450.000005ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 3rd of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 15, Lost: true}},
+		// 4. drop the 19th packet on link b->b-nat at 650.000005ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 4th of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 19, Lost: true}},
+		// 5. drop the 23rd packet on link b->b-nat at 850.000005ms: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 5th of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 23, Lost: true}},
+		// 6. drop the 27th packet on link b->b-nat at 1.050000005s: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 6th of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 27, Lost: true}},
+		// 7. drop the 31st packet on link b->b-nat at 1.250000005s: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 7th of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 31, Lost: true}},
+		// 8. drop the 33rd packet on link b->b-nat at 1.450000005s: STUN Binding request from 10.2.0.1:32769 to 100.64.0.1:32768 (the 8th of 8)
+		{Link: "b->b-nat", Decision: impair.Decision{Seq: 33, Lost: true}},
 	}
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
 		defer vnet.Instrument(s, vnet.Instruments{Script: vnet.Script(fates)})()

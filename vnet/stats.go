@@ -266,4 +266,3 @@ func (s Snapshot) WriteTable(w io.Writer) error {
 	}
 	return tw.Flush()
 }
-
