@@ -176,6 +176,7 @@ func vnetsimPair(b *testing.B, wan *vnet.Router) (tx, rx net.PacketConn, links [
 type streamResult struct {
 	sent, got int
 	elapsed   time.Duration
+	wrote     time.Duration // blast: how long the writer took
 }
 
 // stream writes b.N numbered datagrams from tx to rx on one goroutine and
