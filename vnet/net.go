@@ -77,8 +77,10 @@ type NetConfig struct {
 	// Name identifies the host in traces and link names. Default: its
 	// first eth0 address.
 	Name string
-	// ReadBuffer is each new socket's receive buffer in bytes of payload
-	// (SetReadBuffer changes it per socket). Default DefaultReadBuffer.
+	// ReadBuffer is each new socket's receive buffer in bytes, each
+	// datagram charged as Linux charges it (its truesize: a 100-byte
+	// datagram costs 832), like net.core.rmem_default (SetReadBuffer
+	// changes it per socket). Default DefaultReadBuffer.
 	ReadBuffer int
 	// TCP configures the host's TCP (see tcp.Config for every default).
 	// Its MSS defaults to, and is capped at, the router's MTU minus 40
@@ -86,8 +88,9 @@ type NetConfig struct {
 	TCP tcp.Config
 }
 
-// DefaultReadBuffer is a socket's receive buffer unless configured, in
-// bytes of queued payload: Linux's default rmem (net.core.rmem_default).
+// DefaultReadBuffer is a socket's receive buffer unless configured:
+// Linux's default rmem (net.core.rmem_default), which holds 256 datagrams
+// of 100 bytes (see UDPConn.SetReadBuffer).
 const DefaultReadBuffer = 212992
 
 // Ephemeral ports, as Linux's ip_local_port_range.
@@ -742,6 +745,7 @@ func (n *Net) srcFor(dst netip.Addr) netip.Addr {
 // egress runs when a datagram leaves a socket (handler context).
 func (n *Net) egress(p *packet) {
 	c := p.from
+	c.left(p)
 	local, ok := c.boundAddr()
 	if !ok {
 		n.bindEphemeral(c)

@@ -18,7 +18,9 @@ import (
 // UDPConn is a virtual UDP socket. It implements net.PacketConn, net.Conn
 // and pion's transport.UDPConn.
 //
-// Writes never block: each datagram enters the scheduler's inbox keyed by
+// Writes block only in paced mode, while the socket's send buffer is full
+// of datagrams that have not left the host (see SetWriteBuffer). Each
+// datagram enters the scheduler's inbox keyed by
 // (host, socket, the socket's own counter), so the order of packets never
 // depends on which goroutine wrote first. The socket's identity in that key
 // is its bound address, or, for a socket still waiting for an ephemeral
@@ -43,9 +45,17 @@ type UDPConn struct {
 	bound  netip.AddrPort // the bound address; port 0 until bound
 	queue  []*packet
 	head   int
-	qbytes int
+	qbytes int // the truesize of the queued datagrams (sockbuf.go)
 	rbuf   int
 	closed atomic.Bool // written under mu; read without it by write
+
+	// The send buffer (sockbuf.go): wbuf is its size (0: the default),
+	// unsent the truesize of the datagrams written that have not left the
+	// host. A writer waiting for room sets wwait and waits on wroom
+	// (made and closed under mu).
+	wbuf, unsent atomic.Int64
+	wwait        atomic.Bool
+	wroom        chan struct{}
 
 	notify   chan struct{} // a datagram was queued
 	closedCh chan struct{}
@@ -253,6 +263,10 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if c.closed.Load() {
 		return 0, c.opErr("write", dst, net.ErrClosed)
 	}
+	if err := c.waitRoom(dst); err != nil {
+		return 0, err
+	}
+	c.unsent.Add(int64(truesize(len(b))))
 	key := c.nextKey(dst, b, "send")
 	p := c.net.w.newPacket(b)
 	p.dst = dst
@@ -280,7 +294,7 @@ func (c *UDPConn) enqueue(p *packet) {
 		c.mu.Unlock()
 		w.drop(p, ReasonPortClosed, c.net.name)
 		return
-	case c.qbytes+len(p.payload) > c.rbuf:
+	case c.qbytes+truesize(len(p.payload)) > c.rbuf:
 		c.mu.Unlock()
 		c.stats.Overflows++
 		w.drop(p, ReasonBufferFull, c.net.name)
@@ -298,7 +312,7 @@ func (c *UDPConn) enqueue(p *packet) {
 		rec = w.newRecord(KindDeliver, c.net.name, p, ReasonNone)
 	}
 	c.queue = append(c.queue, p)
-	c.qbytes += len(p.payload)
+	c.qbytes += truesize(len(p.payload))
 	c.mu.Unlock()
 	if observed {
 		w.emit(rec)
@@ -317,7 +331,7 @@ func (c *UDPConn) nextLocked() *packet {
 	p := c.queue[c.head]
 	c.queue[c.head] = nil
 	c.head++
-	c.qbytes -= len(p.payload)
+	c.qbytes -= truesize(len(p.payload))
 	if c.head == len(c.queue) {
 		c.queue, c.head = c.queue[:0], 0
 	}
@@ -433,23 +447,9 @@ func (c *UDPConn) SetDeadline(t time.Time) error {
 func (c *UDPConn) SetReadDeadline(t time.Time) error { c.rdl.set(t); return nil }
 
 // SetWriteDeadline sets the write deadline (virtual time; zero: none).
-// Writes never block, so it only makes writes after it fail.
+// It ends a write waiting for room in the send buffer, and makes writes
+// after it fail.
 func (c *UDPConn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
-
-// SetReadBuffer bounds the queued payload bytes; datagrams that do not fit
-// are dropped and counted (ReasonBufferFull).
-func (c *UDPConn) SetReadBuffer(bytes int) error {
-	if bytes < 0 {
-		return errors.New("vnet: negative read buffer")
-	}
-	c.mu.Lock()
-	c.rbuf = bytes
-	c.mu.Unlock()
-	return nil
-}
-
-// SetWriteBuffer is accepted and ignored: writes never queue in a socket.
-func (c *UDPConn) SetWriteBuffer(int) error { return nil }
 
 // Stats returns the socket's counters.
 func (c *UDPConn) Stats() SocketStats {
