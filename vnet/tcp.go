@@ -126,11 +126,14 @@ func (n *Net) TCPStats() tcp.StackStats {
 
 // newSegment wraps a segment that a stack emits in a packet.
 func (w *world) newSegment(seg tcp.Segment) *packet {
-	p := packetPool.Get().(*packet)
+	p := getPacket(0)
 	p.w = w
 	p.proto = protoTCP
 	p.ttl = defaultTTL
-	p.seg = seg
+	if p.seg == nil {
+		p.seg = new(tcp.Segment) // kept with p through the pool
+	}
+	*p.seg = seg
 	p.payload = seg.Payload
 	p.src, p.dst = seg.Src, seg.Dst
 	return p
@@ -166,7 +169,7 @@ func (n *Net) arriveTCP(p *packet) {
 		n.w.drop(p, ReasonPortClosed, n.name)
 		return
 	}
-	seg := p.seg
+	seg := *p.seg
 	seg.Src, seg.Dst = p.src, p.dst
 	p.seg.Payload = nil // the stack owns it now
 	n.w.delivered++
