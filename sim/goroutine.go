@@ -29,6 +29,11 @@ func (s *Scheduler) LoopDone() <-chan struct{} {
 	return s.done
 }
 
+// RealTime reports whether the paced loop runs in real time: on the time
+// package's clock outside a synctest bubble. Only there can the loop fall
+// behind the clock; inside a bubble time waits for it.
+func (s *Scheduler) RealTime() bool { return s.realtime.Load() }
+
 // goroutineID is the calling goroutine's number, from the header line of
 // its stack trace ("goroutine 42 [running]:"). The runtime offers no
 // cheaper way; it costs about a microsecond.

@@ -31,6 +31,16 @@ import (
 //     where the wait would never end;
 //   - once the paced loop stops: a waiting writer is let through.
 //
+// One more bound holds in real time (the paced loop on the wall clock,
+// outside a bubble): a write waits while the world as a whole has more
+// than maxBacklog datagrams written and not yet sent. On Linux the
+// sending system call runs the stack itself, so no number of senders can
+// get ahead of it; here the scheduler's one goroutine is the stack, and
+// ten thousand writers that each stay within their send buffer would
+// still bury it (and, falling behind the clock, it would stamp late
+// times). Inside a bubble, or on a mock clock, time waits for the loop,
+// and the bound does not apply.
+//
 // The wait is a channel receive, so a writer waiting inside a
 // testing/synctest bubble is durably blocked. A write deadline or Close
 // ends it with the error a blocked write gets.
@@ -112,16 +122,29 @@ func (c *UDPConn) sendBuf() int64 {
 	return DefaultWriteBuffer
 }
 
+// maxBacklog is how many datagrams a world in real time lets its writers
+// have written and not yet sent (see the comment at the top of this file).
+const maxBacklog = 1 << 16
+
 // waitRoom blocks a paced writer while the socket's unsent datagrams fill
-// its send buffer (see the comment at the top of this file).
+// its send buffer, or in real time while the world's backlog is full (see
+// the comment at the top of this file).
 func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
-	if c.unsent.Load() < c.sendBuf() {
+	w := c.net.w
+	full := c.unsent.Load() >= c.sendBuf()
+	if !full && w.backlog.Load() < maxBacklog {
 		return nil
 	}
-	s := c.net.w.sched
+	s := w.sched
 	loopDone := s.LoopDone()
 	if loopDone == nil || s.OnLoop() {
 		return nil
+	}
+	if !full {
+		if !s.RealTime() {
+			return nil
+		}
+		return c.waitBacklog(dst, loopDone)
 	}
 	for {
 		c.mu.Lock()
@@ -148,9 +171,46 @@ func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 	}
 }
 
-// left uncharges the send buffer for p, which is leaving its host
-// (handler context), and wakes the writers once half the buffer is free.
+// waitBacklog waits while the world's backlog is full.
+func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) error {
+	w := c.net.w
+	for {
+		w.roomMu.Lock()
+		if w.room == nil {
+			w.room = make(chan struct{})
+		}
+		room := w.room
+		w.bwait.Store(true)
+		w.roomMu.Unlock()
+		if w.backlog.Load() < maxBacklog {
+			return nil
+		}
+		select {
+		case <-room:
+		case <-loopDone:
+			return nil
+		case <-c.closedCh:
+			return c.opErr("write", dst, net.ErrClosed)
+		case <-c.wdl.done():
+			return c.opErr("write", dst, os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+// left uncharges the send buffer and the world's backlog for p, which is
+// leaving its host (handler context), and wakes the writers waiting for
+// either once half of it is free.
 func (c *UDPConn) left(p *packet) {
+	w := c.net.w
+	if b := w.backlog.Add(-1); w.bwait.Load() && b < maxBacklog/2 {
+		w.roomMu.Lock()
+		if w.room != nil {
+			close(w.room)
+			w.room = nil
+		}
+		w.bwait.Store(false)
+		w.roomMu.Unlock()
+	}
 	n := c.unsent.Add(-int64(truesize(len(p.payload))))
 	if c.wwait.Load() && n < c.sendBuf()/2 {
 		c.mu.Lock()

@@ -267,6 +267,7 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 		return 0, err
 	}
 	c.unsent.Add(int64(truesize(len(b))))
+	c.net.w.backlog.Add(1)
 	key := c.nextKey(dst, b, "send")
 	p := c.net.w.newPacket(b)
 	p.dst = dst

@@ -3,6 +3,7 @@ package vnet
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/logging"
@@ -38,6 +39,14 @@ type world struct {
 	// socket. Each hand-over gets its own nanosecond, so two application
 	// goroutines are never woken at one instant (their order would race).
 	lastApp int64
+
+	// The world's backlog of datagrams written and not yet sent, and the
+	// writers waiting for it to shrink (sockbuf.go). Safe from any
+	// goroutine; room is made and closed under roomMu.
+	backlog atomic.Int64
+	bwait   atomic.Bool
+	roomMu  sync.Mutex
+	room    chan struct{}
 
 	ctlMu  sync.Mutex // guards ctlSeq
 	ctlSeq uint64
