@@ -505,7 +505,10 @@ func vnetsimPairWorld(b *testing.B, natted bool) (tx, rx net.PacketConn, stop fu
 		txRouter, txIP = lan, "192.168.0.2"
 	}
 	listen := func(r *vnet.Router, ip string, port int) net.PacketConn {
-		h, err := vnet.NewNet(&vnet.NetConfig{StaticIP: ip})
+		// A 1 MiB receive buffer holds the windowed workload's 512
+		// datagrams in flight, as pion's 1024-slot read channel does
+		// (Linux's default holds 256 of them).
+		h, err := vnet.NewNet(&vnet.NetConfig{StaticIP: ip, ReadBuffer: 1 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}
