@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +35,10 @@ import (
 //   - B/pkt: heap bytes allocated per datagram sent (runtime/metrics),
 //   - peak-heap-MiB: the largest live heap seen (runtime/metrics
 //     /memory/classes/heap/objects:bytes, sampled every 5 ms),
-//   - peak-RSS-MiB: the process's peak resident set during the run.
+//   - peak-RSS-MiB: the process's peak resident set during the run,
+//   - cpu-s (or cpu-us/pkt): CPU time the process used (user and system,
+//     getrusage), which a machine shared with other work inflates less
+//     than wall time.
 //
 // Peak RSS is measured in-process on Linux: before each run the benchmark
 // returns freed memory to the OS (debug.FreeOSMemory) and resets the
@@ -48,6 +52,15 @@ import (
 // VNETSIM_BENCH_BIG=1:
 //
 //	VNETSIM_BENCH_BIG=1 go test -run '^$' -bench 'Scale100k|ScaleCurve' -benchtime 1x -timeout 1h ./vnet
+
+// cpuTime is the CPU time the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // bigEnv gates the benchmarks that need gigabytes.
 const bigEnv = "VNETSIM_BENCH_BIG"
@@ -302,7 +315,7 @@ func BenchmarkScale(b *testing.B) {
 // real time.
 func benchRing(b *testing.B, n int, vnetsim bool) {
 	var got, sent int
-	var traffic time.Duration
+	var traffic, cpu time.Duration
 	var mw *memWatch
 	lost := map[string]uint64{}
 	for i := 0; i < b.N; i++ {
@@ -318,7 +331,9 @@ func benchRing(b *testing.B, n int, vnetsim bool) {
 		} else {
 			rw = pionRing(b, n)
 		}
+		cpu0 := cpuTime()
 		g, el := ringTraffic(rw.conns, 5*time.Second)
+		cpu += cpuTime() - cpu0
 		got += g
 		sent += n * scalePerNet
 		traffic += el
@@ -335,6 +350,7 @@ func benchRing(b *testing.B, n int, vnetsim bool) {
 	b.StopTimer()
 	mw.report(b, sent)
 	b.ReportMetric(traffic.Seconds()/float64(b.N), "traffic-s")
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s")
 	b.ReportMetric(float64(got)/traffic.Seconds(), "pkts/s")
 	b.ReportMetric(float64(sent-got)/float64(b.N), "lost")
 	if sent != got {
@@ -388,7 +404,7 @@ func BenchmarkScaleCurve(b *testing.B) {
 // benchRingManual drives the ring workload by hand on one goroutine.
 func benchRingManual(b *testing.B, n int) {
 	var got, sent int
-	var wall time.Duration
+	var wall, cpu time.Duration
 	var mw *memWatch
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -410,7 +426,7 @@ func benchRingManual(b *testing.B, n int) {
 		out := make([]byte, scalePayload)
 		in := make([]byte, 1500)
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		for k := range scalePerNet {
 			binary.BigEndian.PutUint64(out, uint64(k))
 			for j, c := range rw.conns {
@@ -426,6 +442,7 @@ func benchRingManual(b *testing.B, n int) {
 			}
 		}
 		wall += time.Since(start)
+		cpu += cpuTime() - cpu0
 		b.StopTimer()
 		sent += n * scalePerNet
 		for _, c := range rw.conns {
@@ -434,6 +451,7 @@ func benchRingManual(b *testing.B, n int) {
 	}
 	mw.report(b, sent)
 	b.ReportMetric(float64(wall.Microseconds())/float64(sent), "us/pkt")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-us/pkt")
 	b.ReportMetric(float64(got)/wall.Seconds(), "pkts/s")
 	b.ReportMetric(float64(sent-got)/float64(b.N), "lost")
 }
@@ -472,13 +490,16 @@ func benchPair(b *testing.B, workload string, vnetsim bool) {
 	}
 	defer stop()
 	var res streamResult
+	cpu0 := cpuTime()
 	if workload == "windowed" {
 		res = stream(b, tx, rx)
 	} else {
 		res = blast(b, tx, rx)
 	}
+	cpu := cpuTime() - cpu0
 	mw.report(b, res.sent)
 	b.ReportMetric(float64(res.got)/res.elapsed.Seconds(), "pkts/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(res.sent), "cpu-ns/pkt")
 	if res.wrote > 0 {
 		b.ReportMetric(float64(res.sent)/res.wrote.Seconds(), "sent/s")
 	}

@@ -171,20 +171,25 @@ func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 	}
 }
 
-// waitBacklog waits while the world's backlog is full.
+// waitBacklog waits while the world's backlog is full. Waiters queue in
+// order and are woken a few at a time (see left), not all at once: with
+// 100,000 writers waiting, waking every one of them for each half of the
+// backlog that drains would cost more than sending the datagrams.
 func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) error {
 	w := c.net.w
 	for {
 		w.roomMu.Lock()
-		if w.room == nil {
-			w.room = make(chan struct{})
-		}
-		room := w.room
-		w.bwait.Store(true)
-		w.roomMu.Unlock()
 		if w.backlog.Load() < maxBacklog {
+			w.roomMu.Unlock()
 			return nil
 		}
+		// Checked under roomMu, which left takes to wake: the datagrams
+		// that make the backlog full have not left yet, and each one that
+		// leaves below half of it wakes waiters.
+		room := make(chan struct{})
+		w.waiters = append(w.waiters, room)
+		w.nwait.Add(1)
+		w.roomMu.Unlock()
 		select {
 		case <-room:
 		case <-loopDone:
@@ -197,18 +202,26 @@ func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) erro
 	}
 }
 
+// wakeBatch is how many backlog waiters one departing datagram wakes.
+const wakeBatch = 16
+
 // left uncharges the send buffer and the world's backlog for p, which is
-// leaving its host (handler context), and wakes the writers waiting for
+// leaving its host (handler context), and wakes writers waiting for
 // either once half of it is free.
 func (c *UDPConn) left(p *packet) {
 	w := c.net.w
-	if b := w.backlog.Add(-1); w.bwait.Load() && b < maxBacklog/2 {
+	if b := w.backlog.Add(-1); b < maxBacklog/2 && w.nwait.Load() > 0 {
 		w.roomMu.Lock()
-		if w.room != nil {
-			close(w.room)
-			w.room = nil
+		k := min(wakeBatch, len(w.waiters))
+		for i, room := range w.waiters[:k] {
+			close(room)
+			w.waiters[i] = nil
 		}
-		w.bwait.Store(false)
+		w.waiters = w.waiters[k:]
+		if len(w.waiters) == 0 {
+			w.waiters = nil // let the array go
+		}
+		w.nwait.Add(-int64(k))
 		w.roomMu.Unlock()
 	}
 	n := c.unsent.Add(-int64(truesize(len(p.payload))))

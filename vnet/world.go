@@ -41,12 +41,13 @@ type world struct {
 	lastApp int64
 
 	// The world's backlog of datagrams written and not yet sent, and the
-	// writers waiting for it to shrink (sockbuf.go). Safe from any
-	// goroutine; room is made and closed under roomMu.
+	// writers waiting for it to shrink, first come first woken
+	// (sockbuf.go). Safe from any goroutine; waiters is guarded by roomMu
+	// and nwait is its length.
 	backlog atomic.Int64
-	bwait   atomic.Bool
+	nwait   atomic.Int64
 	roomMu  sync.Mutex
-	room    chan struct{}
+	waiters []chan struct{}
 
 	ctlMu  sync.Mutex // guards ctlSeq
 	ctlSeq uint64
