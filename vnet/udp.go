@@ -57,7 +57,9 @@ type UDPConn struct {
 	wwait        atomic.Bool
 	wroom        chan struct{}
 
-	notify   chan struct{} // a datagram was queued
+	notify   chan struct{} // a datagram was queued while a reader waited
+	rwait    int           // readers waiting on notify (under mu)
+	isBound  atomic.Bool   // boundCh is closed (read without a channel operation)
 	closedCh chan struct{}
 	boundCh  chan struct{} // closed once bound
 	rdl, wdl deadline
@@ -104,6 +106,7 @@ func (c *UDPConn) setLocal(ap netip.AddrPort) {
 	if c.skey.Load() == 0 {
 		c.skey.Store(uint64(ap.Port())<<8 | c.net.ipIndex(ap.Addr()))
 	}
+	c.isBound.Store(true)
 	c.mu.Unlock()
 	close(c.boundCh)
 }
@@ -119,12 +122,10 @@ func (c *UDPConn) localPort() uint16 { return c.local().Port() }
 // boundAddr returns the bound address once the socket is bound. It takes no
 // lock: bound is written once, before boundCh is closed, and never again.
 func (c *UDPConn) boundAddr() (netip.AddrPort, bool) {
-	select {
-	case <-c.boundCh:
+	if c.isBound.Load() {
 		return c.bound, true
-	default:
-		return netip.AddrPort{}, false
 	}
+	return netip.AddrPort{}, false
 }
 
 func (c *UDPConn) isClosed() bool {
@@ -314,13 +315,16 @@ func (c *UDPConn) enqueue(p *packet) {
 	}
 	c.queue = append(c.queue, p)
 	c.qbytes += truesize(len(p.payload))
+	wake := c.rwait > 0 // no reader waits: no channel to touch
 	c.mu.Unlock()
 	if observed {
 		w.emit(rec)
 	}
-	select {
-	case c.notify <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case c.notify <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -345,8 +349,12 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 	for {
 		c.mu.Lock()
 		p := c.nextLocked()
-		more := c.head < len(c.queue)
+		more := c.head < len(c.queue) && c.rwait > 0
 		closed := c.closed.Load()
+		waiting := p == nil && !closed
+		if waiting { // announced under mu, where enqueue looks for it
+			c.rwait++
+		}
 		c.mu.Unlock()
 		if p != nil {
 			if more { // let another reader in
@@ -368,10 +376,17 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 		if closed {
 			return 0, netip.AddrPort{}, c.opErr("read", netip.AddrPort{}, net.ErrClosed)
 		}
+		var expired bool
 		select {
 		case <-c.notify:
 		case <-c.closedCh:
 		case <-c.rdl.done():
+			expired = true
+		}
+		c.mu.Lock()
+		c.rwait--
+		c.mu.Unlock()
+		if expired {
 			return 0, netip.AddrPort{}, c.opErr("read", netip.AddrPort{}, os.ErrDeadlineExceeded)
 		}
 	}
