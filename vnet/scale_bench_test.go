@@ -35,6 +35,8 @@ import (
 //   - B/pkt: heap bytes allocated per datagram sent (runtime/metrics),
 //   - peak-heap-MiB: the largest live heap seen (runtime/metrics
 //     /memory/classes/heap/objects:bytes, sampled every 5 ms),
+//   - peak-stacks-MiB: the largest goroutine stack memory seen (the
+//     same way: /memory/classes/heap/stacks:bytes),
 //   - peak-RSS-MiB: the process's peak resident set during the run,
 //   - cpu-s (or cpu-us/pkt): CPU time the process used (user and system,
 //     getrusage), which a machine shared with other work inflates less
@@ -73,19 +75,25 @@ func needBig(b *testing.B) {
 
 // memWatch measures a run's allocation, peak heap and peak RSS.
 type memWatch struct {
-	alloc0   uint64
-	peakHeap atomic.Uint64
-	stop     chan struct{}
-	done     chan struct{}
-	rss      bool // the kernel's high-water mark was reset
+	alloc0     uint64
+	peakHeap   atomic.Uint64
+	peakStacks atomic.Uint64
+	stop       chan struct{}
+	done       chan struct{}
+	rss        bool // the kernel's high-water mark was reset
 }
 
-var heapSamples = []string{"/memory/classes/heap/objects:bytes", "/gc/heap/allocs:bytes"}
+var heapSamples = []string{"/memory/classes/heap/objects:bytes", "/gc/heap/allocs:bytes", "/memory/classes/heap/stacks:bytes"}
 
-func readHeap() (live, allocs uint64) {
-	s := []metrics.Sample{{Name: heapSamples[0]}, {Name: heapSamples[1]}}
+// readHeap returns the live heap, the bytes allocated so far and the
+// memory of goroutine stacks.
+func readHeap() (live, allocs, stacks uint64) {
+	s := make([]metrics.Sample, len(heapSamples))
+	for i, name := range heapSamples {
+		s[i].Name = name
+	}
 	metrics.Read(s)
-	return s[0].Value.Uint64(), s[1].Value.Uint64()
+	return s[0].Value.Uint64(), s[1].Value.Uint64(), s[2].Value.Uint64()
 }
 
 // watchMem starts measuring: call it just before the workload.
@@ -94,15 +102,18 @@ func watchMem() *memWatch {
 	debug.FreeOSMemory()
 	m := &memWatch{stop: make(chan struct{}), done: make(chan struct{})}
 	m.rss = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	_, m.alloc0 = readHeap()
+	_, m.alloc0, _ = readHeap()
 	go func() {
 		defer close(m.done)
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
 		for {
-			live, _ := readHeap()
+			live, _, stacks := readHeap()
 			if live > m.peakHeap.Load() {
 				m.peakHeap.Store(live)
+			}
+			if stacks > m.peakStacks.Load() {
+				m.peakStacks.Store(stacks)
 			}
 			select {
 			case <-m.stop:
@@ -119,7 +130,7 @@ func watchMem() *memWatch {
 func (m *memWatch) report(b *testing.B, sent int) {
 	close(m.stop)
 	<-m.done
-	live, allocs := readHeap()
+	live, allocs, _ := readHeap()
 	if live > m.peakHeap.Load() {
 		m.peakHeap.Store(live)
 	}
@@ -127,6 +138,7 @@ func (m *memWatch) report(b *testing.B, sent int) {
 		b.ReportMetric(float64(allocs-m.alloc0)/float64(sent), "B/pkt")
 	}
 	b.ReportMetric(float64(m.peakHeap.Load())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(m.peakStacks.Load())/(1<<20), "peak-stacks-MiB")
 	if rss, ok := peakRSS(); ok && m.rss {
 		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
 	}
