@@ -57,7 +57,7 @@ type UDPConn struct {
 	wwait        atomic.Bool
 	wroom        chan struct{}
 
-	notify   chan struct{} // a datagram was queued while a reader waited
+	notify   chan struct{} // a datagram was queued while a reader waited; made by the first reader to wait (under mu)
 	rwait    int           // readers waiting on notify (under mu)
 	isBound  atomic.Bool   // boundCh is closed (read without a channel operation)
 	closedCh chan struct{}
@@ -91,7 +91,6 @@ func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 		fam:      f,
 		bound:    netip.AddrPortFrom(local.Addr(), 0),
 		rbuf:     n.rbuf,
-		notify:   make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
 		boundCh:  make(chan struct{}),
 		rdl:      newDeadline(clk),
@@ -315,14 +314,17 @@ func (c *UDPConn) enqueue(p *packet) {
 	}
 	c.queue = append(c.queue, p)
 	c.qbytes += truesize(len(p.payload))
-	wake := c.rwait > 0 // no reader waits: no channel to touch
+	var notify chan struct{}
+	if c.rwait > 0 { // no reader waits: no channel to touch
+		notify = c.notify
+	}
 	c.mu.Unlock()
 	if observed {
 		w.emit(rec)
 	}
-	if wake {
+	if notify != nil {
 		select {
-		case c.notify <- struct{}{}:
+		case notify <- struct{}{}:
 		default:
 		}
 	}
@@ -351,15 +353,19 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 		p := c.nextLocked()
 		more := c.head < len(c.queue) && c.rwait > 0
 		closed := c.closed.Load()
-		waiting := p == nil && !closed
-		if waiting { // announced under mu, where enqueue looks for it
+		notify := c.notify
+		if p == nil && !closed { // announced under mu, where enqueue looks for it
+			if notify == nil {
+				c.notify = make(chan struct{}, 1)
+				notify = c.notify
+			}
 			c.rwait++
 		}
 		c.mu.Unlock()
 		if p != nil {
 			if more { // let another reader in
 				select {
-				case c.notify <- struct{}{}:
+				case notify <- struct{}{}:
 				default:
 				}
 			}
@@ -378,7 +384,7 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 		}
 		var expired bool
 		select {
-		case <-c.notify:
+		case <-notify:
 		case <-c.closedCh:
 		case <-c.rdl.done():
 			expired = true
@@ -485,8 +491,18 @@ type deadline struct {
 	timer sim.Timer
 }
 
+// newDeadline makes a deadline; its channel is made at first need (most
+// sockets never set one, nor block on one).
 func newDeadline(clk sim.Clock) deadline {
-	return deadline{clk: clk, ch: make(chan struct{})}
+	return deadline{clk: clk}
+}
+
+// chLocked returns the current channel, making it if need be.
+func (d *deadline) chLocked() chan struct{} {
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	return d.ch
 }
 
 func (d *deadline) set(t time.Time) {
@@ -497,19 +513,19 @@ func (d *deadline) set(t time.Time) {
 		d.timer = nil
 	}
 	if d.fired.Load() {
-		d.ch = make(chan struct{})
+		d.ch = nil // a fresh one at first need
 		d.fired.Store(false)
 	}
 	if t.IsZero() {
 		return
 	}
 	dur := t.Sub(d.clk.Now())
+	ch := d.chLocked()
 	if dur <= 0 {
-		close(d.ch)
+		close(ch)
 		d.fired.Store(true)
 		return
 	}
-	ch := d.ch
 	d.timer = d.clk.AfterFunc(dur, func() {
 		d.mu.Lock()
 		if d.ch == ch && !d.fired.Load() {
@@ -523,7 +539,7 @@ func (d *deadline) set(t time.Time) {
 func (d *deadline) done() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ch
+	return d.chLocked()
 }
 
 func (d *deadline) expired() bool { return d.fired.Load() }
