@@ -124,7 +124,7 @@ func (c *UDPConn) sendBuf() int64 {
 
 // maxBacklog is how many datagrams a world in real time lets its writers
 // have written and not yet sent (see the comment at the top of this file).
-const maxBacklog = 1 << 16
+const maxBacklog = 1 << 14
 
 // waitRoom blocks a paced writer while the socket's unsent datagrams fill
 // its send buffer, or in real time while the world's backlog is full (see
