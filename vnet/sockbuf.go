@@ -124,7 +124,7 @@ func (c *UDPConn) sendBuf() int64 {
 
 // maxBacklog is how many datagrams a world in real time lets its writers
 // have written and not yet sent (see the comment at the top of this file).
-const maxBacklog = 1 << 14
+const maxBacklog = 1 << 16
 
 // waitRoom blocks a paced writer while the socket's unsent datagrams fill
 // its send buffer, or in real time while the world's backlog is full (see
@@ -178,18 +178,20 @@ func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) error {
 	w := c.net.w
 	for {
-		w.roomMu.Lock()
-		if w.backlog.Load() < maxBacklog {
-			w.roomMu.Unlock()
-			return nil
-		}
-		// Checked under roomMu, which left takes to wake: the datagrams
-		// that make the backlog full have not left yet, and each one that
-		// leaves below half of it wakes waiters.
 		room := make(chan struct{})
+		w.roomMu.Lock()
 		w.waiters = append(w.waiters, room)
 		w.nwait.Add(1)
 		w.roomMu.Unlock()
+		// Checked after announcing the wait (nwait), as left checks nwait
+		// after taking a datagram off the backlog: one of the two sees the
+		// other. A writer that waits has seen the backlog full, so the
+		// datagrams that fill it are still to leave, and the last of them
+		// wakes every waiter (see left). If it is not full any more, go
+		// on: the entry left in waiters costs one wasted wake-up.
+		if w.backlog.Load() < maxBacklog {
+			return nil
+		}
 		select {
 		case <-room:
 		case <-loopDone:
@@ -207,22 +209,15 @@ const wakeBatch = 16
 
 // left uncharges the send buffer and the world's backlog for p, which is
 // leaving its host (handler context), and wakes writers waiting for
-// either once half of it is free.
+// either once half of it is free: wakeBatch backlog waiters per datagram,
+// all of them when the backlog is empty. The scheduler's goroutine must
+// not queue behind thousands of writers for roomMu, so below empty it
+// only tries the lock: a writer holds it for an instant, and the next
+// datagram tries again.
 func (c *UDPConn) left(p *packet) {
 	w := c.net.w
 	if b := w.backlog.Add(-1); b < maxBacklog/2 && w.nwait.Load() > 0 {
-		w.roomMu.Lock()
-		k := min(wakeBatch, len(w.waiters))
-		for i, room := range w.waiters[:k] {
-			close(room)
-			w.waiters[i] = nil
-		}
-		w.waiters = w.waiters[k:]
-		if len(w.waiters) == 0 {
-			w.waiters = nil // let the array go
-		}
-		w.nwait.Add(-int64(k))
-		w.roomMu.Unlock()
+		w.wakeBacklog(b)
 	}
 	n := c.unsent.Add(-int64(truesize(len(p.payload))))
 	if c.wwait.Load() && n < c.sendBuf()/2 {
@@ -234,4 +229,26 @@ func (c *UDPConn) left(p *packet) {
 		c.wwait.Store(false)
 		c.mu.Unlock()
 	}
+}
+
+// wakeBacklog wakes backlog waiters, the backlog being b (see left).
+func (w *world) wakeBacklog(b int64) {
+	k := wakeBatch
+	if b == 0 {
+		w.roomMu.Lock()
+		k = len(w.waiters)
+	} else if !w.roomMu.TryLock() {
+		return
+	}
+	k = min(k, len(w.waiters))
+	for i, room := range w.waiters[:k] {
+		close(room)
+		w.waiters[i] = nil
+	}
+	w.waiters = w.waiters[k:]
+	if len(w.waiters) == 0 {
+		w.waiters = nil // let the array go
+	}
+	w.nwait.Add(-int64(k))
+	w.roomMu.Unlock()
 }
