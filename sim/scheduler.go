@@ -194,6 +194,8 @@ type Scheduler struct {
 	// as the loop drains them (see Submit).
 	realtime atomic.Bool
 
+	loopG atomic.Uint64 // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+
 	mu      sync.Mutex
 	inbox   []pending
 	wake    chan struct{}
@@ -667,6 +669,8 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
 	defer s.closeExecs() // those that came with Stop
 	defer s.paced.Store(false)
+	s.loopG.Store(goroutineID())
+	defer s.loopG.Store(0)
 	s.stampLate = realtime
 	defer func() {
 		s.realtime.Store(false)
@@ -701,7 +705,16 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 		}
 		next := s.q.minAt()
 		if next <= clk {
-			s.fire()
+			// A batch: every event due by the clock reading clk fires
+			// without another look at the inbox. That is safe because
+			// clk was read before the last drain: a submission that
+			// drain did not see came after the reading, so it is due
+			// after clk (Submit's next instant is later than the clock).
+			// So the loop takes the inbox lock once per batch, not once
+			// per event, and writers contending for it do not starve it.
+			for s.q.len() > 0 && s.q.minAt() <= clk {
+				s.fire()
+			}
 			continue
 		}
 		clk = s.clockNanos()
@@ -710,8 +723,7 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 			synced = clk
 		}
 		if next <= clk {
-			s.fire()
-			continue
+			continue // drain after the reading, then fire the batch
 		}
 		d := time.Duration(next - clk)
 		if timer == nil {

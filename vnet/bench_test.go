@@ -29,8 +29,9 @@ import (
 //
 // One goroutine writes, another reads. The writer keeps at most
 // throughputWindow datagrams unread (the reader hands credits back), so
-// neither simulator's receive queue can overflow: vnetsim's socket buffer
-// holds 2129 such datagrams (DefaultReadBuffer), pion's read channel 1024.
+// neither simulator's receive queue can overflow: vnetsim's receiving
+// socket gets a 1 MiB buffer (NetConfig.ReadBuffer: 1,260 such datagrams;
+// Linux's default holds 256), pion's read channel holds 1024.
 // Loss is therefore expected to be zero; any loss vnetsim does see must be
 // accounted for by its drop counters (router drops by reason, link drops,
 // socket overflows) or the benchmark fails. pion counts no drops, so its
@@ -157,7 +158,7 @@ func vnetsimPair(b *testing.B, wan *vnet.Router) (tx, rx net.PacketConn, links [
 	nets := make([]*vnet.Net, 2)
 	for i, ap := range []string{txAddr + ":4000", rxAddr + ":5000"} {
 		ip, _, _ := strings.Cut(ap, ":")
-		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+		n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}, ReadBuffer: 1 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -176,6 +177,7 @@ func vnetsimPair(b *testing.B, wan *vnet.Router) (tx, rx net.PacketConn, links [
 type streamResult struct {
 	sent, got int
 	elapsed   time.Duration
+	wrote     time.Duration // blast: how long the writer took
 }
 
 // stream writes b.N numbered datagrams from tx to rx on one goroutine and

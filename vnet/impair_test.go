@@ -678,6 +678,7 @@ func TestLinkLossCountedAndSeeded(t *testing.T) {
 		up := a.Uplink()
 		require.NoError(t, up.Set(impair.Config{Loss: 0.3}))
 		rx, tx := impListen(t, b, "0.0.0.0:7"), impListen(t, a, "0.0.0.0:0")
+		require.NoError(t, rx.(*vnet.UDPConn).SetReadBuffer(n*1000), "room for all: read at the end")
 		for i := range n {
 			_, err := tx.WriteTo(impPayload(i, 10), impAddr("1.2.3.5:7"))
 			require.NoError(t, err)
@@ -719,6 +720,7 @@ func TestLinkRateLimit(t *testing.T) {
 		require.NoError(t, up.Set(impair.Config{Rate: rate}))
 		rx, tx := impListen(t, b, "0.0.0.0:7"), impListen(t, a, "0.0.0.0:0")
 		const n = 100
+		require.NoError(t, rx.(*vnet.UDPConn).SetReadBuffer(n*payload), "room for all: read at the end")
 		for i := range n {
 			_, err := tx.WriteTo(impPayload(i, payload), impAddr("1.2.3.5:7"))
 			require.NoError(t, err)

@@ -9,9 +9,11 @@ import (
 )
 
 // Link is one direction of a wire: a Net's uplink or downlink, or a
-// router's. Every link carries an impairment model (impair.Config; the zero
+// router's. Every link has an impairment model (impair.Config; the zero
 // config is a perfect wire) and draws its randomness from a stream named
 // after the link, so adding a link never changes another link's fates.
+// Both are made when the link is first impaired, held or taken down: a
+// perfect link passes packets without them.
 //
 // Link methods are safe from any goroutine, handlers included, and never
 // block (except Stats). Changes (Set, Hold, Release, Down, Up) are events:
@@ -57,11 +59,25 @@ type LinkStats struct {
 }
 
 func newLink(w *world, name string, to node, mtu int) *Link {
-	m, _ := impair.NewLink(impair.Config{}) // the zero config is always valid
-	l := &Link{w: w, name: name, to: to, mtu: mtu, model: m, rng: w.sched.Rand("link " + name), perfect: true}
+	l := &Link{w: w, name: name, to: to, mtu: mtu, perfect: true}
 	w.links = append(w.links, l)
 	instrumentLink(l)
 	return l
+}
+
+// impairment returns the link's model, making it and the link's random
+// stream at first need: a link that is never impaired, held or taken down
+// (most of a big world's links) carries neither. The stream depends only
+// on the seed and the link's name, so making it late draws the same
+// numbers as making it early.
+func (l *Link) impairment() *impair.Link {
+	if l.model == nil {
+		l.model, _ = impair.NewLink(impair.Config{}) // the zero config is always valid
+		if l.rng == nil {
+			l.rng = l.w.sched.Rand("link " + l.name)
+		}
+	}
+	return l.model
 }
 
 // Name identifies the link, e.g. "lan->wan" or "wan->10.0.0.2".
@@ -100,7 +116,10 @@ func (l *Link) change(at time.Time, fn func()) { l.w.submitChange(at, fn) }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error {
-	err := l.model.SetConfig(cfg)
+	if l.model == nil && isPerfect(cfg) {
+		return nil // still the zero model's behaviour: nothing to make
+	}
+	err := l.impairment().SetConfig(cfg)
 	l.perfect = isPerfect(l.model.Config())
 	return err
 }
@@ -117,7 +136,7 @@ func isPerfect(c impair.Config) bool {
 // Hold keeps every packet entering the link in flight from the next
 // nanosecond until Release, to replay a race. Held packets are recorded
 // (KindHold) and counted (LinkStats.Model.Held).
-func (l *Link) Hold() { l.change(time.Time{}, l.model.Hold) }
+func (l *Link) Hold() { l.change(time.Time{}, func() { l.impairment().Hold() }) }
 
 // Release, at the next nanosecond, lets the held packets go on, oldest
 // first, through the rest of the link model (the rules are not asked again),
@@ -139,13 +158,13 @@ func (l *Link) Down(from, to time.Time) error {
 	l.change(from, func() {
 		ups = l.ups
 		l.downs++
-		l.model.SetDown(true)
+		l.impairment().SetDown(true)
 	})
 	if !to.IsZero() {
 		l.change(to, func() {
 			if ups == l.ups && l.downs > 0 { // not ended by Up already
 				l.downs--
-				l.model.SetDown(l.downs > 0)
+				l.impairment().SetDown(l.downs > 0)
 			}
 		})
 	}
@@ -158,7 +177,9 @@ func (l *Link) Up() {
 	l.change(time.Time{}, func() {
 		l.ups++
 		l.downs = 0
-		l.model.SetDown(false)
+		if l.model != nil {
+			l.model.SetDown(false)
+		}
 	})
 }
 
@@ -173,7 +194,9 @@ func (l *Link) Stats() LinkStats {
 func (l *Link) snapshot() LinkStats {
 	s := l.stats
 	s.Name = l.name
-	s.Model = l.model.Stats()
+	if l.model != nil {
+		s.Model = l.model.Stats()
+	}
 	s.Model.Sent += l.fastPassed
 	s.Model.Passed += l.fastPassed
 	s.Model.Bytes += l.fastBytes
@@ -196,24 +219,27 @@ func (l *Link) send(p *packet) {
 		return
 	}
 	l.tapOut(p)
-	if l.perfect && !l.model.Down() && !l.model.Holding() {
+	if l.model == nil || l.perfect && !l.model.Down() && !l.model.Holding() {
 		size := uint64(p.size())
 		l.fastPassed++
 		l.fastBytes += size
 		l.deliver(p, p.now())
 		return
 	}
-	p.ip = impair.Packet{Size: p.size(), Data: p.payload, Src: p.src, Dst: p.dst, Proto: p.proto}
-	l.fate(p, l.model.Transmit(p.now(), &p.ip, l.rng))
+	if p.ip == nil {
+		p.ip = new(impair.Packet) // kept with p through the pool
+	}
+	*p.ip = impair.Packet{Size: p.size(), Data: p.payload, Src: p.src, Dst: p.dst, Proto: p.proto}
+	l.fate(p, l.model.Transmit(p.now(), p.ip, l.rng))
 }
 
 func (l *Link) release() {
-	l.model.Release()
+	l.impairment().Release()
 	held := l.held
 	l.held = nil
 	now := l.w.sched.Now()
 	for _, p := range held {
-		l.fate(p, l.model.Resume(now, &p.ip, l.rng))
+		l.fate(p, l.model.Resume(now, p.ip, l.rng))
 	}
 }
 

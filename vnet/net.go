@@ -100,8 +100,10 @@ type NetConfig struct {
 	// ... when the host is attached (or its subtree adopted), in build
 	// order: random streams are never shared.
 	Name string
-	// ReadBuffer is each new socket's receive buffer in bytes of payload
-	// (SetReadBuffer changes it per socket). Default DefaultReadBuffer.
+	// ReadBuffer is each new socket's receive buffer in bytes, each
+	// datagram charged as Linux charges it (its truesize: a 100-byte
+	// datagram costs 832), like net.core.rmem_default (SetReadBuffer
+	// changes it per socket). Default DefaultReadBuffer.
 	ReadBuffer int
 	// TCP configures the host's TCP (see tcp.Config for every default).
 	// Its MSS defaults to, and is capped at, the router's MTU minus 40
@@ -109,8 +111,9 @@ type NetConfig struct {
 	TCP tcp.Config
 }
 
-// DefaultReadBuffer is a socket's receive buffer unless configured, in
-// bytes of queued payload: Linux's default rmem (net.core.rmem_default).
+// DefaultReadBuffer is a socket's receive buffer unless configured:
+// Linux's default rmem (net.core.rmem_default), which holds 256 datagrams
+// of 100 bytes (see UDPConn.SetReadBuffer).
 const DefaultReadBuffer = 212992
 
 // Ephemeral ports, as Linux's ip_local_port_range.
@@ -762,6 +765,7 @@ func (n *Net) egress(p *packet) {
 	c := p.from
 	w := n.w
 	w.queued.Add(-1) // it leaves the host now, or is dropped here
+	c.left(p)        // and no longer fills its socket's send buffer (sockbuf.go)
 	local, ok := c.boundAddr()
 	if !ok && !n.bindEphemeral(c) {
 		// Closed before it could bind, or no port left: the write was

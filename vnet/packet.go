@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"math/bits"
 	"net/netip"
 	"sync"
 	"time"
@@ -40,14 +41,15 @@ type node interface {
 // to the host's stack) or dropped; then it returns to the pool. Nothing
 // else keeps a reference.
 //
-// The fields every UDP hop touches come first (packetHot, four cache
-// lines); the TCP segment and the impairment model's view, which a UDP
-// datagram on a perfect link never touches, come after, and free clears
-// them only when they were used.
+// The fields every UDP hop touches come first (packetHot); the TCP segment
+// and the impairment model's view, which a UDP datagram on a perfect link
+// never touches, live apart, made at first use and kept with the packet
+// through the pool, so a datagram on a perfect path costs a 224-byte
+// packet and a payload buffer of its size class (see payloadClass).
 type packet struct {
 	packetHot
-	seg tcp.Segment   // TCP: the segment; payload is seg.Payload
-	ip  impair.Packet // the impairment model's view (an impaired link sets it)
+	seg *tcp.Segment   // TCP: the segment; payload is seg.Payload
+	ip  *impair.Packet // the impairment model's view (an impaired link sets it)
 }
 
 type packetHot struct {
@@ -78,10 +80,40 @@ type packetHot struct {
 	flying bool
 }
 
-var packetPool = sync.Pool{New: func() any { return &packet{packetHot: packetHot{buf: make([]byte, 0, 1500)}} }}
+// Payload buffers come in size classes, powers of two from 64 bytes to
+// 64 KiB, and a pooled packet keeps its buffer: a 100-byte datagram takes
+// a 128-byte buffer, not an MTU-sized one. Big backlogs then cost little
+// memory, and little memory to touch the first time.
+const (
+	minClassBits = 6  // 64 bytes
+	maxClassBits = 16 // 64 KiB, more than any datagram (65,535 bytes)
+)
+
+// packetPools holds free packets by the size class of their buffer.
+var packetPools [maxClassBits - minClassBits + 1]sync.Pool
+
+func init() {
+	for i := range packetPools {
+		size := 1 << (minClassBits + i)
+		packetPools[i].New = func() any { return &packet{packetHot: packetHot{buf: make([]byte, 0, size)}} }
+	}
+}
+
+// payloadClass is the pool index of the smallest class holding n bytes.
+func payloadClass(n int) int {
+	if n <= 1<<minClassBits {
+		return 0
+	}
+	return min(bits.Len(uint(n-1)), maxClassBits) - minClassBits
+}
+
+// getPacket takes a free packet whose buffer holds n bytes.
+func getPacket(n int) *packet {
+	return packetPools[payloadClass(n)].Get().(*packet)
+}
 
 func (w *world) newPacket(payload []byte) *packet {
-	p := packetPool.Get().(*packet)
+	p := getPacket(len(payload))
 	p.w = w
 	p.buf = append(p.buf[:0], payload...)
 	p.payload = p.buf
@@ -121,17 +153,19 @@ func (p *packet) land() {
 
 func (p *packet) free() {
 	p.land()
-	if p.seg.Payload != nil {
-		p.seg.Release()
+	if p.seg != nil {
+		if p.seg.Payload != nil {
+			p.seg.Release()
+		}
+		*p.seg = tcp.Segment{}
 	}
-	if p.proto == protoTCP {
-		p.seg = tcp.Segment{}
-	}
-	if p.ip.Size != 0 {
-		p.ip = impair.Packet{}
+	if p.ip != nil {
+		*p.ip = impair.Packet{}
 	}
 	p.packetHot = packetHot{buf: p.buf[:0]}
-	packetPool.Put(p)
+	if c := cap(p.buf); c >= 1<<minClassBits && c&(c-1) == 0 {
+		packetPools[bits.Len(uint(c))-1-minClassBits].Put(p)
+	}
 }
 
 // now is the virtual time of the packet event being handled: the instant

@@ -231,9 +231,9 @@ func ExampleRouter_Snapshot() {
 	_ = lan.AddNet(host)
 
 	srv, _ := server.ListenPacket("udp4", "1.2.3.4:7")
-	_ = srv.(*vnet.UDPConn).SetReadBuffer(10)
+	_ = srv.(*vnet.UDPConn).SetReadBuffer(10) // Linux's minimum, 2,304 bytes: three small datagrams
 	cli, _ := host.ListenPacket("udp4", "0.0.0.0:5000")
-	for _, to := range []string{"1.2.3.4:7", "1.2.3.4:7", "1.2.3.4:7", "1.2.3.99:7"} {
+	for _, to := range []string{"1.2.3.4:7", "1.2.3.4:7", "1.2.3.4:7", "1.2.3.4:7", "1.2.3.99:7"} {
 		_, _ = cli.WriteTo([]byte("hello"), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(to)))
 	}
 	s.RunFor(5 * time.Millisecond) // halfway: the datagrams are on wan's link to the server
@@ -243,22 +243,22 @@ func ExampleRouter_Snapshot() {
 	fmt.Print(wan.Snapshot())
 	// Output:
 	// <nil>
-	// in flight: 3
+	// in flight: 4
 	// at 2000-01-01T00:00:01.005000000Z
-	// packets: sent 4, duplicated 0, delivered 2, dropped 2, in flight 0 (conserved)
+	// packets: sent 5, duplicated 0, delivered 3, dropped 2, in flight 0 (conserved)
 	// dropped: no-route=1 buffer-full=1
 	//
 	// ROUTER  FORWARDED  DROPPED     NAT CREATED  EXPIRED  ACTIVE  OUT  IN  IN FILTERED  NO MAPPING
-	// wan     3          no-route=1  -            -        -       -    -   -            -
-	// lan     4          -           1            0        1       4    0   0            0
+	// wan     4          no-route=1  -            -        -       -    -   -            -
+	// lan     5          -           1            0        1       5    0   0            0
 	//
 	// LINK         SENT  DELIVERED  BYTES  LOST  QUEUE DROPS  DOWN DROPS  OTHER DROPS  DUPLICATED  REORDERED  CORRUPTED  QUEUE DELAY MEAN  MAX
-	// lan->wan     4     4          132    0     0            0           0            0           0          0          0s                0s
-	// wan->server  3     3          99     0     0            0           0            0           0          0          0s                0s
-	// host->lan    4     4          132    0     0            0           0            0           0          0          0s                0s
+	// lan->wan     5     5          165    0     0            0           0            0           0          0          0s                0s
+	// wan->server  4     4          132    0     0            0           0            0           0          0          0s                0s
+	// host->lan    5     5          165    0     0            0           0            0           0          0          0s                0s
 	// (3 idle links not shown)
 	//
 	// SOCKET        HOST    PACKETS OUT  BYTES OUT  PACKETS IN  BYTES IN  OVERFLOWS
-	// 1.2.3.4:7     server  0            0          2           10        1
-	// 0.0.0.0:5000  host    4            20         0           0         0
+	// 1.2.3.4:7     server  0            0          3           15        1
+	// 0.0.0.0:5000  host    5            25         0           0         0
 }

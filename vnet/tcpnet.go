@@ -117,11 +117,14 @@ func (n *Net) TCPStats() tcp.StackStats {
 
 // newSegment wraps a segment that a stack emits in a packet.
 func (w *world) newSegment(seg tcp.Segment) *packet {
-	p := packetPool.Get().(*packet)
+	p := getPacket(0)
 	p.w = w
 	p.proto = protoTCP
 	p.ttl = defaultTTL
-	p.seg = seg
+	if p.seg == nil {
+		p.seg = new(tcp.Segment) // kept with p through the pool
+	}
+	*p.seg = seg
 	p.payload = seg.Payload
 	p.src, p.dst = seg.Src, seg.Dst
 	return p
@@ -157,7 +160,7 @@ func (n *Net) arriveTCP(p *packet) {
 		n.w.drop(p, ReasonPortClosed, n.name)
 		return
 	}
-	seg := p.seg
+	seg := *p.seg
 	seg.Src, seg.Dst = p.src, p.dst
 	n.w.delivered++
 	n.w.record(KindDeliver, n.name, p, ReasonNone) // with the payload's length

@@ -1,7 +1,6 @@
 package vnet
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -19,7 +18,9 @@ import (
 // UDPConn is a virtual UDP socket. It implements net.PacketConn, net.Conn
 // and pion's transport.UDPConn.
 //
-// Writes never block: each datagram enters the scheduler's inbox keyed by
+// Writes block only in paced mode, while the socket's send buffer is full
+// of datagrams that have not left the host (see SetWriteBuffer). Each
+// datagram enters the scheduler's inbox keyed by
 // (host, socket, the socket's own counter), so the order of packets never
 // depends on which goroutine wrote first. The socket's identity in that key
 // is its bound address, or, for a socket still waiting for an ephemeral
@@ -47,11 +48,21 @@ type UDPConn struct {
 	bound  netip.AddrPort // the bound address; port 0 until bound
 	queue  []*packet
 	head   int
-	qbytes int
+	qbytes int // the truesize of the queued datagrams (sockbuf.go)
 	rbuf   int
 	closed atomic.Bool // written under mu; read without it by write
 
-	notify   chan struct{} // a datagram was queued
+	// The send buffer (sockbuf.go): wbuf is its size (0: the default),
+	// unsent the truesize of the datagrams written that have not left the
+	// host. A writer waiting for room sets wwait and waits on wroom
+	// (made and closed under mu).
+	wbuf, unsent atomic.Int64
+	wwait        atomic.Bool
+	wroom        chan struct{}
+
+	notify   chan struct{} // a datagram was queued while a reader waited; made by the first reader to wait (under mu)
+	rwait    int           // readers waiting on notify (under mu)
+	isBound  atomic.Bool   // boundCh is closed (read without a channel operation)
 	closedCh chan struct{}
 	boundCh  chan struct{} // closed once bound
 	rdl, wdl deadline
@@ -85,7 +96,6 @@ func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 		fam:      f,
 		bound:    netip.AddrPortFrom(local.Addr(), 0),
 		rbuf:     n.rbuf,
-		notify:   make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
 		boundCh:  make(chan struct{}),
 		rdl:      newDeadline(clk),
@@ -100,6 +110,7 @@ func (c *UDPConn) setLocal(ap netip.AddrPort) {
 	if c.skey.Load() == 0 {
 		c.skey.Store(boundKey(ap.Port(), c.net.ipIndex(ap.Addr())))
 	}
+	c.isBound.Store(true)
 	c.mu.Unlock()
 	close(c.boundCh)
 }
@@ -115,12 +126,10 @@ func (c *UDPConn) localPort() uint16 { return c.local().Port() }
 // boundAddr returns the bound address once the socket is bound. It takes no
 // lock: bound is written once, before boundCh is closed, and never again.
 func (c *UDPConn) boundAddr() (netip.AddrPort, bool) {
-	select {
-	case <-c.boundCh:
+	if c.isBound.Load() {
 		return c.bound, true
-	default:
-		return netip.AddrPort{}, false
 	}
+	return netip.AddrPort{}, false
 }
 
 func (c *UDPConn) isClosed() bool {
@@ -281,6 +290,11 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if _, bound := c.boundAddr(); !bound && !c.net.canBindEphemeral(c) {
 		return 0, c.opErr("write", dst, noFreePort(c.reqIP, syscall.EAGAIN)) // as sendto(2)
 	}
+	if err := c.waitRoom(dst); err != nil {
+		return 0, err
+	}
+	c.unsent.Add(int64(truesize(len(b))))
+	c.net.w.backlog.Add(1)
 	key := c.nextKey(dst, b, "send")
 	w := c.net.w
 	p := w.newPacket(b)
@@ -310,7 +324,7 @@ func (c *UDPConn) enqueue(p *packet) {
 		c.mu.Unlock()
 		w.drop(p, ReasonPortClosed, c.net.name)
 		return
-	case c.qbytes+len(p.payload) > c.rbuf:
+	case c.qbytes+truesize(len(p.payload)) > c.rbuf:
 		c.mu.Unlock()
 		c.stats.Overflows++
 		w.drop(p, ReasonBufferFull, c.net.name)
@@ -329,14 +343,20 @@ func (c *UDPConn) enqueue(p *packet) {
 		rec.Payload = w.keepPayload(rec.Payload) // a reader may free p once it is queued
 	}
 	c.queue = append(c.queue, p)
-	c.qbytes += len(p.payload)
+	c.qbytes += truesize(len(p.payload))
+	var notify chan struct{}
+	if c.rwait > 0 { // no reader waits: no channel to touch
+		notify = c.notify
+	}
 	c.mu.Unlock()
 	if observed {
 		w.emit(rec)
 	}
-	select {
-	case c.notify <- struct{}{}:
-	default:
+	if notify != nil {
+		select {
+		case notify <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -348,7 +368,7 @@ func (c *UDPConn) nextLocked() *packet {
 	p := c.queue[c.head]
 	c.queue[c.head] = nil
 	c.head++
-	c.qbytes -= len(p.payload)
+	c.qbytes -= truesize(len(p.payload))
 	if c.head == len(c.queue) {
 		c.queue, c.head = c.queue[:0], 0
 	}
@@ -361,13 +381,21 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 	for {
 		c.mu.Lock()
 		p := c.nextLocked()
-		more := c.head < len(c.queue)
+		more := c.head < len(c.queue) && c.rwait > 0
 		closed := c.closed.Load()
+		notify := c.notify
+		if p == nil && !closed { // announced under mu, where enqueue looks for it
+			if notify == nil {
+				c.notify = make(chan struct{}, 1)
+				notify = c.notify
+			}
+			c.rwait++
+		}
 		c.mu.Unlock()
 		if p != nil {
 			if more { // let another reader in
 				select {
-				case c.notify <- struct{}{}:
+				case notify <- struct{}{}:
 				default:
 				}
 			}
@@ -384,10 +412,17 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 		if closed {
 			return 0, netip.AddrPort{}, c.opErr("read", netip.AddrPort{}, net.ErrClosed)
 		}
+		var expired bool
 		select {
-		case <-c.notify:
+		case <-notify:
 		case <-c.closedCh:
 		case <-c.rdl.done():
+			expired = true
+		}
+		c.mu.Lock()
+		c.rwait--
+		c.mu.Unlock()
+		if expired {
 			return 0, netip.AddrPort{}, c.opErr("read", netip.AddrPort{}, os.ErrDeadlineExceeded)
 		}
 	}
@@ -466,23 +501,9 @@ func (c *UDPConn) SetDeadline(t time.Time) error {
 func (c *UDPConn) SetReadDeadline(t time.Time) error { c.rdl.set(t); return nil }
 
 // SetWriteDeadline sets the write deadline (virtual time; zero: none).
-// Writes never block, so it only makes writes after it fail.
+// It ends a write waiting for room in the send buffer, and makes writes
+// after it fail.
 func (c *UDPConn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil }
-
-// SetReadBuffer bounds the queued payload bytes; datagrams that do not fit
-// are dropped and counted (ReasonBufferFull).
-func (c *UDPConn) SetReadBuffer(bytes int) error {
-	if bytes < 0 {
-		return errors.New("vnet: negative read buffer")
-	}
-	c.mu.Lock()
-	c.rbuf = bytes
-	c.mu.Unlock()
-	return nil
-}
-
-// SetWriteBuffer is accepted and ignored: writes never queue in a socket.
-func (c *UDPConn) SetWriteBuffer(int) error { return nil }
 
 // Stats returns the socket's counters.
 func (c *UDPConn) Stats() SocketStats {
@@ -503,8 +524,18 @@ type deadline struct {
 	timer sim.Timer
 }
 
+// newDeadline makes a deadline; its channel is made at first need (most
+// sockets never set one, nor block on one).
 func newDeadline(clk sim.Clock) deadline {
-	return deadline{clk: clk, ch: make(chan struct{})}
+	return deadline{clk: clk}
+}
+
+// chLocked returns the current channel, making it if need be.
+func (d *deadline) chLocked() chan struct{} {
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	return d.ch
 }
 
 func (d *deadline) set(t time.Time) {
@@ -515,7 +546,7 @@ func (d *deadline) set(t time.Time) {
 		d.timer = nil
 	}
 	if d.fired.Load() {
-		d.ch = make(chan struct{})
+		d.ch = nil // a fresh one at first need
 		d.fired.Store(false)
 	}
 	d.at = t
@@ -523,12 +554,12 @@ func (d *deadline) set(t time.Time) {
 		return
 	}
 	dur := t.Sub(d.clk.Now())
+	ch := d.chLocked()
 	if dur <= 0 {
-		close(d.ch)
+		close(ch)
 		d.fired.Store(true)
 		return
 	}
-	ch := d.ch
 	d.timer = d.clk.AfterFunc(dur, func() {
 		d.mu.Lock()
 		if d.ch == ch && !d.fired.Load() {
@@ -542,7 +573,7 @@ func (d *deadline) set(t time.Time) {
 func (d *deadline) done() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.ch
+	return d.chLocked()
 }
 
 func (d *deadline) expired() bool { return d.fired.Load() }

@@ -44,6 +44,15 @@ type world struct {
 	// goroutines are never woken at one instant (their order would race).
 	lastApp int64
 
+	// The world's backlog of datagrams written and not yet sent, and the
+	// writers waiting for it to shrink, first come first woken
+	// (sockbuf.go). Safe from any goroutine; waiters is guarded by roomMu
+	// and nwait is its length.
+	backlog atomic.Int64
+	nwait   atomic.Int64
+	roomMu  sync.Mutex
+	waiters []chan struct{}
+
 	ctlMu   sync.Mutex // guards ctlSeq and changes
 	ctlSeq  uint64
 	changes map[uint64]*linkChange // link changes submitted and not yet fired, by seq (see adopt.go)
