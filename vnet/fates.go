@@ -97,10 +97,12 @@ func instrumentWorld(w *world) {
 	}
 }
 
-// instrumentLink hooks a new link's model.
+// instrumentLink hooks a link's model. A link has no model until it is
+// first impaired (Link.impairment makes it, and calls this then): a perfect
+// link decides nothing at random, so there is nothing to record or script.
 func instrumentLink(l *Link) {
 	in := instrumentsFor(l.w.sched)
-	if in == nil {
+	if in == nil || l.model == nil {
 		return
 	}
 	if in.Script != nil {

@@ -76,6 +76,7 @@ func (l *Link) impairment() *impair.Link {
 		if l.rng == nil {
 			l.rng = l.w.sched.Rand("link " + l.name)
 		}
+		instrumentLink(l) // fates.go: record or script its decisions
 	}
 	return l.model
 }
