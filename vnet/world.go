@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pion/logging"
 
@@ -75,16 +74,6 @@ func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
 	instrumentWorld(w)
 	w.attachTraceFile()
 	return w
-}
-
-// control runs fn on the scheduler at virtual time at (or the next
-// nanosecond). Safe from any goroutine, including handlers; never blocks.
-func (w *world) control(at time.Time, fn func()) {
-	w.ctlMu.Lock()
-	w.ctlSeq++
-	seq := w.ctlSeq
-	w.ctlMu.Unlock()
-	w.sched.Submit(at, controlKey(seq), sim.HandlerFunc(func(uint64) { fn() }), 0)
 }
 
 // read runs fn where it may read and change simulator state: on the
