@@ -1,0 +1,62 @@
+package ladder
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNoArrow is returned by Highlight for a packet id that has no arrow in
+// the diagram (the trace does not hold that packet).
+var ErrNoArrow = errors.New("ladder: no arrow for packet")
+
+// Highlight asks for a packet's arrows to be marked on the page with a
+// label, as the shrinker marks the few fates that make a run fail.
+type Highlight struct {
+	ID    uint64 // the packet's id in the trace (every arrow of it: a duplicate's too)
+	Label string // shown next to the arrow and in the page's list of marks
+}
+
+// Highlight marks the arrows of each h's packet: the page draws them
+// thick and orange, labelled, and lists the labels at its top, each a link
+// that shows its arrow. A packet marked twice keeps both labels. It returns
+// the number of arrows marked, and ErrNoArrow naming the ids not found
+// (the others are marked anyway).
+func (d *Diagram) Highlight(hs ...Highlight) (int, error) {
+	byID := map[uint64][]int{}
+	for i := range d.Arrows {
+		byID[d.Arrows[i].ID] = append(byID[d.Arrows[i].ID], i)
+	}
+	n := 0
+	var missing []uint64
+	for _, h := range hs {
+		arrows := byID[h.ID]
+		if len(arrows) == 0 {
+			missing = append(missing, h.ID)
+			continue
+		}
+		for _, i := range arrows {
+			a := &d.Arrows[i]
+			if a.Note == "" {
+				n++
+				a.Note = h.Label
+			} else {
+				a.Note += "; " + h.Label
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return n, fmt.Errorf("%w: ids %v", ErrNoArrow, missing)
+	}
+	return n, nil
+}
+
+// Highlighted returns the marked arrows, in order of sending.
+func (d *Diagram) Highlighted() []Arrow {
+	var out []Arrow
+	for _, a := range d.Arrows {
+		if a.Note != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
