@@ -2,7 +2,6 @@ package shrink_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,14 +19,8 @@ import (
 
 // pageArrows returns the arrows embedded in a ladder page.
 func pageArrows(t *testing.T, page string) []ladder.Arrow {
-	_, data, ok := strings.Cut(page, `<script id="data" type="application/json">`)
-	require.True(t, ok, "the page embeds its data")
-	data, _, ok = strings.Cut(data, "</script>")
-	require.True(t, ok)
-	var d struct {
-		Arrows []ladder.Arrow `json:"arrows"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(data), &d))
+	d, err := ladder.ReadHTML(strings.NewReader(page))
+	require.NoError(t, err)
 	return d.Arrows
 }
 

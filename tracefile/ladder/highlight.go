@@ -1,8 +1,11 @@
 package ladder
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // ErrNoArrow is returned by Highlight for a packet id that has no arrow in
@@ -59,4 +62,28 @@ func (d *Diagram) Highlighted() []Arrow {
 		}
 	}
 	return out
+}
+
+// ErrNotLadder is returned by ReadHTML for a page WriteHTML did not write.
+var ErrNotLadder = errors.New("ladder: not a ladder page")
+
+// ReadHTML reads back the diagram a page of WriteHTML embeds (its lanes,
+// arrows and highlights), for tools and tests that check what a page shows.
+func ReadHTML(r io.Reader) (*Diagram, error) {
+	page, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("ladder: %w", err)
+	}
+	_, data, ok := bytes.Cut(page, []byte(dataOpen))
+	if ok {
+		data, _, ok = bytes.Cut(data, []byte("</script>"))
+	}
+	if !ok {
+		return nil, ErrNotLadder
+	}
+	var d Diagram
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotLadder, err)
+	}
+	return &d, nil
 }

@@ -37,6 +37,9 @@ func WriteHTML(w io.Writer, d *Diagram) error {
 	return err
 }
 
+// dataOpen opens the page's script element that holds the diagram as JSON.
+const dataOpen = `<script id="data" type="application/json">`
+
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
@@ -79,7 +82,7 @@ from <input id="from" class="t" type="text" title="window start, ms"> to <input 
 <svg id="heads" width="100%"></svg>
 <svg id="chart" width="100%"></svg>
 <div id="detail"></div>
-<script id="data" type="application/json">{{DATA}}</script>
+` + dataOpen + `{{DATA}}</script>
 <script>
 "use strict";
 const D=JSON.parse(document.getElementById("data").textContent);

@@ -329,6 +329,11 @@ func TestHighlight(t *testing.T) {
 	page := b.String()
 	assert.Contains(t, page, `"note":"fate 1: lost; again"`)
 	assert.Contains(t, page, `"note":"fate 2: lost"`)
+	back, err := ladder.ReadHTML(strings.NewReader(page))
+	require.NoError(t, err)
+	assert.Equal(t, d.Highlighted(), back.Highlighted(), "the page embeds the marks")
+	_, err = ladder.ReadHTML(strings.NewReader("<html></html>"))
+	assert.ErrorIs(t, err, ladder.ErrNotLadder)
 
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
