@@ -15,8 +15,11 @@ var ErrNoArrow = errors.New("ladder: no arrow for packet")
 // Highlight asks for a packet's arrows to be marked on the page with a
 // label, as the shrinker marks the few fates that make a run fail.
 type Highlight struct {
-	ID    uint64 // the packet's id in the trace (every arrow of it: a duplicate's too)
-	Label string // shown next to the arrow and in the page's list of marks
+	ID uint64 // the packet's id in the trace (every arrow of it: a duplicate's too)
+	// Label is shown in the page's list of marks and in the arrow's
+	// detail; next to the arrow, only its head up to the first ": " (so
+	// "fate 2: drop the 5th packet ..." labels the arrow "fate 2").
+	Label string
 }
 
 // Highlight marks the arrows of each h's packet: the page draws them

@@ -133,11 +133,12 @@ function render(){
   const pts=a.pts.map(p=>X(p.x).toFixed(1)+","+Y(p.t).toFixed(1)).join(" ");
   const fate=a.fate==="inflight"?"inflight":a.fate;
   const cls=(fate==="inflight"?"":"arrow ")+fate+(a.note?" hl":"")+(a.i===sel?" sel":"");
-  s+='<g class="'+cls+'" data-i="'+a.i+'"><title>'+esc(a.detail)+'</title><polyline points="'+pts+'"'+(a.fate==="deliver"?' marker-end="url(#ah)"':'')+'/>';
+  s+='<g class="'+cls+'" data-i="'+a.i+'"><title>'+esc((a.note?a.note+"\n":"")+a.detail)+'</title><polyline points="'+pts+'"'+(a.fate==="deliver"?' marker-end="url(#ah)"':'')+'/>';
   const last=a.pts[a.pts.length-1];
   if(a.fate==="drop"&&last){const x=X(last.x),y=Y(last.t);s+='<path d="M'+(x-4)+','+(y-4)+'L'+(x+4)+','+(y+4)+'M'+(x-4)+','+(y+4)+'L'+(x+4)+','+(y-4)+'" stroke="#c01c28" stroke-width="2"/><text class="why" x="'+(x+6)+'" y="'+(y+4)+'">'+esc(a.reason)+'</text>';}
   if(labels&&a.pts.length>1){const p=a.pts[0],q=a.pts[1];s+='<text class="lbl" x="'+((X(p.x)+X(q.x))/2).toFixed(1)+'" y="'+(((Y(p.t)+Y(q.t))/2)-3).toFixed(1)+'" text-anchor="middle">'+esc(a.label)+' #'+a.id+'</text>';}
-  if(a.note&&last){s+='<text class="note" x="'+(X(last.x)+6).toFixed(1)+'" y="'+(Y(last.t)+17).toFixed(1)+'">'+esc(a.note)+'</text>';}
+  if(a.note&&last){const x=X(last.x),r=x>w/2; // on the right half, the label runs leftwards
+   s+='<text class="note" x="'+(r?x-6:x+6).toFixed(1)+'" y="'+(Y(last.t)+17).toFixed(1)+'"'+(r?' text-anchor="end"':'')+'>'+esc(a.note.split(": ")[0])+'</text>';}
   for(const m of a.marks||[]){s+='<circle cx="'+X(m.x)+'" cy="'+Y(m.t)+'" r="3" fill="#2a7d2a"><title>'+esc(m.text)+'</title></circle>';
    if(vis.length<=NATS||a.i===sel)s+='<text class="nat" x="'+(X(m.x)+5)+'" y="'+(Y(m.t)+12)+'">'+esc(m.text)+'</text>';}
   s+='</g>';shown++;
@@ -157,7 +158,7 @@ chart.addEventListener("wheel",e=>{e.preventDefault();if(e.ctrlKey){const r=char
 chart.addEventListener("click",e=>{const g=e.target.closest("g[data-i]");if(!g){$("detail").style.display="none";sel=-1;render();return;}
  show(D.arrows[+g.dataset.i]);});
 function show(a){const d=$("detail");sel=a.i;d.style.display="block";
- d.textContent="packet id "+a.id+": "+a.fate+(a.reason?" ("+a.reason+")":"")+"\n"+a.detail+"\n\nstop a debugger just before its send:  VNETSIM_BREAK="+a.ev0+(a.ev1?"   before its end:  VNETSIM_BREAK="+a.ev1:"")+"   or  VNETSIM_BREAK=id:"+a.id;render();}
+ d.textContent=(a.note?a.note+"\n":"")+"packet id "+a.id+": "+a.fate+(a.reason?" ("+a.reason+")":"")+"\n"+a.detail+"\n\nstop a debugger just before its send:  VNETSIM_BREAK="+a.ev0+(a.ev1?"   before its end:  VNETSIM_BREAK="+a.ev1:"")+"   or  VNETSIM_BREAK=id:"+a.id;render();}
 // The highlighted arrows (Diagram.Highlight), listed at the top: a click
 // brings the arrow into view and shows its detail.
 {const hl=D.arrows.filter(a=>a.note);
