@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,8 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/sim/sweep"
+	"github.com/vnetsim/vnetsim/tracefile"
+	"github.com/vnetsim/vnetsim/tracefile/ladder"
 	"github.com/vnetsim/vnetsim/vnet"
 )
 
@@ -187,6 +190,8 @@ func TestFlakyICEShrink(t *testing.T) {
 		assert.NoError(t, run(seed, vnet.Instruments{Script: vnet.Script(fewer)}), "without fate %d", i+1)
 	}
 
+	checkShrunkLadder(t, res, run)
+
 	src, err := res.GoTest(flakyTestFile())
 	require.NoError(t, err)
 	if *updateShrunk {
@@ -197,6 +202,59 @@ func TestFlakyICEShrink(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(committed), string(src),
 		"%s is what the shrink generates today; regenerate with go test ./scenarios -run TestFlakyICEShrink -update-shrunk", shrunkFile)
+}
+
+// checkShrunkLadder draws the replay of the minimal set as a ladder page
+// (in t.TempDir(), and at $VNETSIM_SHRINK_LADDER for a person to open) and
+// checks that it highlights exactly the kept fates, each a loss in the
+// replay's trace.
+func checkShrunkLadder(t *testing.T, res *shrink.Result, run shrink.Run) {
+	var trace bytes.Buffer
+	ids, err := res.WriteTrace(run, &trace)
+	require.NoError(t, err)
+	tr, err := tracefile.Read(&trace)
+	require.NoError(t, err)
+	lost := map[uint64]tracefile.Event{} // the packets lost on a link (not filtered by a NAT, say)
+	for _, e := range tr.Events {
+		if e.Kind == "drop" && e.Reason == "loss" {
+			lost[e.ID] = e
+		}
+	}
+	require.Len(t, ids, len(res.Fates))
+	for i, id := range ids {
+		e, ok := lost[id]
+		if assert.True(t, ok, "fate %d: packet %d is dropped in the trace", i+1, id) {
+			assert.Equal(t, res.Fates[i].Link, e.Where, "fate %d is dropped on its link", i+1)
+		}
+	}
+	assert.Len(t, lost, len(res.Fates), "nothing random is left: the kept losses are the replay's only losses")
+
+	path := filepath.Join(t.TempDir(), "shrunk.html")
+	if p := os.Getenv("VNETSIM_SHRINK_LADDER"); p != "" {
+		path = p
+	}
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, res.WriteLadder(run, f))
+	require.NoError(t, f.Close())
+	t.Logf("ladder of the shrunk replay: %s", path)
+
+	f, err = os.Open(path)
+	require.NoError(t, err)
+	d, err := ladder.ReadHTML(f)
+	require.NoError(t, f.Close())
+	require.NoError(t, err)
+	marked := d.Highlighted()
+	require.Len(t, marked, len(res.Fates), "the page highlights exactly the kept fates")
+	lines := res.Describe()
+	for i, a := range marked {
+		assert.Equal(t, "drop", a.Fate, "highlighted arrow %d", i+1)
+		assert.Equal(t, "loss", a.Reason)
+		_, ok := lost[a.ID]
+		assert.True(t, ok, "highlighted arrow %d is a drop in the trace", i+1)
+		assert.Equal(t, ids[i], a.ID, "in the order of the fates")
+		assert.Equal(t, fmt.Sprintf("shrunk fate %d: %s", i+1, lines[i]), a.Note)
+	}
 }
 
 func flakyTestFile() shrink.TestFile {

@@ -5,7 +5,9 @@
 // gets its link's base fate) as long as the failure still happens when the
 // run is replayed from the remaining fates alone, with no randomness. What
 // is left is the handful of losses or delays that matter, described for
-// people, and a Go test file that reproduces the failure from them.
+// people, shown on a ladder diagram of their replay (Result.WriteLadder:
+// each kept fate's arrow highlighted and labelled), and a Go test file that
+// reproduces the failure from them.
 //
 // A failure that persists with no fate at all does not come from the
 // network's randomness; Shrink says so (Result.NotNetwork).

@@ -82,6 +82,8 @@ type Result struct {
 	Runs int
 	// Start is Options.Start, for Describe.
 	Start time.Time
+
+	same func(original, failure error) bool // Options.Same, for WriteTrace
 }
 
 // Shrink records the fates of seed's failing run, checks that replaying them
@@ -98,7 +100,7 @@ func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
 	if opt.Confirm == 0 {
 		opt.Confirm = 5
 	}
-	res := &Result{Seed: seed, Start: opt.Start}
+	res := &Result{Seed: seed, Start: opt.Start, same: opt.Same}
 	var log vnet.FateLog
 	res.Failure = run(seed, vnet.Instruments{Fates: log.Record})
 	res.Runs++

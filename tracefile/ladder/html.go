@@ -13,6 +13,8 @@ import (
 // with zoom (buttons, ctrl+wheel), a scrubber, scrolling (wheel), and
 // filters by host, by flow (a pair of addresses as sent, both ways), by
 // text (an address, a protocol, a reason, id:N) and by time window.
+// Arrows marked by Diagram.Highlight are drawn orange with their label and
+// listed at the top of the page, each a link to its arrow.
 // Nothing is loaded from the network. Opening the page with #all in its
 // address draws every arrow at once, zoomed to the whole run (what tests
 // count); host=NAME, flow=..., q=TEXT and from=MS&to=MS (joined with &,
@@ -35,6 +37,9 @@ func WriteHTML(w io.Writer, d *Diagram) error {
 	return err
 }
 
+// dataOpen opens the page's script element that holds the diagram as JSON.
+const dataOpen = `<script id="data" type="application/json">`
+
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
 }
@@ -56,10 +61,14 @@ svg text{font:11px system-ui,sans-serif}
 .arrow.deliver polyline{stroke:#1a5fb4}
 .arrow.drop polyline{stroke:#c01c28;stroke-dasharray:5 3}
 .arrow:hover polyline,.arrow.sel polyline{stroke-width:3}
+.arrow.hl polyline{stroke:#e66100;stroke-width:3.2;stroke-dasharray:none}
+.note{fill:#e66100;font-weight:700}
+#marks{padding:6px 8px;background:#fff4e8;border-bottom:1px solid #e66100}#marks ol{margin:4px 0 0;padding-left:22px}#marks a{color:#b34700}
 .lbl{fill:#1a5fb4}.why{fill:#c01c28;font-weight:600}.nat{fill:#2a7d2a;font-size:10px}
 .tick{stroke:#eee}.tl{fill:#888;font-size:10px}
 #detail{position:fixed;right:8px;bottom:8px;max-width:60%;max-height:40%;overflow:auto;background:#fffff0;border:1px solid #cc9;padding:6px;white-space:pre;font:11px monospace;display:none}
 </style></head><body>
+<div id="marks" hidden></div>
 <div id="bar">
 <b>{{TITLE}}</b>
 <button id="zin" title="zoom in (ctrl+wheel)">+</button><button id="zout" title="zoom out">&minus;</button><button id="fit">fit</button>
@@ -73,7 +82,7 @@ from <input id="from" class="t" type="text" title="window start, ms"> to <input 
 <svg id="heads" width="100%"></svg>
 <svg id="chart" width="100%"></svg>
 <div id="detail"></div>
-<script id="data" type="application/json">{{DATA}}</script>
+` + dataOpen + `{{DATA}}</script>
 <script>
 "use strict";
 const D=JSON.parse(document.getElementById("data").textContent);
@@ -85,7 +94,7 @@ const M=90; // left margin: the time axis
 const end=Math.max(D.end,1);
 let t0=0, span=end, sel=-1;
 D.arrows.forEach((a,i)=>{a.i=i;a.t1=a.pts.length?a.pts[a.pts.length-1].t:0;a.t0=a.pts.length?a.pts[0].t:0;
- a.s=(a.src+" "+a.dst+" "+a.label+" "+(a.reason||"")+" id:"+a.id+" "+a.detail).toLowerCase();
+ a.s=(a.src+" "+a.dst+" "+a.label+" "+(a.reason||"")+" "+(a.note||"")+" id:"+a.id+" "+a.detail).toLowerCase();
  a.lanes=new Set([a.from,a.to].concat(a.pts.map(p=>p.x)));
  a.flow=a.src<a.dst?a.src+" <> "+a.dst:a.dst+" <> "+a.src;});
 {const fc=new Map();for(const a of D.arrows)fc.set(a.flow,(fc.get(a.flow)||0)+1);
@@ -118,16 +127,18 @@ function render(){
  D.lanes.forEach((l,i)=>{s+='<line class="lane '+(l.kind||"")+'" x1="'+X(i)+'" x2="'+X(i)+'" y1="0" y2="'+h+'"/>';});
  let shown=0,inview=0;
  const vis=[];
- for(const a of D.arrows){if(!visible(a))continue;inview++;if(vis.length<MAX)vis.push(a);}
+ for(const a of D.arrows){if(!visible(a))continue;inview++;if(vis.length<MAX||a.note)vis.push(a);}
  const labels=vis.length<=Math.min(LABELS,H()/14); // one label line per arrow at most
  for(const a of vis){
   const pts=a.pts.map(p=>X(p.x).toFixed(1)+","+Y(p.t).toFixed(1)).join(" ");
   const fate=a.fate==="inflight"?"inflight":a.fate;
-  const cls=(fate==="inflight"?"":"arrow ")+fate+(a.i===sel?" sel":"");
-  s+='<g class="'+cls+'" data-i="'+a.i+'"><title>'+esc(a.detail)+'</title><polyline points="'+pts+'"'+(a.fate==="deliver"?' marker-end="url(#ah)"':'')+'/>';
+  const cls=(fate==="inflight"?"":"arrow ")+fate+(a.note?" hl":"")+(a.i===sel?" sel":"");
+  s+='<g class="'+cls+'" data-i="'+a.i+'"><title>'+esc((a.note?a.note+"\n":"")+a.detail)+'</title><polyline points="'+pts+'"'+(a.fate==="deliver"?' marker-end="url(#ah)"':'')+'/>';
   const last=a.pts[a.pts.length-1];
   if(a.fate==="drop"&&last){const x=X(last.x),y=Y(last.t);s+='<path d="M'+(x-4)+','+(y-4)+'L'+(x+4)+','+(y+4)+'M'+(x-4)+','+(y+4)+'L'+(x+4)+','+(y-4)+'" stroke="#c01c28" stroke-width="2"/><text class="why" x="'+(x+6)+'" y="'+(y+4)+'">'+esc(a.reason)+'</text>';}
   if(labels&&a.pts.length>1){const p=a.pts[0],q=a.pts[1];s+='<text class="lbl" x="'+((X(p.x)+X(q.x))/2).toFixed(1)+'" y="'+(((Y(p.t)+Y(q.t))/2)-3).toFixed(1)+'" text-anchor="middle">'+esc(a.label)+' #'+a.id+'</text>';}
+  if(a.note&&last){const x=X(last.x),r=x>w/2; // on the right half, the label runs leftwards
+   s+='<text class="note" x="'+(r?x-6:x+6).toFixed(1)+'" y="'+(Y(last.t)+17).toFixed(1)+'"'+(r?' text-anchor="end"':'')+'>'+esc(a.note.split(": ")[0])+'</text>';}
   for(const m of a.marks||[]){s+='<circle cx="'+X(m.x)+'" cy="'+Y(m.t)+'" r="3" fill="#2a7d2a"><title>'+esc(m.text)+'</title></circle>';
    if(vis.length<=NATS||a.i===sel)s+='<text class="nat" x="'+(X(m.x)+5)+'" y="'+(Y(m.t)+12)+'">'+esc(m.text)+'</text>';}
   s+='</g>';shown++;
@@ -144,9 +155,17 @@ $("scrub").oninput=e=>{t0=+e.target.value;clamp();render();};
 $("from").onchange=$("to").onchange=()=>{const a=parseFloat($("from").value)*1e6,b=parseFloat($("to").value)*1e6;if(b>a){t0=a;span=b-a;clamp();render();}};
 $("host").onchange=render;$("flow").onchange=render;$("q").oninput=render;
 chart.addEventListener("wheel",e=>{e.preventDefault();if(e.ctrlKey){const r=chart.getBoundingClientRect();zoom(e.deltaY>0?1.25:0.8,t0+(e.clientY-r.top-10)/(H()-20)*span);}else{t0+=e.deltaY/H()*span;clamp();render();}},{passive:false});
-chart.addEventListener("click",e=>{const g=e.target.closest("g[data-i]");const d=$("detail");if(!g){d.style.display="none";sel=-1;render();return;}
- const a=D.arrows[+g.dataset.i];sel=a.i;d.style.display="block";
- d.textContent="packet id "+a.id+": "+a.fate+(a.reason?" ("+a.reason+")":"")+"\n"+a.detail+"\n\nstop a debugger just before its send:  VNETSIM_BREAK="+a.ev0+(a.ev1?"   before its end:  VNETSIM_BREAK="+a.ev1:"")+"   or  VNETSIM_BREAK=id:"+a.id;render();});
+chart.addEventListener("click",e=>{const g=e.target.closest("g[data-i]");if(!g){$("detail").style.display="none";sel=-1;render();return;}
+ show(D.arrows[+g.dataset.i]);});
+function show(a){const d=$("detail");sel=a.i;d.style.display="block";
+ d.textContent=(a.note?a.note+"\n":"")+"packet id "+a.id+": "+a.fate+(a.reason?" ("+a.reason+")":"")+"\n"+a.detail+"\n\nstop a debugger just before its send:  VNETSIM_BREAK="+a.ev0+(a.ev1?"   before its end:  VNETSIM_BREAK="+a.ev1:"")+"   or  VNETSIM_BREAK=id:"+a.id;render();}
+// The highlighted arrows (Diagram.Highlight), listed at the top: a click
+// brings the arrow into view and shows its detail.
+{const hl=D.arrows.filter(a=>a.note);
+ if(hl.length){const m=$("marks");m.hidden=false;
+  m.innerHTML="<b>"+hl.length+" highlighted arrow"+(hl.length>1?"s":"")+"</b><ol>"+hl.map(a=>'<li><a href="#" data-i="'+a.i+'">'+esc(a.note)+'</a> <span class="sub">(packet id '+a.id+": "+esc(a.fate+(a.reason?" "+a.reason:""))+" at "+ms(a.t1)+" ms)</span></li>").join("")+"</ol>";
+  m.addEventListener("click",e=>{const l=e.target.closest("a[data-i]");if(!l)return;e.preventDefault();const a=D.arrows[+l.dataset.i];
+   if(a.t0<t0||a.t1>t0+span){t0=(a.t0+a.t1)/2-span/2;clamp();}show(a);});}}
 window.addEventListener("resize",render);
 // #all&host=NAME&flow=A <> B&q=TEXT&from=MS&to=MS: open with these set.
 if(HP.has("host"))$("host").value=String(D.lanes.findIndex(l=>l.name===HP.get("host")));

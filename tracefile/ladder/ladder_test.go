@@ -297,3 +297,54 @@ func TestBuildDuplicates(t *testing.T) {
 	assert.Empty(t, tr.Topology.Nodes, "no topology: lanes in order of appearance")
 	assert.Equal(t, "a", d.Lanes[0].Name)
 }
+
+// Highlighted packets are marked on their arrows, listed at the top of the
+// page, and drawn orange with their label; an id not in the trace is a
+// typed error.
+func TestHighlight(t *testing.T) {
+	d := ladder.Build(holePunchTrace(t))
+	var drops []uint64
+	for _, a := range d.Arrows {
+		if a.Fate == "drop" && !slices.Contains(drops, a.ID) {
+			drops = append(drops, a.ID)
+		}
+	}
+	require.GreaterOrEqual(t, len(drops), 2)
+	n, err := d.Highlight(ladder.Highlight{ID: drops[0], Label: "fate 1: lost"}, ladder.Highlight{ID: drops[1], Label: "fate 2: lost"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	hl := d.Highlighted()
+	require.Len(t, hl, 2)
+	assert.Equal(t, []string{"fate 1: lost", "fate 2: lost"}, []string{hl[0].Note, hl[1].Note})
+	assert.Equal(t, []uint64{drops[0], drops[1]}, []uint64{hl[0].ID, hl[1].ID})
+
+	n, err = d.Highlight(ladder.Highlight{ID: drops[0], Label: "again"}, ladder.Highlight{ID: 1 << 40, Label: "absent"})
+	require.ErrorIs(t, err, ladder.ErrNoArrow)
+	assert.Contains(t, err.Error(), "1099511627776")
+	assert.Zero(t, n, "an arrow marked twice is counted once")
+	assert.Equal(t, "fate 1: lost; again", d.Highlighted()[0].Note)
+
+	var b bytes.Buffer
+	require.NoError(t, ladder.WriteHTML(&b, d))
+	page := b.String()
+	assert.Contains(t, page, `"note":"fate 1: lost; again"`)
+	assert.Contains(t, page, `"note":"fate 2: lost"`)
+	back, err := ladder.ReadHTML(strings.NewReader(page))
+	require.NoError(t, err)
+	assert.Equal(t, d.Highlighted(), back.Highlighted(), "the page embeds the marks")
+	_, err = ladder.ReadHTML(strings.NewReader("<html></html>"))
+	assert.ErrorIs(t, err, ladder.ErrNotLadder)
+
+	browser, err := exec.LookPath("chromium")
+	if err != nil {
+		return // the data is checked; drawing it needs a browser
+	}
+	file := filepath.Join(t.TempDir(), "hl.html")
+	require.NoError(t, os.WriteFile(file, b.Bytes(), 0o644))
+	dom := run(t, browser, "--dump-dom", "file://"+file+"#all")
+	assert.Equal(t, 2, strings.Count(dom, `<g class="arrow drop hl`), "the two arrows drawn highlighted")
+	drawn := func(s string) int { return strings.Count(dom, s) - strings.Count(page, s) } // not the script's own text
+	assert.Equal(t, 2, drawn(`<text class="note"`), "each labelled")
+	assert.Equal(t, 2, drawn(`<li><a href="#" data-i=`), "and listed at the top")
+	assert.Contains(t, dom, "2 highlighted arrows")
+}

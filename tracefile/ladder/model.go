@@ -47,6 +47,9 @@ type Arrow struct {
 	From   int     `json:"from"` // the sending lane
 	To     int     `json:"to"`   // the lane of the delivery or drop (the far end for a link)
 	Detail string  `json:"detail"`
+	// Note is the label of a highlighted arrow (Diagram.Highlight), empty
+	// for the others.
+	Note string `json:"note,omitempty"`
 }
 
 // Diagram is a trace laid out: lanes left to right, arrows in order of
