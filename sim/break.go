@@ -143,7 +143,9 @@ func (s *Scheduler) checkBreak(at int64, sl *slot, arg uint64) {
 		return
 	}
 	if !debuggerAttached() {
-		s.log.Warnf("breakpoint: event %d (%s, tag %d, at %s) reached; no debugger attached, not stopping",
+		// At error level: the default log level shows it, so a user who
+		// set VNETSIM_BREAK without a debugger sees why nothing stopped.
+		s.log.Errorf("breakpoint: event %d (%s, tag %d, at %s) reached; no debugger attached, not stopping",
 			info.N, info.Label, info.Tag, info.At.Format(time.RFC3339Nano))
 		return
 	}

@@ -38,6 +38,10 @@ usage:
 
 Flags may come before or after SCENARIO. "vnetsim run -h" and
 "vnetsim sweep -h" list each command's flags.
+
+Exit status: 0 when the command ran (a sweep's failing seeds are its
+findings, not an error: read its summary, or -json/-junit), 1 when a run
+did not connect or a seed could not run at all, 2 for bad usage.
 `
 
 // parseCommand parses the flags of command ("run" or "sweep"), before or
@@ -102,11 +106,18 @@ func parseCommand(command string, args []string, stderr io.Writer) (string, opti
 		return fail("-seeds %d: sweep at least one seed", o.seeds)
 	case command == "sweep" && o.parallel < 1:
 		return fail("-parallel %d: run at least one seed at a time", o.parallel)
+	case command == "sweep" && o.seeds > maxSeeds:
+		return fail("-seeds %d: at most %d seeds in one sweep (shard bigger sweeps with -shard)", o.seeds, maxSeeds)
+	case o.swarm && (o.save != "" || o.trace > 0):
+		return fail("-swarm cannot be combined with -save or -trace yet")
 	case o.swarm && pos[0] == "ice":
 		return fail("-swarm applies to holepunch, holepunch6 and flaky, not ice")
 	}
 	return pos[0], o, 0, true
 }
+
+// maxSeeds bounds one sweep: its seed list and results are held in memory.
+const maxSeeds = 10_000_000
 
 // scenarioNames lists the scenarios command takes, sorted.
 func scenarioNames(command string) []string {

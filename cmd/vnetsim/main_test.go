@@ -69,6 +69,9 @@ func TestCLIFlagHandling(t *testing.T) {
 		{[]string{"sweep", "ice"}, 2, "not ice"},
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"run", "holepunch", "-nosuchflag"}, 2, "flag provided but not defined"},
+		{[]string{"sweep", "-seeds", "2000000000", "holepunch"}, 2, "at most 10000000 seeds"},
+		{[]string{"run", "-swarm", "-save", "dir", "holepunch"}, 2, "-swarm cannot be combined"},
+		{[]string{"run", "-swarm", "-trace", "5", "holepunch"}, 2, "-swarm cannot be combined"},
 	} {
 		var out, errb bytes.Buffer
 		assert.Equal(t, tc.code, run(tc.args, &out, &errb), "%v: %s", tc.args, errb.String())

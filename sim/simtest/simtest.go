@@ -40,6 +40,9 @@ func Run(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler), o
 // it starts.
 func run(t *testing.T, seed uint64, o options, observe func(sim.EventInfo), body func(t *testing.T, s *sim.Scheduler)) {
 	t.Helper()
+	if body == nil {
+		t.Fatal("simtest.Run: nil body")
+	}
 	leave := o.enter()
 	defer leave()
 	var tr *runTrace
@@ -69,6 +72,9 @@ func run(t *testing.T, seed uint64, o options, observe func(sim.EventInfo), body
 // their work before virtual time moves. Options and checks as Run's.
 func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Scheduler), opts ...Option) {
 	t.Helper()
+	if body == nil {
+		t.Fatal("simtest.RunManual: nil body")
+	}
 	o := buildOptions(opts)
 	leave := o.enter()
 	defer leave()
@@ -94,6 +100,9 @@ func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Schedul
 // seed.
 func Seeds(t *testing.T, n int, body func(t *testing.T, seed uint64)) {
 	t.Helper()
+	if n < 1 || body == nil {
+		t.Fatalf("simtest.Seeds: need at least one seed and a body (n = %d, body nil: %t)", n, body == nil)
+	}
 	seeds := make([]uint64, 0, n)
 	if seed, ok := Seed(t); ok {
 		seeds = append(seeds, seed)
