@@ -20,7 +20,7 @@ func (r *Router) AddHost(name string, ip string) error {
 	if name == "" {
 		return configErr("router %q: AddHost: empty name", r.name)
 	}
-	r.w.read(func() { r.hosts[name] = append(r.hosts[name], a) })
+	r.w.do(func() { r.hosts[name] = append(r.hosts[name], a) })
 	return nil
 }
 
@@ -59,7 +59,7 @@ func (n *Net) lookupHost(host string, want fam) ([]netip.Addr, error) {
 	if host == "localhost" {
 		as = []netip.Addr{loopback, loopback6}
 	} else if n.router != nil {
-		n.w.read(func() { as = n.router.lookup(host) })
+		n.w.do(func() { as = n.router.lookup(host) })
 	}
 	out := make([]netip.Addr, 0, len(as))
 	for _, a := range as {

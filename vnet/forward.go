@@ -40,7 +40,7 @@ func (r *Router) arrive(p *packet, via *Link) {
 func (r *Router) inbound(p *packet) {
 	if p.dst.Addr().Is6() {
 		if r.fw != nil {
-			v := r.fw.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
+			v := r.fw.Inbound(r.w.sched.Now(), p.flow())
 			if v != nat.Pass {
 				r.drop(p, firewallReason(v))
 				return
@@ -59,7 +59,7 @@ func (r *Router) inbound(p *packet) {
 	}
 	if r.nat != nil {
 		src, dst := p.src, p.dst
-		f, v := r.nat.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
+		f, v := r.nat.Inbound(r.w.sched.Now(), p.flow())
 		if v != nat.Pass {
 			r.drop(p, natReason(v))
 			return
@@ -111,7 +111,7 @@ func (r *Router) forward(p *packet) {
 	if r.nat != nil {
 		now := r.w.sched.Now()
 		src, odst := p.src, p.dst
-		flow := nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()}
+		flow := p.flow()
 		if r.nat.IsExternal(dst) {
 			// To our own outside address: hairpinning (RFC 4787 §6).
 			f, v := r.nat.Hairpin(now, flow)
@@ -165,7 +165,7 @@ func (r *Router) forward6(p *packet) {
 		return
 	}
 	if r.fw != nil {
-		v := r.fw.Outbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
+		v := r.fw.Outbound(r.w.sched.Now(), p.flow())
 		if v != nat.Pass {
 			r.drop(p, firewallReason(v))
 			return
@@ -278,4 +278,9 @@ func firewallReason(v nat.Verdict) Reason {
 		return ReasonFirewallUnsolicited
 	}
 	return ReasonInvalid
+}
+
+// flow is p as the NAT and the firewall see it.
+func (p *packet) flow() nat.Flow {
+	return nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()}
 }

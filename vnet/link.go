@@ -32,7 +32,9 @@ type Link struct {
 	held  []*packet
 	stats LinkStats
 
-	// perfect: the model is the zero config (see isPerfect); fastPassed and
+	// perfect: the model passes every packet at once, unchanged
+	// (impair.Config.IsPerfect), so send skips it on the per-packet path
+	// and counts what the model would have counted; fastPassed and
 	// fastBytes count the packets that skipped it, added to its stats.
 	perfect               bool
 	fastPassed, fastBytes uint64
@@ -117,21 +119,12 @@ func (l *Link) change(at time.Time, fn func()) { l.w.submitChange(at, fn) }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error {
-	if l.model == nil && isPerfect(cfg) {
+	if l.model == nil && cfg.IsPerfect() {
 		return nil // still the zero model's behaviour: nothing to make
 	}
 	err := l.impairment().SetConfig(cfg)
-	l.perfect = isPerfect(l.model.Config())
+	l.perfect = l.model.Config().IsPerfect()
 	return err
-}
-
-// isPerfect reports a model that passes every packet at once, unchanged:
-// such a link skips the model on the per-packet path (send counts what the
-// model would have counted).
-func isPerfect(c impair.Config) bool {
-	return c.Delay == 0 && c.Jitter == 0 && c.Loss == 0 && c.GilbertElliott == (impair.GilbertElliott{}) &&
-		c.Duplicate == 0 && c.Reorder == 0 && c.Corrupt == 0 && c.Rate == 0 &&
-		len(c.Partitions) == 0 && len(c.Rules) == 0
 }
 
 // Hold keeps every packet entering the link in flight from the next
@@ -188,7 +181,7 @@ func (l *Link) Up() {
 // reading while the scheduler runs.
 func (l *Link) Stats() LinkStats {
 	var s LinkStats
-	l.w.read(func() { s = l.snapshot() })
+	l.w.do(func() { s = l.snapshot() })
 	return s
 }
 

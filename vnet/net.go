@@ -3,7 +3,6 @@ package vnet
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -48,9 +47,8 @@ type Net struct {
 	static []netip.Addr
 	ips    []netip.Addr // eth0: IPv4 first, then IPv6 (fixed at AddNet)
 	id     uint32       // host number in the world (keys.go: hostNumber, world.claimHost)
-	rng    *rand.Rand
-	up     *Link // Net -> router
-	down   *Link // router -> Net
+	up     *Link        // Net -> router
+	down   *Link        // router -> Net
 	rbuf   int
 
 	eth0, lo0 iface // for captures
@@ -310,10 +308,7 @@ func (n *Net) egress(p *packet) {
 		// Closed before it could bind, or no port left: the write was
 		// accepted, so the datagram is counted, as sent and dropped here.
 		p.src = netip.AddrPortFrom(c.reqIP, 0)
-		w.nextID++
-		p.id = w.nextID
-		w.sent++
-		p.launch()
+		w.launch(p)
 		r := ReasonSocketClosed
 		if !c.isClosed() {
 			r = ReasonNoPort
@@ -328,10 +323,7 @@ func (n *Net) egress(p *packet) {
 		src = n.srcFor(p.dst.Addr())
 	}
 	p.src = netip.AddrPortFrom(src, local.Port())
-	w.nextID++
-	p.id = w.nextID
-	w.sent++
-	p.launch()
+	w.launch(p)
 	c.stats.PacketsOut++
 	c.stats.BytesOut += uint64(len(p.payload))
 	w.record(KindSend, n.name, p, ReasonNone)

@@ -269,11 +269,10 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		return nil, err
 	}
 	s := cfg.Scheduler
-	owned := s == nil
-	if owned {
+	if s == nil {
 		s = sim.New(sim.Config{LoggerFactory: cfg.LoggerFactory})
 	}
-	r.w = newWorld(s, owned, cfg.LoggerFactory)
+	r.w = newWorld(s, cfg.LoggerFactory)
 	r.w.routers = append(r.w.routers, r)
 	r.w.names[r.name] = true
 	r.log = r.w.lf.NewLogger("vnet/" + r.name)
@@ -379,7 +378,7 @@ func (r *Router) Stop() error {
 // Stats returns the router's counters.
 func (r *Router) Stats() RouterStats {
 	var s RouterStats
-	r.w.read(func() { s = r.snapshot() })
+	r.w.do(func() { s = r.snapshot() })
 	return s
 }
 
@@ -413,7 +412,7 @@ func (r *Router) Observe(fn func(Record)) {
 	if fn == nil {
 		return
 	}
-	r.w.read(func() { r.w.observers = append(r.w.observers, fn) })
+	r.w.do(func() { r.w.observers = append(r.w.observers, fn) })
 }
 
 func (r *Router) String() string {

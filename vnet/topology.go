@@ -14,7 +14,7 @@ import (
 // (AddRouter waits for it), so trees can be built inside simtest.Run.
 func (r *Router) AddRouter(child *Router) error {
 	var err error
-	r.w.read(func() { err = r.addRouter(child) })
+	r.w.do(func() { err = r.addRouter(child) })
 	return err
 }
 
@@ -179,7 +179,7 @@ func (r *Router) AddChildRouter(child *Router) error { return r.AddRouter(child)
 // or pion's filters wrapping it (see NIC).
 func (r *Router) AddNet(nic NIC) error {
 	var err error
-	r.w.read(func() { err = r.addNIC(nic) })
+	r.w.do(func() { err = r.addNIC(nic) })
 	return err
 }
 
@@ -249,7 +249,6 @@ func (r *Router) addNet(n *Net) error {
 	}
 	n.name = r.w.claimName(n.name)
 	_ = r.w.claimHost(n) // cannot fail: checked above
-	n.rng = r.w.sched.Rand("net " + n.name)
 	n.up = newLink(r.w, n.name+"->"+r.name, r, r.mtu)
 	down := newLink(r.w, r.name+"->"+n.name, n, r.mtu)
 	if err := down.set(r.egress); err != nil {

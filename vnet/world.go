@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/pion/logging"
 
@@ -16,7 +15,6 @@ import (
 // where noted.
 type world struct {
 	sched *sim.Scheduler
-	owned bool // the root made the scheduler (nil RouterConfig.Scheduler)
 
 	startedLoop bool // Router.Start started the paced loop (guarded by the caller: Start/Stop are not concurrent)
 	lf          logging.LoggerFactory
@@ -66,33 +64,32 @@ type world struct {
 	fragmented, reassembled uint64
 }
 
-func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
+func newWorld(s *sim.Scheduler, lf logging.LoggerFactory) *world {
 	if lf == nil {
 		lf = s.LoggerFactory()
 	}
-	w := &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet"),
+	w := &world{sched: s, lf: lf, log: lf.NewLogger("vnet"),
 		changes: map[uint64]*linkChange{}, names: map[string]bool{}, hosts: map[uint32]*Net{}}
 	instrumentWorld(w)
 	w.attachTraceFile()
 	return w
 }
 
-// control runs fn on the scheduler at virtual time at (or the next
-// nanosecond). Safe from any goroutine, including handlers; never blocks.
-func (w *world) control(at time.Time, fn func()) {
-	w.ctlMu.Lock()
-	w.ctlSeq++
-	seq := w.ctlSeq
-	w.ctlMu.Unlock()
-	w.sched.Submit(at, controlKey(seq), sim.HandlerFunc(func(uint64) { fn() }), 0)
+// do runs fn where it may read and change simulator state (snapshots,
+// AddHost, AddNet, captures): on the scheduler between instants
+// (sim.Scheduler.Exec: no virtual time passes) while the paced loop runs,
+// else right here. Do not call it from a handler while the paced loop runs.
+func (w *world) do(fn func()) {
+	w.sched.Exec(fn)
 }
 
-// read runs fn where it may read and change simulator state: on the
-// scheduler between instants (sim.Scheduler.Exec: no virtual time passes)
-// while the paced loop runs, else right here. Do not call it from a
-// handler while the paced loop runs.
-func (w *world) read(fn func()) {
-	w.sched.Exec(fn)
+// launch numbers p in order of sending and counts it as sent and in flight:
+// a host's datagram or segment leaving its sender (handler context).
+func (w *world) launch(p *packet) {
+	w.nextID++
+	p.id = w.nextID
+	w.sent++
+	p.launch()
 }
 
 // record tells the observers about p.
