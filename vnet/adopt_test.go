@@ -50,7 +50,7 @@ func twoLANs(t *testing.T, bottomUp bool, seed uint64) []string {
 		send(t, listen(t, h, "0.0.0.0:5000"), "1.2.3.4:7", "hi")
 	}
 	s.RunFor(time.Second)
-	assert.Len(t, drain(t, s, in), 2)
+	assert.Len(t, drain(t, in), 2)
 	require.NoError(t, s.KeyCollision())
 	return order
 }
@@ -89,7 +89,7 @@ func TestLinkChangesBeforeAttachSurvive(t *testing.T) {
 		send(t, listen(t, h, "0.0.0.0:5000"), "1.2.3.4:7", h.Name())
 	}
 	s.RunFor(time.Second)
-	got := drain(t, s, in)
+	got := drain(t, in)
 	require.Len(t, got, 1, "only the host with no change made before attaching gets through")
 	assert.Equal(t, fine.Name(), strings.Fields(got[0])[0])
 	st := wan.Snapshot()
@@ -127,7 +127,7 @@ func TestDuplicateNamesDoNotShareStreams(t *testing.T) {
 		s.RunFor(time.Millisecond)
 	}
 	got := map[string]bool{}
-	for _, p := range drain(t, s, in) {
+	for _, p := range drain(t, in) {
 		got[strings.Fields(p)[0]] = true
 	}
 	differ := 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // A chunk filter drops what it refuses, counts it with its own reason at
@@ -55,13 +56,13 @@ func TestChunkFilter(t *testing.T) {
 		natSend(t, hc, "drop 2", to)
 		natSend(t, hc, "keep 3", to)
 		run(time.Second)
-		got := natDrain(t, s, sc)
+		got := vnettest.Queued(t, sc)
 		require.Len(t, got, 2)
-		assert.Equal(t, "keep 1", got[0].payload)
-		assert.Equal(t, "keep 3", got[1].payload)
-		natSend(t, sc, "reply", got[0].from)
+		assert.Equal(t, "keep 1", string(got[0].Payload))
+		assert.Equal(t, "keep 3", string(got[1].Payload))
+		natSend(t, sc, "reply", got[0].From)
 		run(time.Second)
-		require.Len(t, natDrain(t, s, hc), 1)
+		require.Len(t, vnettest.Queued(t, hc), 1)
 
 		st := wan.Stats()
 		assert.Equal(t, vnet.Drops{vnet.ReasonChunkFilter: 1}, st.Dropped)
@@ -85,7 +86,7 @@ func TestChunkFilter(t *testing.T) {
 		}, seenLAN)
 		require.Len(t, seenWAN, 4)
 		assert.Equal(t, "27.1.1.1:", seenWAN[0][:len("27.1.1.1:")], "the WAN sees the NAT's address")
-		assert.Equal(t, "1.2.3.4:3478>"+got[0].from.String(), seenWAN[3])
+		assert.Equal(t, "1.2.3.4:3478>"+got[0].From.String(), seenWAN[3])
 		require.NoError(t, sc.Close())
 		require.NoError(t, hc.Close())
 	})

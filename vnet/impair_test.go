@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // Tests of the impairment models through vnet: every kind of link carries a
@@ -117,18 +117,11 @@ func impSendFlow(t *testing.T, s *sim.Scheduler, tx net.PacketConn, dst net.Addr
 // returns their sequence numbers in order (manual mode).
 func impReadQueued(t *testing.T, c net.PacketConn) []int {
 	t.Helper()
-	require.NoError(t, c.SetReadDeadline(time.Unix(1, 0)))
-	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
 	var seqs []int
-	buf := make([]byte, 2048)
-	for {
-		n, _, err := c.ReadFrom(buf)
-		if err != nil {
-			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-			return seqs
-		}
-		seqs = append(seqs, impSeq(buf[:n]))
+	for _, d := range vnettest.Queued(t, c) {
+		seqs = append(seqs, impSeq(d.Payload))
 	}
+	return seqs
 }
 
 // impNATPair is a WAN router with a server at 1.2.3.4 and, below it, a LAN

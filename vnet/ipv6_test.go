@@ -15,6 +15,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // dualWorld is a dual-stack Internet: a WAN router with a server w, a home
@@ -208,7 +209,7 @@ func TestRoutingPerFamily(t *testing.T) {
 			}
 			require.NoError(t, err)
 			d.s.RunFor(time.Second)
-			got := natDrain(t, d.s, rx)
+			got := vnettest.Queued(t, rx)
 			if tc.wantDrop != vnet.ReasonNone {
 				assert.Empty(t, got)
 				require.Len(t, d.drops, before+1)
@@ -216,8 +217,8 @@ func TestRoutingPerFamily(t *testing.T) {
 				return
 			}
 			require.Len(t, got, 1, "drops: %v", d.drops[before:])
-			assert.Equal(t, tc.name, got[0].payload)
-			assert.Equal(t, tc.wantFrom, got[0].from.Addr())
+			assert.Equal(t, tc.name, string(got[0].Payload))
+			assert.Equal(t, tc.wantFrom, got[0].From.Addr())
 		})
 	}
 	snap := d.wan.Snapshot()
@@ -273,8 +274,8 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 			natSend(t, o, "other", a)
 			s.RunFor(time.Second)
 			var got []string
-			for _, g := range natDrain(t, s, inside) {
-				got = append(got, g.payload)
+			for _, g := range vnettest.Queued(t, inside) {
+				got = append(got, string(g.Payload))
 			}
 			var want []string
 			for _, x := range []struct {
@@ -294,7 +295,7 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 			s.RunFor(9 * time.Second)
 			natSend(t, w1, "late", a)
 			s.RunFor(time.Second)
-			assert.Empty(t, natDrain(t, s, inside))
+			assert.Empty(t, vnettest.Queued(t, inside))
 			fw = d.home.Stats().Firewall
 			assert.Equal(t, uint64(1), fw.Expired)
 			assert.Equal(t, uint64(1), fw.NoMapping, "the late reply is unsolicited")
@@ -335,12 +336,12 @@ func TestDualStackSocket(t *testing.T) {
 	assert.Equal(t, home4, from[0].AddrPort().Addr().Unmap())
 	assert.Equal(t, d.a.IP6(), from[1].AddrPort().Addr())
 	d.s.RunFor(time.Second)
-	got := natDrain(t, d.s, cli)
+	got := vnettest.Queued(t, cli)
 	require.Len(t, got, 2)
-	assert.Equal(t, "re:v4", got[0].payload)
-	assert.Equal(t, "1.2.3.4:7000", got[0].from.String(), "the reply left over IPv4")
-	assert.Equal(t, "re:v6", got[1].payload)
-	assert.Equal(t, "[2001:db8::4]:7000", got[1].from.String())
+	assert.Equal(t, "re:v4", string(got[0].Payload))
+	assert.Equal(t, "1.2.3.4:7000", got[0].From.String(), "the reply left over IPv4")
+	assert.Equal(t, "re:v6", string(got[1].Payload))
+	assert.Equal(t, "[2001:db8::4]:7000", got[1].From.String())
 }
 
 // TestBindRulesPerFamily: which second bind of one port succeeds after a
@@ -480,7 +481,7 @@ func TestCaptureIPv6(t *testing.T) {
 	require.NoError(t, err)
 	natSend(t, cli, "query", netip.AddrPortFrom(d.w.IP6(), 7000))
 	d.s.RunFor(time.Second)
-	require.Len(t, natDrain(t, d.s, srv), 1)
+	require.Len(t, vnettest.Queued(t, srv), 1)
 	require.NoError(t, capt.Close())
 	_, frames := readCapture(t, buf.Bytes())
 	var got []string
@@ -612,21 +613,21 @@ func TestFirewallAboveALaterPrefix(t *testing.T) {
 	require.NoError(t, err)
 	natSend(t, tx, "knock", netip.AddrPortFrom(h.IP6(), 9))
 	s.RunFor(time.Second)
-	assert.Empty(t, natDrain(t, s, rx), "mid's firewall drops it")
+	assert.Empty(t, vnettest.Queued(t, rx), "mid's firewall drops it")
 	require.NotNil(t, mid.Stats().Firewall)
 	assert.Equal(t, uint64(1), mid.Stats().Firewall.NoMapping)
 
 	// From inside, the way opens through both routers.
 	natSend(t, rx, "hello", netip.AddrPortFrom(w.IP6(), 9))
 	s.RunFor(time.Second)
-	got := natDrain(t, s, tx)
+	got := vnettest.Queued(t, tx)
 	require.Len(t, got, 1)
-	assert.Equal(t, h.IP6(), got[0].from.Addr())
+	assert.Equal(t, h.IP6(), got[0].From.Addr())
 	natSend(t, tx, "reply", netip.AddrPortFrom(h.IP6(), 9))
 	s.RunFor(time.Second)
-	got = natDrain(t, s, rx)
+	got = vnettest.Queued(t, rx)
 	require.Len(t, got, 1)
-	assert.Equal(t, "reply", got[0].payload)
+	assert.Equal(t, "reply", string(got[0].Payload))
 }
 
 // TestIPv6EdgeCases: odd but legal input from review: a child's prefix
@@ -671,7 +672,7 @@ func TestIPv6EdgeCases(t *testing.T) {
 	_, err = tx.WriteTo([]byte("zoned"), &net.UDPAddr{IP: peer.IP6().AsSlice(), Port: 9, Zone: "eth0"})
 	require.NoError(t, err)
 	s.RunFor(time.Second)
-	got := natDrain(t, s, rx)
+	got := vnettest.Queued(t, rx)
 	require.Len(t, got, 1, "a zone on a global address is ignored")
-	assert.Equal(t, "zoned", got[0].payload)
+	assert.Equal(t, "zoned", string(got[0].Payload))
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // These tests drive NATs through whole vnet trees: packets leave real
@@ -32,12 +33,6 @@ const (
 
 var stunAddr = netip.AddrPortFrom(netip.MustParseAddr(stunIP), stunPort)
 
-// natDatagram is one datagram a socket received.
-type natDatagram struct {
-	payload string
-	from    netip.AddrPort
-}
-
 func udpTo(ap netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(ap) }
 
 func addrPortOf(t *testing.T, a net.Addr) netip.AddrPort {
@@ -46,25 +41,6 @@ func addrPortOf(t *testing.T, a net.Addr) netip.AddrPort {
 	require.True(t, ok, "not a *net.UDPAddr: %T", a)
 	ap := ua.AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
-// natDrain returns every datagram queued on c at the scheduler's current
-// instant, without waiting (manual mode: a read deadline of "now" turns an
-// empty queue into os.ErrDeadlineExceeded).
-func natDrain(t *testing.T, s *sim.Scheduler, c net.PacketConn) []natDatagram {
-	t.Helper()
-	require.NoError(t, c.SetReadDeadline(s.Now()))
-	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
-	var got []natDatagram
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-			return got
-		}
-		got = append(got, natDatagram{payload: string(buf[:n]), from: addrPortOf(t, from)})
-	}
 }
 
 func natSend(t *testing.T, c net.PacketConn, payload string, to netip.AddrPort) {
@@ -78,9 +54,9 @@ func natSend(t *testing.T, c net.PacketConn, payload string, to netip.AddrPort) 
 func answerSTUN(t *testing.T, s *sim.Scheduler, stun net.PacketConn) []netip.AddrPort {
 	t.Helper()
 	var seen []netip.AddrPort
-	for _, d := range natDrain(t, s, stun) {
-		natSend(t, stun, d.from.String(), d.from)
-		seen = append(seen, d.from)
+	for _, d := range vnettest.Queued(t, stun) {
+		natSend(t, stun, d.From.String(), d.From)
+		seen = append(seen, d.From)
 	}
 	return seen
 }
@@ -97,10 +73,10 @@ func learnMapped(t *testing.T, s *sim.Scheduler, stun net.PacketConn, conns ...n
 	s.RunFor(time.Second)
 	mapped := make([]netip.AddrPort, len(conns))
 	for i, c := range conns {
-		got := natDrain(t, s, c)
+		got := vnettest.Queued(t, c)
 		require.Len(t, got, 1, "STUN answer for socket %d", i)
-		require.Equal(t, stunAddr, got[0].from)
-		mapped[i] = netip.MustParseAddrPort(got[0].payload)
+		require.Equal(t, stunAddr, got[0].From)
+		mapped[i] = netip.MustParseAddrPort(string(got[0].Payload))
 	}
 	return mapped
 }
@@ -254,23 +230,23 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 		sent += 2
 		s.RunFor(time.Second)
 	}
-	gotA, gotB := natDrain(t, s, ca), natDrain(t, s, cb)
+	gotA, gotB := vnettest.Queued(t, ca), vnettest.Queued(t, cb)
 	for _, d := range gotA {
-		assert.Equal(t, "punch from B", d.payload)
+		assert.Equal(t, "punch from B", string(d.Payload))
 	}
 	for _, d := range gotB {
-		assert.Equal(t, "punch from A", d.payload)
+		assert.Equal(t, "punch from A", string(d.Payload))
 	}
 	res := punchResult{AToB: len(gotB) > 0, BToA: len(gotA) > 0}
 	received := len(gotA) + len(gotB)
 
 	// Answer every distinct source heard (peer-reflexive).
-	answer := func(c net.PacketConn, got []natDatagram, payload string) {
+	answer := func(c net.PacketConn, got []vnettest.Datagram, payload string) {
 		seen := map[netip.AddrPort]bool{}
 		for _, d := range got {
-			if !seen[d.from] {
-				seen[d.from] = true
-				natSend(t, c, payload, d.from)
+			if !seen[d.From] {
+				seen[d.From] = true
+				natSend(t, c, payload, d.From)
 				sent++
 			}
 		}
@@ -278,7 +254,7 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 	answer(ca, gotA, "answer from A")
 	answer(cb, gotB, "answer from B")
 	s.RunFor(time.Second)
-	ansA, ansB := natDrain(t, s, ca), natDrain(t, s, cb)
+	ansA, ansB := vnettest.Queued(t, ca), vnettest.Queued(t, cb)
 	received += len(ansA) + len(ansB)
 	res.Connected = len(gotA)+len(ansA) > 0 && len(gotB)+len(ansB) > 0
 
@@ -330,7 +306,7 @@ func TestSymmetricMappingPerDestination(t *testing.T) {
 			}
 			// Both answers come back to the one socket.
 			s.RunFor(time.Second)
-			assert.Len(t, natDrain(t, s, c), 2)
+			assert.Len(t, vnettest.Queued(t, c), 2)
 		})
 	}
 }
@@ -373,10 +349,10 @@ func TestDoubleNAT(t *testing.T) {
 	assert.Equal(t, ext, seen2[0], "both NATs map endpoint-independently: one external endpoint for both servers")
 
 	s.RunFor(time.Second)
-	got := natDrain(t, s, c)
+	got := vnettest.Queued(t, c)
 	require.Len(t, got, 2, "the replies come back through both NATs")
 	// The two servers answer at one instant; their hosts' numbers order them.
-	assert.ElementsMatch(t, []natDatagram{{payload: ext.String(), from: stunAddr}, {payload: ext.String(), from: netip.MustParseAddrPort("1.2.3.5:3478")}}, got)
+	assert.ElementsMatch(t, []vnettest.Datagram{{Payload: []byte(ext.String()), From: stunAddr}, {Payload: []byte(ext.String()), From: netip.MustParseAddrPort("1.2.3.5:3478")}}, got)
 
 	// The home NAT preserved the port (100.64.0.1:4000), the CGN picked one at random.
 	assert.ElementsMatch(t, []string{
@@ -404,7 +380,7 @@ func TestDoubleNAT(t *testing.T) {
 	require.NoError(t, err)
 	natSend(t, intruder, "knock", ext)
 	s.RunFor(time.Second)
-	assert.Empty(t, natDrain(t, s, c))
+	assert.Empty(t, vnettest.Queued(t, c))
 	assert.Equal(t, vnet.Drops{vnet.ReasonNATFiltered: 1}, cgn.Stats().Dropped)
 }
 
@@ -452,12 +428,12 @@ func TestHairpinning(t *testing.T) {
 				// (and is itself filtered at X_A, which is open to S only).
 				natSend(t, cb, "open", xa)
 				s.RunFor(time.Second)
-				require.Empty(t, natDrain(t, s, ca))
+				require.Empty(t, vnettest.Queued(t, ca))
 			}
 
 			natSend(t, ca, "hi B", xb)
 			s.RunFor(time.Second)
-			gotB := natDrain(t, s, cb)
+			gotB := vnettest.Queued(t, cb)
 			st := lan.Stats()
 			if !tc.hairpin {
 				assert.Empty(t, gotB)
@@ -471,10 +447,10 @@ func TestHairpinning(t *testing.T) {
 				assert.Equal(t, xb, last.Dst)
 				return
 			}
-			require.Equal(t, []natDatagram{{payload: "hi B", from: xa}}, gotB, "B sees A's external endpoint")
-			natSend(t, cb, "hi A", gotB[0].from)
+			require.Equal(t, []vnettest.Datagram{{Payload: []byte("hi B"), From: xa}}, gotB, "B sees A's external endpoint")
+			natSend(t, cb, "hi A", gotB[0].From)
 			s.RunFor(time.Second)
-			assert.Equal(t, []natDatagram{{payload: "hi A", from: xb}}, natDrain(t, s, ca))
+			assert.Equal(t, []vnettest.Datagram{{Payload: []byte("hi A"), From: xb}}, vnettest.Queued(t, ca))
 			st = lan.Stats()
 			assert.Zero(t, st.NAT.HairpinOff)
 			assert.Zero(t, st.Dropped[vnet.ReasonNATHairpin])
@@ -612,7 +588,7 @@ func TestOneToOneNAT(t *testing.T) {
 	// Unsolicited inbound: the VM has sent nothing, yet the packet arrives.
 	natSend(t, client, "unsolicited", netip.MustParseAddrPort("1.2.3.100:8000"))
 	s.RunFor(time.Second)
-	assert.Equal(t, []natDatagram{{payload: "unsolicited", from: netip.MustParseAddrPort("1.2.3.4:9000")}}, natDrain(t, s, vm))
+	assert.Equal(t, []vnettest.Datagram{{Payload: []byte("unsolicited"), From: netip.MustParseAddrPort("1.2.3.4:9000")}}, vnettest.Queued(t, vm))
 
 	// Outbound: public source address, ports unchanged (a fixed and an ephemeral one).
 	eph, err := vmNet.ListenPacket("udp4", "0.0.0.0:0")
@@ -621,17 +597,17 @@ func TestOneToOneNAT(t *testing.T) {
 	natSend(t, eph, "from ephemeral", netip.MustParseAddrPort("1.2.3.4:9000"))
 	s.RunFor(time.Second)
 	ephPort := eph.LocalAddr().(*net.UDPAddr).Port
-	assert.Equal(t, []natDatagram{
-		{payload: "from 8000", from: netip.MustParseAddrPort("1.2.3.100:8000")},
-		{payload: "from ephemeral", from: netip.AddrPortFrom(netip.MustParseAddr("1.2.3.100"), uint16(ephPort))},
-	}, natDrain(t, s, client))
+	assert.Equal(t, []vnettest.Datagram{
+		{Payload: []byte("from 8000"), From: netip.MustParseAddrPort("1.2.3.100:8000")},
+		{Payload: []byte("from ephemeral"), From: netip.AddrPortFrom(netip.MustParseAddr("1.2.3.100"), uint16(ephPort))},
+	}, vnettest.Queued(t, client))
 
 	// A host without a pair has no way out (no address pool): dropped, counted.
 	oc, err := other.ListenPacket("udp4", "0.0.0.0:0")
 	require.NoError(t, err)
 	natSend(t, oc, "no pair", netip.MustParseAddrPort("1.2.3.4:9000"))
 	s.RunFor(time.Second)
-	assert.Empty(t, natDrain(t, s, client))
+	assert.Empty(t, vnettest.Queued(t, client))
 
 	st := cloud.Stats()
 	assert.Equal(t, vnet.Drops{vnet.ReasonNATNoMapping: 1}, st.Dropped)
@@ -883,14 +859,14 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 		natSend(t, conns[1], "from 2", x[0])
 		s.RunFor(time.Second)
 	}
-	got1, got2 := natDrain(t, s, conns[0]), natDrain(t, s, conns[1])
+	got1, got2 := vnettest.Queued(t, conns[0]), vnettest.Queued(t, conns[1])
 	require.NotEmpty(t, got1)
 	require.NotEmpty(t, got2)
 	for _, d := range got1 {
-		assert.Equal(t, natDatagram{payload: "from 2", from: x[1]}, d)
+		assert.Equal(t, vnettest.Datagram{Payload: []byte("from 2"), From: x[1]}, d)
 	}
 	for _, d := range got2 {
-		assert.Equal(t, natDatagram{payload: "from 1", from: x[0]}, d)
+		assert.Equal(t, vnettest.Datagram{Payload: []byte("from 1"), From: x[0]}, d)
 	}
 	st := cgn.Stats()
 	assert.Equal(t, uint64(len(got1)+len(got2)), st.NAT.Hairpinned)
@@ -916,8 +892,8 @@ func TestNATExhaustedIsCounted(t *testing.T) {
 	natSend(t, c, "second", netip.MustParseAddrPort("1.2.3.5:3478"))
 	natSend(t, c, "first again", stunAddr)
 	s.RunFor(time.Second)
-	assert.Len(t, natDrain(t, s, stun), 2, "the first flow's mapping serves both its packets")
-	assert.Empty(t, natDrain(t, s, stun2), "a second destination needs a second mapping (symmetric): no room")
+	assert.Len(t, vnettest.Queued(t, stun), 2, "the first flow's mapping serves both its packets")
+	assert.Empty(t, vnettest.Queued(t, stun2), "a second destination needs a second mapping (symmetric): no room")
 	st := lan.Stats()
 	assert.Equal(t, vnet.Drops{vnet.ReasonNATExhausted: 1}, st.Dropped)
 	assert.Equal(t, uint64(1), st.NAT.Exhausted)

@@ -12,6 +12,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // driver advances a world's time: by hand (manual mode) or by sleeping in
@@ -65,7 +66,7 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 					shc, err := sh.ListenPacket("udp4", "0.0.0.0:7000")
 					require.NoError(t, err)
 					defer func() {
-						shadowed = len(natDrain(t, s, shc))
+						shadowed = len(vnettest.Queued(t, shc))
 						assert.Zero(t, shadowed, "the WAN host shadowed by the LAN got nothing")
 					}()
 				}
@@ -87,10 +88,10 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 				seen := answerSTUN(t, s, stun)
 				require.Len(t, seen, 2)
 				run(time.Second)
-				gotA, gotB := natDrain(t, s, ca), natDrain(t, s, cb)
+				gotA, gotB := vnettest.Queued(t, ca), vnettest.Queued(t, cb)
 				require.Len(t, gotA, 1)
 				require.Len(t, gotB, 1)
-				mappedA, mappedB := netip.MustParseAddrPort(gotA[0].payload), netip.MustParseAddrPort(gotB[0].payload)
+				mappedA, mappedB := netip.MustParseAddrPort(string(gotA[0].Payload)), netip.MustParseAddrPort(string(gotB[0].Payload))
 				assert.Equal(t, tc.extA, mappedA.Addr().String())
 				assert.Equal(t, tc.extB, mappedB.Addr().String())
 
@@ -100,15 +101,15 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 				natSend(t, ca, "a to b", mappedB)
 				natSend(t, cb, "b to a", mappedA)
 				run(time.Second)
-				got2 := natDrain(t, s, ca2)
+				got2 := vnettest.Queued(t, ca2)
 				require.Len(t, got2, 1)
-				assert.Equal(t, natDatagram{payload: "neighbour", from: netip.MustParseAddrPort("192.168.0.2:7000")}, got2[0], "untranslated inside the LAN")
-				gotB = natDrain(t, s, cb)
+				assert.Equal(t, vnettest.Datagram{Payload: []byte("neighbour"), From: netip.MustParseAddrPort("192.168.0.2:7000")}, got2[0], "untranslated inside the LAN")
+				gotB = vnettest.Queued(t, cb)
 				require.Len(t, gotB, 1)
-				assert.Equal(t, natDatagram{payload: "a to b", from: mappedA}, gotB[0])
-				gotA = natDrain(t, s, ca)
+				assert.Equal(t, vnettest.Datagram{Payload: []byte("a to b"), From: mappedA}, gotB[0])
+				gotA = vnettest.Queued(t, ca)
 				require.Len(t, gotA, 1)
-				assert.Equal(t, natDatagram{payload: "b to a", from: mappedB}, gotA[0])
+				assert.Equal(t, vnettest.Datagram{Payload: []byte("b to a"), From: mappedB}, gotA[0])
 				for _, c := range []interface{ Close() error }{stun, ca, ca2, cb} {
 					require.NoError(t, c.Close())
 				}
