@@ -128,12 +128,10 @@ func impReadQueued(t *testing.T, c net.PacketConn) []int {
 // router (a NAT at 1.2.3.100) with one host (10.0.0.1).
 func impNATPair(t *testing.T, s *sim.Scheduler, wanCfg, lanCfg vnet.RouterConfig) (wan, lan *vnet.Router, server, host *vnet.Net) {
 	t.Helper()
-	wanCfg.Name, wanCfg.CIDR, wanCfg.Scheduler = "wan", "1.2.3.0/24", s
+	wanCfg.Name, wanCfg.CIDR = "wan", "1.2.3.0/24"
 	lanCfg.Name, lanCfg.CIDR, lanCfg.StaticIPs = "lan", "10.0.0.0/24", []string{"1.2.3.100"}
-	wan = newRouter(t, wanCfg)
-	lan = newRouter(t, lanCfg)
-	require.NoError(t, wan.AddRouter(lan))
-	return wan, lan, newNet(t, wan, "1.2.3.4"), newNet(t, lan)
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{WAN: wanCfg, LAN: lanCfg})
+	return w.WAN, w.LAN, w.Server, w.Host
 }
 
 // Every kind of link carries the model set on it before the tree runs, from

@@ -30,18 +30,20 @@ type dualWorld struct {
 
 func newDualWorld(t *testing.T, s *sim.Scheduler, homeFW *nat.FirewallConfig) *dualWorld {
 	t.Helper()
-	d := &dualWorld{s: s}
-	d.wan = newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
-	d.home = newRouter(t, vnet.RouterConfig{Name: "home", CIDR: "10.0.1.0/24", IPv6CIDR: "2001:db8:1::/64", Firewall: homeFW, Scheduler: s})
-	d.open = newRouter(t, vnet.RouterConfig{Name: "open", CIDR: "10.0.2.0/24", IPv6CIDR: "2001:db8:2::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
-	d.legacy = newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.3.0/24", Scheduler: s})
-	for _, r := range []*vnet.Router{d.home, d.open, d.legacy} {
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN: vnet.RouterConfig{CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64"},
+		// StaticIPs empty, not nil: the WAN assigns home's outside address.
+		LAN:    vnet.RouterConfig{Name: "home", CIDR: "10.0.1.0/24", IPv6CIDR: "2001:db8:1::/64", Firewall: homeFW, StaticIPs: []string{}},
+		Server: vnet.NetConfig{StaticIPs: []string{"1.2.3.4", "2001:db8::4"}},
+	})
+	d := &dualWorld{s: s, wan: w.WAN, home: w.LAN, w: w.Server, a: w.Host}
+	d.open = vnettest.Router(t, vnet.RouterConfig{Name: "open", CIDR: "10.0.2.0/24", IPv6CIDR: "2001:db8:2::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
+	d.legacy = vnettest.Router(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.3.0/24", Scheduler: s})
+	for _, r := range []*vnet.Router{d.open, d.legacy} {
 		require.NoError(t, d.wan.AddRouter(r))
 	}
-	d.w = newNet(t, d.wan, "1.2.3.4", "2001:db8::4")
-	d.a = newNet(t, d.home)
-	d.b = newNet(t, d.open)
-	d.c = newNet(t, d.legacy)
+	d.b = vnettest.Host(t, d.open)
+	d.c = vnettest.Host(t, d.legacy)
 	d.wan.Observe(func(r vnet.Record) {
 		if r.Kind == vnet.KindDrop {
 			d.drops = append(d.drops, r)

@@ -101,11 +101,8 @@ func pionSpec(name string, m, f vnet.EndpointDependencyType) natSpec {
 // natWAN is a WAN router (10 ms of delay per hop) with the STUN server on it.
 func natWAN(t *testing.T, s *sim.Scheduler) (*vnet.Router, net.PacketConn) {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
-	srv := newNet(t, wan, stunIP)
-	stun, err := srv.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", stunPort))
-	require.NoError(t, err)
-	return wan, stun
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
+	return wan, vnettest.Listen(t, vnettest.Host(t, wan, stunIP), "udp4", fmt.Sprintf("0.0.0.0:%d", stunPort))
 }
 
 // punchResult is what a hole-punching attempt achieved.

@@ -31,6 +31,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // tcpNATWorld is a WAN router (1.2.3.0/24) with a server at 1.2.3.4 and a LAN
@@ -39,12 +40,11 @@ import (
 // takes delay.
 func tcpNATWorld(t *testing.T, s *sim.Scheduler, delay time.Duration, natType *vnet.NATType) (wan, lan *vnet.Router, server, client *vnet.Net) {
 	t.Helper()
-	wan = newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: delay})
-	lan = newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}, MinDelay: delay, NATType: natType})
-	require.NoError(t, wan.AddRouter(lan))
-	server = newNet(t, wan, "1.2.3.4")
-	client = newNet(t, lan)
-	return wan, lan, server, client
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN: vnet.RouterConfig{MinDelay: delay},
+		LAN: vnet.RouterConfig{MinDelay: delay, NATType: natType},
+	})
+	return w.WAN, w.LAN, w.Server, w.Host
 }
 
 // tcpEcho accepts connections on l and echoes each until its peer's FIN,

@@ -38,25 +38,14 @@ type scene struct {
 
 func newScene(t *testing.T, s *sim.Scheduler) scene {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 10 * time.Millisecond})
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}, MinDelay: 5 * time.Millisecond})
-	require.NoError(t, wan.AddRouter(lan))
-	mk := func(r *vnet.Router, name, ip string) *vnet.Net {
-		cfg := vnet.NetConfig{Name: name}
-		if ip != "" {
-			cfg.StaticIPs = []string{ip}
-		}
-		n, err := vnet.NewNet(&cfg)
-		require.NoError(t, err)
-		require.NoError(t, r.AddNet(n))
-		return n
-	}
-	return scene{
-		s: s, wan: wan, lan: lan,
-		server:   mk(wan, "server", "1.2.3.4"),
-		stranger: mk(wan, "stranger", "1.2.3.5"),
-		host:     mk(lan, "host", ""),
-	}
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN:      vnet.RouterConfig{MinDelay: 10 * time.Millisecond},
+		LAN:      vnet.RouterConfig{MinDelay: 5 * time.Millisecond},
+		Server:   vnet.NetConfig{Name: "server"},
+		Host:     vnet.NetConfig{Name: "host"},
+		WANHosts: []vnet.NetConfig{{Name: "stranger", StaticIPs: []string{"1.2.3.5"}}},
+	})
+	return scene{s: s, wan: w.WAN, lan: w.LAN, server: w.Server, stranger: w.WANHosts[0], host: w.Host}
 }
 
 func listen(t *testing.T, n *vnet.Net, addr string) *vnet.UDPConn {
