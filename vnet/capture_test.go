@@ -27,6 +27,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim/simlog"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // frame is one decoded packet of a capture.
@@ -231,8 +232,8 @@ func TestCaptureEverything(t *testing.T) {
 func TestCaptureErrors(t *testing.T) {
 	s := sim.New(sim.Config{})
 	sc := newScene(t, s)
-	other := newRouter(t, vnet.RouterConfig{Name: "other", CIDR: "10.9.0.0/24", Scheduler: s})
-	otherNet := newNet(t, other)
+	other := vnettest.Router(t, vnet.RouterConfig{Name: "other", CIDR: "10.9.0.0/24", Scheduler: s})
+	otherNet := vnettest.Host(t, other)
 	unattached, err := vnet.NewNet(&vnet.NetConfig{Name: "loose"})
 	require.NoError(t, err)
 	tests := []struct {

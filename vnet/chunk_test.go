@@ -22,11 +22,11 @@ import (
 // external one.
 func TestChunkFilter(t *testing.T) {
 	bothModes(t, func(t *testing.T, s *sim.Scheduler, run driver) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", Scheduler: s})
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"27.1.1.1"}})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", Scheduler: s})
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"27.1.1.1"}})
 		require.NoError(t, wan.AddRouter(lan))
-		srv := newNet(t, wan, "1.2.3.4")
-		host := newNet(t, lan, "192.168.0.2")
+		srv := vnettest.Host(t, wan, "1.2.3.4")
+		host := vnettest.Host(t, lan, "192.168.0.2")
 		tr := wan.Trace(vnet.TraceConfig{})
 
 		var mu sync.Mutex

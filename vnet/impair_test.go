@@ -256,8 +256,8 @@ func TestRouterMinDelayMaxJitter(t *testing.T) {
 				rx, tx, to = impListen(t, server, "0.0.0.0:7"), impListen(t, host, "0.0.0.0:0"), impAddr("1.2.3.4:7")
 			} else {
 				cfg.Name, cfg.CIDR, cfg.Scheduler = "wan", "1.2.3.0/24", s
-				wan = newRouter(t, cfg)
-				a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+				wan = vnettest.Router(t, cfg)
+				a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 				rx, tx, to = impListen(t, b, "0.0.0.0:7"), impListen(t, a, "0.0.0.0:0"), impAddr("1.2.3.5:7")
 			}
 			rec := impRecord(wan)
@@ -292,18 +292,18 @@ func TestLinkFatesIndependentOfTopology(t *testing.T) {
 	// numbers b received from a, in order.
 	run := func(t *testing.T, seed uint64, crowded bool) (fates map[string][]string, received []int) {
 		s := sim.New(sim.Config{Seed: seed})
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
 		var others []net.PacketConn
 		if crowded { // built before a and b, with the same model on their links
-			lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+			lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
 			require.NoError(t, wan.AddRouter(lan))
-			c, d := newNet(t, wan, "1.2.3.9"), newNet(t, lan)
+			c, d := vnettest.Host(t, wan, "1.2.3.9"), vnettest.Host(t, lan)
 			require.NoError(t, c.Uplink().Set(model))
 			require.NoError(t, lan.Uplink().Set(model))
 			require.NoError(t, d.Uplink().Set(model))
 			others = append(others, impListen(t, c, "0.0.0.0:0"), impListen(t, d, "0.0.0.0:0"))
 		}
-		a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+		a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 		require.NoError(t, a.Uplink().Set(model))
 		rec := impRecord(wan)
 		rx := impListen(t, b, "0.0.0.0:7")
@@ -427,8 +427,8 @@ func TestPartitionStopsFlowThenItResumes(t *testing.T) {
 
 	t.Run("link", func(t *testing.T) {
 		simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
-			wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 10 * time.Millisecond})
-			a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+			wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 10 * time.Millisecond})
+			a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 			rec := impRecord(wan)
 			start := time.Now()
 			up := a.Uplink()
@@ -554,7 +554,7 @@ func TestLinkDownWindows(t *testing.T) {
 		err = wan.Partition(at, at.Add(time.Second))
 		require.ErrorIs(t, err, vnet.ErrTopology, "the root has no parent")
 		assert.Contains(t, err.Error(), `"wan"`)
-		alone := newRouter(t, vnet.RouterConfig{Name: "alone", CIDR: "10.9.0.0/24"})
+		alone := vnettest.Router(t, vnet.RouterConfig{Name: "alone", CIDR: "10.9.0.0/24"})
 		require.ErrorIs(t, alone.Partition(at, time.Time{}), vnet.ErrTopology, "not attached")
 	})
 }

@@ -83,9 +83,9 @@ func TestDualStackAddresses(t *testing.T) {
 		"a host without global IPv6 still has ::1, as Linux with IPv6 enabled")
 
 	// An IPv6-only router and its host.
-	v6 := newRouter(t, vnet.RouterConfig{Name: "v6only", IPv6CIDR: "2001:db8:6::/64", Scheduler: d.s})
+	v6 := vnettest.Router(t, vnet.RouterConfig{Name: "v6only", IPv6CIDR: "2001:db8:6::/64", Scheduler: d.s})
 	require.NoError(t, d.wan.AddRouter(v6))
-	h := newNet(t, v6)
+	h := vnettest.Host(t, v6)
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("2001:db8:6::1")}, h.IPs())
 	assert.Equal(t, h.IP6(), h.IP())
 	assert.Empty(t, v6.ExternalIPs(), "no IPv4, no NAT address")
@@ -116,11 +116,11 @@ func TestIPv6TopologyErrors(t *testing.T) {
 		})
 	}
 
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/32", Scheduler: s})
-	w := newNet(t, wan, "1.2.3.4", "2001:db8::4")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/32", Scheduler: s})
+	w := vnettest.Host(t, wan, "1.2.3.4", "2001:db8::4")
 	_ = w
 	attach := func(name, cidr6 string) error {
-		r := newRouter(t, vnet.RouterConfig{Name: name, IPv6CIDR: cidr6, Scheduler: s})
+		r := vnettest.Router(t, vnet.RouterConfig{Name: name, IPv6CIDR: cidr6, Scheduler: s})
 		return wan.AddRouter(r)
 	}
 	require.NoError(t, attach("isp-customer", "2001:db8:1::/48"), "a prefix inside the parent's is delegated")
@@ -135,7 +135,7 @@ func TestIPv6TopologyErrors(t *testing.T) {
 
 	_, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"fe80::1"}})
 	require.ErrorIs(t, err, vnet.ErrConfig)
-	legacy := newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
+	legacy := vnettest.Router(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
 	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"2001:db8::9"}})
 	require.NoError(t, err)
 	err = legacy.AddNet(n)
@@ -259,7 +259,7 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 		t.Run(tc.filtering.String(), func(t *testing.T) {
 			s := sim.New(sim.Config{})
 			d := newDualWorld(t, s, &nat.FirewallConfig{Filtering: tc.filtering, MappingLifetime: 10 * time.Second})
-			other := newNet(t, d.wan, "1.2.3.5", "2001:db8::5")
+			other := vnettest.Host(t, d.wan, "1.2.3.5", "2001:db8::5")
 			inside, err := d.a.ListenPacket("udp6", "[::]:4000")
 			require.NoError(t, err)
 			w1, err := d.w.ListenPacket("udp6", "[::]:5000")
@@ -602,13 +602,13 @@ func TestIPv6Determinism(t *testing.T) {
 // guarded whatever order the tree was built in.
 func TestFirewallAboveALaterPrefix(t *testing.T) {
 	s := sim.New(sim.Config{})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
-	mid := newRouter(t, vnet.RouterConfig{Name: "mid", CIDR: "10.0.0.0/24", Scheduler: s})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
+	mid := vnettest.Router(t, vnet.RouterConfig{Name: "mid", CIDR: "10.0.0.0/24", Scheduler: s})
 	require.NoError(t, wan.AddRouter(mid))
-	leaf := newRouter(t, vnet.RouterConfig{Name: "leaf", CIDR: "10.1.0.0/24", IPv6CIDR: "2001:db8:5::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
+	leaf := vnettest.Router(t, vnet.RouterConfig{Name: "leaf", CIDR: "10.1.0.0/24", IPv6CIDR: "2001:db8:5::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
 	require.NoError(t, mid.AddRouter(leaf))
-	w := newNet(t, wan, "1.2.3.4", "2001:db8::4")
-	h := newNet(t, leaf)
+	w := vnettest.Host(t, wan, "1.2.3.4", "2001:db8::4")
+	h := vnettest.Host(t, leaf)
 	rx, err := h.ListenPacket("udp6", ":9")
 	require.NoError(t, err)
 	tx, err := w.ListenPacket("udp6", ":9")
@@ -637,14 +637,14 @@ func TestFirewallAboveALaterPrefix(t *testing.T) {
 // IPv4-mapped DNS record, a zone on a global address.
 func TestIPv6EdgeCases(t *testing.T) {
 	s := sim.New(sim.Config{})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/48", Scheduler: s})
-	first := newRouter(t, vnet.RouterConfig{Name: "first", IPv6CIDR: "2001:db8::/64", Scheduler: s})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/48", Scheduler: s})
+	first := vnettest.Router(t, vnet.RouterConfig{Name: "first", IPv6CIDR: "2001:db8::/64", Scheduler: s})
 	require.NoError(t, wan.AddRouter(first))
-	h := newNet(t, wan)
+	h := vnettest.Host(t, wan)
 	assert.Equal(t, "2001:db8:0:1::", h.IP6().String(), "assignment jumps over the delegated /64")
 
-	legacy := newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
-	v4 := newNet(t, legacy)
+	legacy := vnettest.Router(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
+	v4 := vnettest.Host(t, legacy)
 	// Linux with IPv6 enabled has ::1 whatever eth0 has.
 	c, err := v4.Dial("udp", "[::1]:9")
 	require.NoError(t, err)
@@ -666,7 +666,7 @@ func TestIPv6EdgeCases(t *testing.T) {
 	assert.Equal(t, "1.2.3.9:9", a.String())
 	require.Error(t, wan.AddHost("zoned.test", "2001:db8::9%eth0"))
 
-	peer := newNet(t, wan)
+	peer := vnettest.Host(t, wan)
 	rx, err := peer.ListenPacket("udp6", ":9")
 	require.NoError(t, err)
 	tx, err := h.ListenPacket("udp6", ":0")

@@ -73,7 +73,7 @@ func TestUnattachedNetLoopback(t *testing.T) {
 		_, err = c.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 9})
 		require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "nothing but loopback")
 
-		wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+		wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
 		require.ErrorIs(t, wan.AddNet(n), vnet.ErrTopology, "a socket is still open")
 		require.NoError(t, c.Close())
 		require.NoError(t, wan.AddNet(n), "attached once its sockets are closed")

@@ -204,15 +204,15 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 	t.Helper()
 	s := sim.New(sim.Config{Seed: 7})
 	wan, stun := natWAN(t, s)
-	lanA := newRouter(t, vnet.RouterConfig{Name: "lanA", CIDR: "10.0.1.0/24", StaticIPs: []string{"1.2.3.10"},
+	lanA := vnettest.Router(t, vnet.RouterConfig{Name: "lanA", CIDR: "10.0.1.0/24", StaticIPs: []string{"1.2.3.10"},
 		NAT: a.cfg, NATType: a.natType, MinDelay: time.Millisecond})
-	lanB := newRouter(t, vnet.RouterConfig{Name: "lanB", CIDR: "10.0.2.0/24", StaticIPs: []string{"1.2.3.20"},
+	lanB := vnettest.Router(t, vnet.RouterConfig{Name: "lanB", CIDR: "10.0.2.0/24", StaticIPs: []string{"1.2.3.20"},
 		NAT: b.cfg, NATType: b.natType, MinDelay: time.Millisecond})
 	require.NoError(t, wan.AddRouter(lanA))
 	require.NoError(t, wan.AddRouter(lanB))
-	ca, err := newNet(t, lanA).ListenPacket("udp4", "0.0.0.0:5000")
+	ca, err := vnettest.Host(t, lanA).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
-	cb, err := newNet(t, lanB).ListenPacket("udp4", "0.0.0.0:5000")
+	cb, err := vnettest.Host(t, lanB).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
 
 	x := learnMapped(t, s, stun, ca, cb)
@@ -279,11 +279,11 @@ func TestSymmetricMappingPerDestination(t *testing.T) {
 		t.Run(tc.spec.name, func(t *testing.T) {
 			s := sim.New(sim.Config{Seed: 3})
 			wan, stun := natWAN(t, s)
-			stun2, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+			stun2, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 			require.NoError(t, err)
-			lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: tc.spec.cfg, NATType: tc.spec.natType})
+			lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: tc.spec.cfg, NATType: tc.spec.natType})
 			require.NoError(t, wan.AddRouter(lan))
-			c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+			c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 			require.NoError(t, err)
 			natSend(t, c, "1", stunAddr)
 			natSend(t, c, "2", netip.MustParseAddrPort("1.2.3.5:3478"))
@@ -314,16 +314,16 @@ func TestSymmetricMappingPerDestination(t *testing.T) {
 func TestDoubleNAT(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 11})
 	wan, stun := natWAN(t, s)
-	stun2, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+	stun2, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 	require.NoError(t, err)
 	cgnCfg := nat.CarrierGrade.Config()
-	cgn := newRouter(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 5 * time.Millisecond})
+	cgn := vnettest.Router(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 5 * time.Millisecond})
 	homeCfg := nat.PortRestrictedCone.Config()
-	home := newRouter(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg, MinDelay: time.Millisecond})
+	home := vnettest.Router(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg, MinDelay: time.Millisecond})
 	require.NoError(t, wan.AddRouter(cgn))
 	require.NoError(t, cgn.AddRouter(home))
 	require.Equal(t, []netip.Addr{netip.MustParseAddr("100.64.0.1")}, home.ExternalIPs(), "the home router's WAN side is on the CGN's shared space")
-	host := newNet(t, home)
+	host := vnettest.Host(t, home)
 	require.Equal(t, "192.168.1.1", host.IP().String())
 
 	var nats []string
@@ -373,7 +373,7 @@ func TestDoubleNAT(t *testing.T) {
 
 	// A WAN host that was never contacted cannot reach the host: the CGN
 	// filters it (address-and-port-dependent filtering).
-	intruder, err := newNet(t, wan, "1.2.3.66").ListenPacket("udp4", "0.0.0.0:3478")
+	intruder, err := vnettest.Host(t, wan, "1.2.3.66").ListenPacket("udp4", "0.0.0.0:3478")
 	require.NoError(t, err)
 	natSend(t, intruder, "knock", ext)
 	s.RunFor(time.Second)
@@ -404,12 +404,12 @@ func TestHairpinning(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := sim.New(sim.Config{Seed: 5})
 			wan, stun := natWAN(t, s)
-			lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
+			lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
 				NAT: tc.spec.cfg, NATType: tc.spec.natType, MinDelay: time.Millisecond})
 			require.NoError(t, wan.AddRouter(lan))
-			ca, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+			ca, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 			require.NoError(t, err)
-			cb, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:6000")
+			cb, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:6000")
 			require.NoError(t, err)
 			var drops []vnet.Record
 			wan.Observe(func(r vnet.Record) {
@@ -462,19 +462,19 @@ func TestHairpinning(t *testing.T) {
 // every 20 s lives on. Paced mode, so time passes with time.Sleep.
 func TestMappingLifetime(t *testing.T) {
 	build := func(t *testing.T, s *sim.Scheduler) (*vnet.Router, net.PacketConn, net.PacketConn, net.PacketConn) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
-		srv, err := newNet(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:3478")
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
+		srv, err := vnettest.Host(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:3478")
 		require.NoError(t, err)
-		other, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+		other, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 		require.NoError(t, err)
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
 			NATType: &vnet.NATType{
 				MappingBehavior:   vnet.EndpointIndependent,
 				FilteringBehavior: vnet.EndpointAddrPortDependent,
 				MappingLifeTime:   30 * time.Second,
 			}})
 		require.NoError(t, wan.AddRouter(lan))
-		c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+		c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 		require.NoError(t, err)
 		return lan, c, srv, other
 	}
@@ -566,17 +566,17 @@ func TestMappingLifetime(t *testing.T) {
 // packets leave with the public address and their own ports.
 func TestOneToOneNAT(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
-	client, err := newNet(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:9000")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
+	client, err := vnettest.Host(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:9000")
 	require.NoError(t, err)
-	cloud := newRouter(t, vnet.RouterConfig{Name: "cloud", CIDR: "10.0.0.0/24",
+	cloud := vnettest.Router(t, vnet.RouterConfig{Name: "cloud", CIDR: "10.0.0.0/24",
 		StaticIPs: []string{"1.2.3.100/10.0.0.5"},
 		NATType:   &vnet.NATType{Mode: vnet.NATModeNAT1To1},
 	})
 	require.NoError(t, wan.AddRouter(cloud))
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("1.2.3.100")}, cloud.ExternalIPs())
-	vmNet := newNet(t, cloud, "10.0.0.5")
-	other := newNet(t, cloud)
+	vmNet := vnettest.Host(t, cloud, "10.0.0.5")
+	other := vnettest.Host(t, cloud)
 	assert.Equal(t, "10.0.0.1", other.IP().String())
 
 	vm, err := vmNet.ListenPacket("udp4", "0.0.0.0:8000")
@@ -768,11 +768,11 @@ func ExampleNATType() {
 // must expire on virtual time like any other.
 func TestFailedHairpinMappingExpires(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s})
 	cfg := nat.PortRestrictedCone.Config()
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: &cfg})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: &cfg})
 	require.NoError(t, wan.AddRouter(lan))
-	c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+	c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
 
 	// The host's first packet goes to its own NAT's address, where nothing is mapped.
@@ -795,11 +795,11 @@ func TestNATPortsIndependentOfBuildOrder(t *testing.T) {
 	portsSeen := func(t *testing.T, seed uint64, bottomUp bool) []string {
 		s := sim.New(sim.Config{Seed: seed})
 		wan, _ := natWAN(t, s)
-		_, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+		_, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 		require.NoError(t, err)
 		cgnCfg, homeCfg := nat.Symmetric.Config(), nat.Symmetric.Config()
-		cgn := newRouter(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg})
-		home := newRouter(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg})
+		cgn := vnettest.Router(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg})
+		home := vnettest.Router(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg})
 		if bottomUp {
 			require.NoError(t, cgn.AddRouter(home))
 			require.NoError(t, wan.AddRouter(cgn))
@@ -813,7 +813,7 @@ func TestNATPortsIndependentOfBuildOrder(t *testing.T) {
 				seen = append(seen, r.Where+" "+r.NewSrc.String())
 			}
 		})
-		c, err := newNet(t, home).ListenPacket("udp4", "0.0.0.0:4000")
+		c, err := vnettest.Host(t, home).ListenPacket("udp4", "0.0.0.0:4000")
 		require.NoError(t, err)
 		natSend(t, c, "1", stunAddr)
 		natSend(t, c, "2", netip.MustParseAddrPort("1.2.3.5:3478"))
@@ -835,15 +835,15 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 9})
 	wan, stun := natWAN(t, s)
 	cgnCfg := nat.CarrierGrade.Config()
-	cgn := newRouter(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 2 * time.Millisecond})
+	cgn := vnettest.Router(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 2 * time.Millisecond})
 	require.NoError(t, wan.AddRouter(cgn))
 	var conns []net.PacketConn
 	var homes []*vnet.Router
 	for i, cidr := range []string{"192.168.1.0/24", "192.168.2.0/24"} {
 		cfg := nat.PortRestrictedCone.Config()
-		home := newRouter(t, vnet.RouterConfig{Name: fmt.Sprintf("home%d", i+1), CIDR: cidr, NAT: &cfg, MinDelay: time.Millisecond})
+		home := vnettest.Router(t, vnet.RouterConfig{Name: fmt.Sprintf("home%d", i+1), CIDR: cidr, NAT: &cfg, MinDelay: time.Millisecond})
 		require.NoError(t, cgn.AddRouter(home))
-		c, err := newNet(t, home).ListenPacket("udp4", "0.0.0.0:5000")
+		c, err := vnettest.Host(t, home).ListenPacket("udp4", "0.0.0.0:5000")
 		require.NoError(t, err)
 		conns, homes = append(conns, c), append(homes, home)
 	}
@@ -878,12 +878,12 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 func TestNATExhaustedIsCounted(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
 	wan, stun := natWAN(t, s)
-	stun2, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+	stun2, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 	require.NoError(t, err)
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
 		NATType: &vnet.NATType{MappingBehavior: vnet.EndpointAddrPortDependent, FilteringBehavior: vnet.EndpointAddrPortDependent, MaxMappings: 1}})
 	require.NoError(t, wan.AddRouter(lan))
-	c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+	c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
 	natSend(t, c, "first", stunAddr)
 	natSend(t, c, "second", netip.MustParseAddrPort("1.2.3.5:3478"))

@@ -25,8 +25,8 @@ type filteredPair struct {
 
 func newFilteredPair(t *testing.T, s *sim.Scheduler, wrap func(*vnet.Net) vnet.NIC) *filteredPair {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-	a := newNet(t, wan, "1.2.3.4")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	a := vnettest.Host(t, wan, "1.2.3.4")
 	b, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.5"}})
 	require.NoError(t, err)
 	require.NoError(t, wan.AddNet(wrap(b)))
@@ -173,7 +173,7 @@ func TestTBFQueue(t *testing.T) {
 func TestDuplicationFilter(t *testing.T) {
 	_, err := vnet.NewDuplicationFilter(nil)
 	require.Error(t, err)
-	wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+	wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
 	for _, o := range []vnet.DuplicationOption{
 		vnet.WithDuplicationProbability(2), vnet.WithDuplicationBurstProbability(-1),
 		vnet.WithDuplicationBurstMultiplier(0.5), vnet.WithDuplicationExtraDelay(2, 1),
@@ -245,7 +245,7 @@ func TestAddRemoveAddress(t *testing.T) {
 	require.NoError(t, n.AddAddress("eth0", ipnet("10.0.0.7")))
 	require.NoError(t, n.AddAddress("eth0", ipnet("10.0.0.8")))
 	require.NoError(t, n.RemoveAddress("eth0", net.ParseIP("10.0.0.8")))
-	lan := newRouter(t, vnet.RouterConfig{CIDR: "10.0.0.0/24", Scheduler: sim.New(sim.Config{})})
+	lan := vnettest.Router(t, vnet.RouterConfig{CIDR: "10.0.0.0/24", Scheduler: sim.New(sim.Config{})})
 	require.NoError(t, lan.AddNet(n))
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("10.0.0.7")}, n.IPs())
 }
@@ -262,8 +262,8 @@ func TestLossHandlerShared(t *testing.T) {
 	assert.Nil(t, plain.Handler(), "Bernoulli loss is the link model's")
 
 	s := sim.New(sim.Config{Seed: 5})
-	wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
-	tx := newNet(t, wan, "1.2.3.4")
+	wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
+	tx := vnettest.Host(t, wan, "1.2.3.4")
 	b1, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.5"}})
 	require.NoError(t, err)
 	b2, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.6"}})
