@@ -58,14 +58,10 @@ func (r *Router) inbound(p *packet) {
 		return
 	}
 	if r.nat != nil {
-		src, dst := p.src, p.dst
 		f, v := r.nat.Inbound(r.w.sched.Now(), p.flow())
-		if v != nat.Pass {
-			r.drop(p, natReason(v))
+		if !r.translate(p, f, v) {
 			return
 		}
-		p.src, p.dst = f.Src, f.Dst
-		r.w.recordNAT(r.name, p, src, dst)
 	}
 	if !r.prefix.Contains(p.dst.Addr()) {
 		r.drop(p, ReasonNoRoute)
@@ -75,6 +71,21 @@ func (r *Router) inbound(p *packet) {
 		return
 	}
 	r.forward(p)
+}
+
+// translate applies the NAT's verdict v on p: a refused packet is dropped
+// with the verdict's reason; a passed one takes the addresses of f, the
+// flow as translated, and the observers see the rewrite. It reports
+// whether p goes on.
+func (r *Router) translate(p *packet, f nat.Flow, v nat.Verdict) bool {
+	if v != nat.Pass {
+		r.drop(p, natReason(v))
+		return false
+	}
+	src, dst := p.src, p.dst
+	p.src, p.dst = f.Src, f.Dst
+	r.w.recordNAT(r.name, p, src, dst)
+	return true
 }
 
 // forward routes a packet that is inside r (from a Net, a child, or the
@@ -110,7 +121,6 @@ func (r *Router) forward(p *packet) {
 	}
 	if r.nat != nil {
 		now := r.w.sched.Now()
-		src, odst := p.src, p.dst
 		flow := p.flow()
 		if r.nat.IsExternal(dst) {
 			// To our own outside address: hairpinning (RFC 4787 §6).
@@ -118,12 +128,9 @@ func (r *Router) forward(p *packet) {
 			// Before the verdict: a hairpin refused on its inbound half
 			// keeps the mapping its outbound half made, which must expire.
 			r.scheduleExpiry()
-			if v != nat.Pass {
-				r.drop(p, natReason(v))
+			if !r.translate(p, f, v) {
 				return
 			}
-			p.src, p.dst = f.Src, f.Dst
-			r.w.recordNAT(r.name, p, src, odst)
 			if !r.prefix.Contains(p.dst.Addr()) {
 				r.drop(p, ReasonNoRoute)
 				return
@@ -132,12 +139,9 @@ func (r *Router) forward(p *packet) {
 			return
 		}
 		f, v := r.nat.Outbound(now, flow)
-		if v != nat.Pass {
-			r.drop(p, natReason(v))
+		if !r.translate(p, f, v) {
 			return
 		}
-		p.src, p.dst = f.Src, f.Dst
-		r.w.recordNAT(r.name, p, src, odst)
 		r.scheduleExpiry()
 	}
 	r.stats.Forwarded++
