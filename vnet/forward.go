@@ -88,6 +88,13 @@ func (r *Router) translate(p *packet, f nat.Flow, v nat.Verdict) bool {
 	return true
 }
 
+// send forwards p onto l, counted and recorded as forwarded.
+func (r *Router) send(p *packet, l *Link) {
+	r.stats.Forwarded++
+	r.w.record(KindForward, r.name, p, ReasonNone)
+	l.send(p)
+}
+
 // forward routes a packet that is inside r (from a Net, a child, or the
 // NAT): down to the subnet, or up through the NAT.
 func (r *Router) forward(p *packet) {
@@ -110,9 +117,7 @@ func (r *Router) forward(p *packet) {
 			}
 			l, r.lastDst, r.lastLink = rt.link, dst, rt.link
 		}
-		r.stats.Forwarded++
-		r.w.record(KindForward, r.name, p, ReasonNone)
-		l.send(p)
+		r.send(p, l)
 		return
 	}
 	if r.parent == nil {
@@ -144,9 +149,7 @@ func (r *Router) forward(p *packet) {
 		}
 		r.scheduleExpiry()
 	}
-	r.stats.Forwarded++
-	r.w.record(KindForward, r.name, p, ReasonNone)
-	r.up.send(p)
+	r.send(p, r.up)
 }
 
 // forward6 routes an IPv6 packet inside r: down toward the Net or the
@@ -159,9 +162,7 @@ func (r *Router) forward6(p *packet) {
 			r.drop(p, ReasonNoRoute)
 			return
 		}
-		r.stats.Forwarded++
-		r.w.record(KindForward, r.name, p, ReasonNone)
-		l.send(p)
+		r.send(p, l)
 		return
 	}
 	if r.parent == nil {
@@ -176,9 +177,7 @@ func (r *Router) forward6(p *packet) {
 		}
 		r.scheduleExpiry()
 	}
-	r.stats.Forwarded++
-	r.w.record(KindForward, r.name, p, ReasonNone)
-	r.up.send(p)
+	r.send(p, r.up)
 }
 
 // route6 finds where the IPv6 address dst lies from r: mine reports that
