@@ -8,17 +8,18 @@ import (
 	"github.com/vnetsim/vnetsim/impair"
 )
 
-// Link is one direction of a wire: a Net's uplink or downlink, or a
-// router's. Every link has an impairment model (impair.Config; the zero
+// Link is one direction of a wire: a [Net]'s uplink or downlink, or a
+// [Router]'s. Every link has an impairment model ([impair.Config]; the zero
 // config is a perfect wire) and draws its randomness from a stream named
 // after the link, so adding a link never changes another link's fates.
 // Both are made when the link is first impaired, held or taken down: a
 // perfect link passes packets without them.
 //
 // Link methods are safe from any goroutine, handlers included, and never
-// block (except Stats). Changes (Set, Hold, Release, Down, Up) are events:
-// they take effect on the scheduler at the next nanosecond of virtual time,
-// or at the instant given to SetAt and Down, before any datagram that a
+// block (except [Link.Stats]). Changes ([Link.Set], [Link.Hold],
+// [Link.Release], [Link.Down], [Link.Up]) are events: they take effect on the
+// scheduler at the next nanosecond of virtual time, or at the instant given
+// to [Link.SetAt] and Down, before any datagram that a
 // socket sends at that instant. So a change made before the tree runs
 // applies to its first packet, and a change followed by sends from the same
 // goroutine applies to those sends, in manual and in paced mode alike.

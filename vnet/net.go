@@ -35,7 +35,7 @@ import (
 // 127.0.0.1 and ::1 (pion's vnet allows this too). The first such socket
 // starts a scheduler of the Net's own on the time package's clock, and
 // closing the last one stops it; such a Net cannot be attached while it
-// has sockets open, and its TCP needs a router (ErrNotAttached).
+// has sockets open, and its TCP needs a router ([ErrNotAttached]).
 //
 // All methods are safe for concurrent use by application goroutines.
 // Blocking calls block on channels, so they are durably blocked inside a

@@ -19,7 +19,7 @@ import (
 // otherwise, in bytes of IP datagram (Ethernet's 1500).
 const DefaultMTU = 1500
 
-// RouterConfig configures a Router. The fields pion's vnet users know keep
+// RouterConfig configures a [Router] ([NewRouter]). The fields pion's vnet users know keep
 // their names and meaning.
 type RouterConfig struct {
 	// Name identifies the router in traces, stats and link names, and
@@ -48,7 +48,7 @@ type RouterConfig struct {
 
 	// Firewall configures a child router's stateful IPv6 firewall (RFC
 	// 6092: traffic from inside opens a pinhole, unsolicited traffic from
-	// outside is dropped). Nil means nat.FirewallConfig's defaults; set
+	// outside is dropped). Nil means [nat.FirewallConfig]'s defaults; set
 	// Open to let everything in. IPv4 goes through the NAT instead; the
 	// root router has neither.
 	Firewall *nat.FirewallConfig
@@ -64,29 +64,30 @@ type RouterConfig struct {
 	StaticIP string
 
 	// NATType describes the NAT of a child router, in pion's terms. Nil
-	// means nat.PortRestrictedCone: a port-restricted cone NAT
+	// means [nat.PortRestrictedCone]: a port-restricted cone NAT
 	// (endpoint-independent mapping, address-and-port-dependent filtering,
 	// port preservation), the most common home NAT. A non-nil NATType is
 	// taken literally: &NATType{} is a full-cone NAT (see NATType).
 	// The root router has no NAT.
 	NATType *NATType
 
-	// NAT, when set, configures the NAT directly with the nat package's
-	// full set of behaviours; it overrides NATType. Its External addresses
+	// NAT, when set, configures the NAT directly with the [nat] package's
+	// full set of behaviours ([nat.Config], or a [nat.Preset]'s Config); it
+	// overrides NATType. Its External addresses
 	// are filled from StaticIPs if empty.
 	NAT *nat.Config
 
 	// MinDelay and MaxJitter delay every packet this router forwards: each
 	// one waits MinDelay plus a uniform random share of MaxJitter. They set
-	// the router's outgoing links; Link.Set replaces them with any model.
+	// the router's outgoing links; [Link.Set] replaces them with any model.
 	MinDelay  time.Duration
 	MaxJitter time.Duration
 
-	// MTU of the router's links, in bytes. Default DefaultMTU (1500).
+	// MTU of the router's links, in bytes. Default [DefaultMTU] (1500).
 	MTU int
 
 	// QueueSize is accepted for compatibility with pion's vnet and ignored:
-	// queues are a link model here (impair.Config.QueuePackets).
+	// queues are a link model here ([impair.Config.QueuePackets]).
 	QueueSize int
 
 	// LoggerFactory makes the router's loggers. Nil means the scheduler's.
@@ -95,13 +96,15 @@ type RouterConfig struct {
 	// Scheduler drives the tree. Nil on the root makes a new scheduler on
 	// the wall clock, whose paced loop Start runs (pion's real-time
 	// behaviour); a child router takes its root's. To drive time by hand,
-	// give the root a scheduler and call its Step/RunFor instead of Start.
+	// give the root a scheduler and call its [sim.Scheduler.Step] or
+	// [sim.Scheduler.RunFor] instead of [Router.Start].
 	Scheduler *sim.Scheduler
 }
 
-// Router is a virtual router: a subnet of Nets and child routers, an uplink
-// to its parent, and (on a child) between the two a NAT for IPv4 and a
-// firewall for IPv6.
+// Router is a virtual router: a subnet of [Net] hosts and child routers, an
+// uplink to its parent ([Router.Uplink], a [Link]), and (on a child) between
+// the two a NAT for IPv4 ([nat.Table]) and a firewall for IPv6
+// ([nat.Firewall]).
 type Router struct {
 	w       *world
 	cfg     RouterConfig

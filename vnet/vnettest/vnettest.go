@@ -1,7 +1,9 @@
-// Package vnettest builds the small worlds that tests of code over vnet
-// start from, and reads sockets without blocking in manual mode, the way
-// net/http/httptest serves tests of HTTP code. Every function fails the test
-// (t.Fatal) on error, so a test reads as the topology it builds.
+// Package vnettest builds the small worlds that tests of code over
+// [vnet] start from ([NewNAT], [Router], [Host], [Net]), and opens, writes
+// and reads sockets without blocking in manual mode ([Listen], [Send],
+// [Queued]), the way net/http/httptest serves tests of HTTP code. Every
+// function fails the test (t.Fatal) on error, so a test reads as the
+// topology it builds.
 //
 // The functions are for the test's own goroutine: they call t.Fatal, which
 // must not run on any other.
