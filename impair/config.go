@@ -213,6 +213,18 @@ type Config struct {
 	Rules []RuleFunc
 }
 
+// IsPerfect reports whether c passes every packet at the instant it is sent,
+// unchanged: no model is on. Fields that only shape another model
+// (Distribution, Correlation and JitterReorders shape Jitter, ReorderGap
+// shapes Reorder, CorruptMode shapes Corrupt, Overhead, QueuePackets,
+// QueueBytes and Burst shape Rate) do not count on their own. A link whose
+// config is perfect may skip the model on its per-packet path.
+func (c Config) IsPerfect() bool {
+	return c.Delay == 0 && c.Jitter == 0 && c.Loss == 0 && c.GilbertElliott == (GilbertElliott{}) &&
+		c.Duplicate == 0 && c.Reorder == 0 && c.Corrupt == 0 && c.Rate == 0 &&
+		len(c.Partitions) == 0 && len(c.Rules) == 0
+}
+
 // ErrInvalidConfig is the error every [ConfigError] matches with errors.Is.
 var ErrInvalidConfig = errors.New("impair: invalid config")
 

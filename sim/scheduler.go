@@ -1,20 +1,22 @@
 // Package sim is vnetsim's discrete-event core: one event queue on a virtual
-// clock, driven either by hand (Step, RunFor, RunUntil, Run) or by a paced
-// loop (Start, Stop) that waits on a clock.Clock. It knows nothing about
-// networks.
+// clock (a [Scheduler], made by [New]), driven either by hand
+// ([Scheduler.Step], [Scheduler.RunFor], [Scheduler.RunUntil],
+// [Scheduler.Run]) or by a paced loop ([Scheduler.Start], [Scheduler.Stop])
+// that waits on a [Clock]. It knows nothing about networks.
 //
 // # Ownership and concurrency
 //
 // Handlers run one at a time on the driving goroutine: the caller of Step and
 // friends in manual mode, the paced loop's goroutine in paced mode. State that
-// only handlers touch needs no locks. Schedule may be called only from a
-// handler, or from the driving goroutine while no driver is running.
-// Application goroutines use Submit, which is safe from any goroutine: it puts
-// the event into an inbox that the driver drains before every event.
+// only handlers touch needs no locks. [Scheduler.Schedule] may be called only
+// from a handler, or from the driving goroutine while no driver is running.
+// Application goroutines use [Scheduler.Submit], which is safe from any
+// goroutine: it puts the event into an inbox that the driver drains before
+// every event.
 //
 // # Determinism
 //
-// Events fire in (time, key, sequence) order. Sequence numbers are assigned by
+// Events fire in (time, [Key], sequence) order. Sequence numbers are assigned by
 // the scheduler, so events that handlers schedule keep their order from run
 // to run. Submitted events carry a key chosen by the submitter (for example
 // host, socket and the socket's own counter) and are at least one nanosecond
@@ -27,7 +29,8 @@
 // Driving by hand (Step, RunFor, RunUntil, Run, RunWhile) is the
 // debugger's mode, and it has traps a paced world does not:
 //
-//   - Now is the only clock. Virtual time starts at DefaultStart (2000) and
+//   - [Scheduler.Now] is the only clock. Virtual time starts at
+//     [DefaultStart] (2000) and
 //     moves only when a driver fires events; the time package knows nothing
 //     of it. A deadline computed from time.Now is 26 years away; compute
 //     it from Now (or Clock().Now). Start jumps virtual time forward to the
@@ -38,12 +41,14 @@
 //   - Run runs the queue empty: it fires every timer, a NAT mapping's 30 s
 //     expiry included, before any code outside the handlers gets to answer
 //     what was delivered. Run only as far as needed: RunWhile(cond) stops
-//     as soon as cond is false, RunFor bounds the time, Next tells when the
-//     next event is due without firing it, and vnet's Router.RunUntilIdle
-//     stops when no packet is in flight.
+//     as soon as cond is false, RunFor bounds the time, [Scheduler.Next]
+//     tells when the next event is due without firing it, and vnet's
+//     [github.com/vnetsim/vnetsim/vnet.Router.RunUntilIdle] stops when no
+//     packet is in flight.
 //   - Goroutines that submit work (an application writing) race with the
-//     driver unless Config.Settle lets them finish first; inside a
-//     testing/synctest bubble set it to synctest.Wait (see simtest).
+//     driver unless [Config.Settle] lets them finish first; inside a
+//     testing/synctest bubble set it to synctest.Wait (see
+//     [github.com/vnetsim/vnetsim/sim/simtest], which does).
 package sim
 
 import (

@@ -38,7 +38,7 @@ func (n *Net) AddAddress(ifName string, addr *net.IPNet) error {
 		return nil
 	}
 	r := n.router
-	r.w.read(func() { err = r.addAddress(n, a) })
+	r.w.do(func() { err = r.addAddress(n, a) })
 	return err
 }
 
@@ -60,7 +60,7 @@ func (n *Net) RemoveAddress(ifName string, ip net.IP) error {
 		return nil
 	}
 	r := n.router
-	r.w.read(func() { err = r.removeAddress(n, a) })
+	r.w.do(func() { err = r.removeAddress(n, a) })
 	return err
 }
 

@@ -151,7 +151,6 @@ func (r *Router) adopt(child *Router) {
 		n.w = w
 		n.name = w.claimName(n.name)
 		_ = w.claimHost(n) // the subtree's hosts fit: addRouter checked the count
-		n.rng = w.sched.Rand("net " + n.name)
 		w.nets = append(w.nets, n)
 	}
 	// Link names follow their ends' (maybe new) names.

@@ -12,6 +12,7 @@ import (
 	"github.com/vnetsim/vnetsim/impair"
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // twoLANs builds a WAN with two unnamed LANs (the same CIDR, as pion's
@@ -20,19 +21,19 @@ import (
 // order when both hosts send at one instant.
 func twoLANs(t *testing.T, bottomUp bool, seed uint64) []string {
 	s := sim.New(sim.Config{Seed: seed, CheckKeys: true})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-	srv := newNet(t, wan, "1.2.3.4")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	srv := vnettest.Host(t, wan, "1.2.3.4")
 	nat := &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointIndependent}
 	lans := []*vnet.Router{
-		newRouter(t, vnet.RouterConfig{CIDR: "192.168.0.0/24", NATType: nat}),
-		newRouter(t, vnet.RouterConfig{CIDR: "192.168.0.0/24", NATType: nat}),
+		vnettest.Router(t, vnet.RouterConfig{CIDR: "192.168.0.0/24", NATType: nat}),
+		vnettest.Router(t, vnet.RouterConfig{CIDR: "192.168.0.0/24", NATType: nat}),
 	}
 	hosts := make([]*vnet.Net, 2)
 	for i, lan := range lans {
 		if !bottomUp {
 			require.NoError(t, wan.AddRouter(lan))
 		}
-		hosts[i] = newNet(t, lan)
+		hosts[i] = vnettest.Host(t, lan)
 	}
 	if bottomUp {
 		for _, lan := range lans {
@@ -50,7 +51,7 @@ func twoLANs(t *testing.T, bottomUp bool, seed uint64) []string {
 		send(t, listen(t, h, "0.0.0.0:5000"), "1.2.3.4:7", "hi")
 	}
 	s.RunFor(time.Second)
-	assert.Len(t, drain(t, s, in), 2)
+	assert.Len(t, drain(t, in), 2)
 	require.NoError(t, s.KeyCollision())
 	return order
 }
@@ -73,12 +74,12 @@ func TestSubtreeBuildOrderDoesNotMatter(t *testing.T) {
 // they went to the subtree's own scheduler and were lost.
 func TestLinkChangesBeforeAttachSurvive(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-	srv := newNet(t, wan, "1.2.3.4")
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
-	inner := newRouter(t, vnet.RouterConfig{Name: "inner", CIDR: "10.1.0.0/24"})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	srv := vnettest.Host(t, wan, "1.2.3.4")
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+	inner := vnettest.Router(t, vnet.RouterConfig{Name: "inner", CIDR: "10.1.0.0/24"})
 	require.NoError(t, lan.AddRouter(inner))
-	lossy, cut, fine := newNet(t, lan), newNet(t, inner), newNet(t, lan)
+	lossy, cut, fine := vnettest.Host(t, lan), vnettest.Host(t, inner), vnettest.Host(t, lan)
 	require.NoError(t, lossy.Uplink().Set(impair.Config{Loss: 1}))
 	start := s.Now()
 	require.NoError(t, inner.Partition(start, start.Add(time.Minute)))
@@ -89,7 +90,7 @@ func TestLinkChangesBeforeAttachSurvive(t *testing.T) {
 		send(t, listen(t, h, "0.0.0.0:5000"), "1.2.3.4:7", h.Name())
 	}
 	s.RunFor(time.Second)
-	got := drain(t, s, in)
+	got := drain(t, in)
 	require.Len(t, got, 1, "only the host with no change made before attaching gets through")
 	assert.Equal(t, fine.Name(), strings.Fields(got[0])[0])
 	st := wan.Snapshot()
@@ -103,12 +104,12 @@ func TestLinkChangesBeforeAttachSurvive(t *testing.T) {
 // name alone).
 func TestDuplicateNamesDoNotShareStreams(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 3})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-	srv := newNet(t, wan, "1.2.3.4")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	srv := vnettest.Host(t, wan, "1.2.3.4")
 	var conns []*vnet.UDPConn
 	var names []string
 	for i := range 2 {
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: fmt.Sprintf("10.%d.0.0/24", i)})
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: fmt.Sprintf("10.%d.0.0/24", i)})
 		h, err := vnet.NewNet(&vnet.NetConfig{Name: "h"})
 		require.NoError(t, err)
 		require.NoError(t, lan.AddNet(h))
@@ -127,7 +128,7 @@ func TestDuplicateNamesDoNotShareStreams(t *testing.T) {
 		s.RunFor(time.Millisecond)
 	}
 	got := map[string]bool{}
-	for _, p := range drain(t, s, in) {
+	for _, p := range drain(t, in) {
 		got[strings.Fields(p)[0]] = true
 	}
 	differ := 0

@@ -143,7 +143,7 @@ type Capture struct {
 func (r *Router) Capture(out io.Writer, ifaces ...Iface) (*Capture, error) {
 	var c *Capture
 	var err error
-	r.w.read(func() { c, err = r.startCapture(out, ifaces) })
+	r.w.do(func() { c, err = r.startCapture(out, ifaces) })
 	return c, err
 }
 
@@ -228,7 +228,7 @@ func (c *Capture) detach() {
 // two captured interfaces counts twice).
 func (c *Capture) Packets() uint64 {
 	var n uint64
-	c.r.w.read(func() { n = c.n })
+	c.r.w.do(func() { n = c.n })
 	return n
 }
 
@@ -236,7 +236,7 @@ func (c *Capture) Packets() uint64 {
 // be read while the simulation goes on.
 func (c *Capture) Flush() error {
 	var err error
-	c.r.w.read(func() {
+	c.r.w.do(func() {
 		switch {
 		case c.closed:
 			err = ErrCaptureClosed
@@ -253,7 +253,7 @@ func (c *Capture) Flush() error {
 // capture met, if any. It does not close the underlying writer.
 func (c *Capture) Close() error {
 	var err error
-	c.r.w.read(func() {
+	c.r.w.do(func() {
 		if c.closed {
 			err = ErrCaptureClosed
 			return

@@ -27,6 +27,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim/simlog"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // frame is one decoded packet of a capture.
@@ -119,11 +120,11 @@ func natPingPong(t *testing.T, seed uint64, uplink *impair.Config) []byte {
 	for i := range 3 {
 		send(t, cli, "1.2.3.4:7", fmt.Sprint("ping ", i))
 		s.RunFor(time.Second)
-		for range drain(t, s, srv) {
+		for range drain(t, srv) {
 			send(t, srv, "1.2.3.100:5000", fmt.Sprint("pong ", i))
 		}
 		s.RunFor(time.Second)
-		drain(t, s, cli)
+		drain(t, cli)
 	}
 	require.NoError(t, c.Close())
 	return buf.Bytes()
@@ -191,7 +192,7 @@ func TestCaptureLoopback(t *testing.T) {
 	send(t, tx, "127.0.0.1:7", "to lo")
 	send(t, tx, "1.2.3.4:7", "to eth0 address")
 	s.Run()
-	assert.Len(t, drain(t, s, rx), 2)
+	assert.Len(t, drain(t, rx), 2)
 	require.NoError(t, c.Close())
 	names, frames := readCapture(t, buf.Bytes())
 	assert.Equal(t, []string{"1.2.3.4/lo0", "1.2.3.4/eth0"}, names)
@@ -231,8 +232,8 @@ func TestCaptureEverything(t *testing.T) {
 func TestCaptureErrors(t *testing.T) {
 	s := sim.New(sim.Config{})
 	sc := newScene(t, s)
-	other := newRouter(t, vnet.RouterConfig{Name: "other", CIDR: "10.9.0.0/24", Scheduler: s})
-	otherNet := newNet(t, other)
+	other := vnettest.Router(t, vnet.RouterConfig{Name: "other", CIDR: "10.9.0.0/24", Scheduler: s})
+	otherNet := vnettest.Host(t, other)
 	unattached, err := vnet.NewNet(&vnet.NetConfig{Name: "loose"})
 	require.NoError(t, err)
 	tests := []struct {
@@ -314,7 +315,7 @@ func TestCaptureWriteError(t *testing.T) {
 		send(t, tx, "1.2.3.5:2", big)
 	}
 	s.Run()
-	assert.Len(t, drain(t, s, rx), 10, "the packets still arrive")
+	assert.Len(t, drain(t, rx), 10, "the packets still arrive")
 	err = c.Close()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "disk full")

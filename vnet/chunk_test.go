@@ -13,6 +13,7 @@ import (
 
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // A chunk filter drops what it refuses, counts it with its own reason at
@@ -21,11 +22,11 @@ import (
 // external one.
 func TestChunkFilter(t *testing.T) {
 	bothModes(t, func(t *testing.T, s *sim.Scheduler, run driver) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", Scheduler: s})
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"27.1.1.1"}})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", Scheduler: s})
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"27.1.1.1"}})
 		require.NoError(t, wan.AddRouter(lan))
-		srv := newNet(t, wan, "1.2.3.4")
-		host := newNet(t, lan, "192.168.0.2")
+		srv := vnettest.Host(t, wan, "1.2.3.4")
+		host := vnettest.Host(t, lan, "192.168.0.2")
 		tr := wan.Trace(vnet.TraceConfig{})
 
 		var mu sync.Mutex
@@ -55,13 +56,13 @@ func TestChunkFilter(t *testing.T) {
 		natSend(t, hc, "drop 2", to)
 		natSend(t, hc, "keep 3", to)
 		run(time.Second)
-		got := natDrain(t, s, sc)
+		got := vnettest.Queued(t, sc)
 		require.Len(t, got, 2)
-		assert.Equal(t, "keep 1", got[0].payload)
-		assert.Equal(t, "keep 3", got[1].payload)
-		natSend(t, sc, "reply", got[0].from)
+		assert.Equal(t, "keep 1", string(got[0].Payload))
+		assert.Equal(t, "keep 3", string(got[1].Payload))
+		natSend(t, sc, "reply", got[0].From)
 		run(time.Second)
-		require.Len(t, natDrain(t, s, hc), 1)
+		require.Len(t, vnettest.Queued(t, hc), 1)
 
 		st := wan.Stats()
 		assert.Equal(t, vnet.Drops{vnet.ReasonChunkFilter: 1}, st.Dropped)
@@ -85,7 +86,7 @@ func TestChunkFilter(t *testing.T) {
 		}, seenLAN)
 		require.Len(t, seenWAN, 4)
 		assert.Equal(t, "27.1.1.1:", seenWAN[0][:len("27.1.1.1:")], "the WAN sees the NAT's address")
-		assert.Equal(t, "1.2.3.4:3478>"+got[0].from.String(), seenWAN[3])
+		assert.Equal(t, "1.2.3.4:3478>"+got[0].From.String(), seenWAN[3])
 		require.NoError(t, sc.Close())
 		require.NoError(t, hc.Close())
 	})

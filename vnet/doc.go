@@ -9,17 +9,20 @@
 // A tree is a root [Router] (the Internet, usually without NAT) with child
 // routers under it ([Router.AddRouter]) and hosts on any router
 // ([Router.AddNet]). A child router translates IPv4 with a NAT (see
-// [RouterConfig.NATType] and package nat) and guards IPv6 with a stateful
-// firewall; IPv6 is routed, never translated. The root's
-// [RouterConfig.Scheduler] decides how time runs: nil means a paced scheduler
-// on the wall clock, like pion's vnet; a scheduler made with sim.New and
-// started inside a testing/synctest bubble (see package simtest) runs on
-// virtual time, so timeouts cost no wall time.
+// [RouterConfig.NATType], [RouterConfig.NAT] and package [nat]) and guards
+// IPv6 with a stateful firewall ([RouterConfig.Firewall]); IPv6 is routed,
+// never translated. The root's [RouterConfig.Scheduler] decides how time
+// runs: nil means a paced scheduler on the wall clock, like pion's vnet; a
+// scheduler made with [sim.New] and started inside a testing/synctest bubble
+// (see [github.com/vnetsim/vnetsim/sim/simtest.Run]) runs on virtual time, so
+// timeouts cost no wall time. Tests build the common trees in one call with
+// package [github.com/vnetsim/vnetsim/vnet/vnettest].
 //
 // Every router and host is joined by two [Link] values, one per direction.
-// A link carries an impairment model from package impair (delay, jitter,
-// loss, duplication, reordering, rate and queue, partitions, rules), perfect
-// by default; [Link.Set] changes it as an event at the next nanosecond.
+// A link carries an impairment model from package [impair] (delay, jitter,
+// loss, duplication, reordering, rate and queue, partitions, rules; an
+// [impair.Config]), perfect by default; [Link.Set] changes it as an event at
+// the next nanosecond.
 //
 // # A datagram's path
 //
@@ -33,7 +36,7 @@
 //  2. UDPConn.nextKey gives the event its stable key (host, socket, the
 //     socket's own counter), so the order of same-instant events never
 //     depends on which goroutine submitted first.
-//  3. sim.Scheduler.Submit hands the packet to the scheduler's inbox, due at
+//  3. [sim.Scheduler.Submit] hands the packet to the scheduler's inbox, due at
 //     the next nanosecond at the earliest.
 //  4. Net.egress binds an ephemeral port if the socket has none, stamps the
 //     source address, counts the datagram as sent and records it, then puts
@@ -53,8 +56,8 @@
 //     counted, when the buffer is full or the socket is closed), and
 //     [UDPConn.ReadFrom], on the application's goroutine, takes it.
 //
-// TCP segments take the same path between hosts; package tcp runs each
-// host's connections on the scheduler.
+// TCP segments take the same path between hosts ([Net.Dial], [Net.Listen],
+// [TCPConn]); package [tcp] runs each host's connections on the scheduler.
 //
 // # Seeing a run
 //

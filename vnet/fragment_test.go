@@ -18,6 +18,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // fragWorld is pion's WAN (0.0.0.0/0) with a STUN-like server, a NAT'd
@@ -32,14 +33,14 @@ type fragWorld struct {
 func newFragWorld(t *testing.T, s *sim.Scheduler) *fragWorld {
 	t.Helper()
 	f := &fragWorld{s: s}
-	f.wan = newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", Scheduler: s})
-	f.lanA = newRouter(t, vnet.RouterConfig{Name: "lanA", CIDR: "192.168.0.0/24", StaticIPs: []string{"27.1.1.1"}})
-	f.lanB = newRouter(t, vnet.RouterConfig{Name: "lanB", CIDR: "192.168.0.0/24", StaticIPs: []string{"28.1.1.1"}, MTU: 1280})
+	f.wan = vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", Scheduler: s})
+	f.lanA = vnettest.Router(t, vnet.RouterConfig{Name: "lanA", CIDR: "192.168.0.0/24", StaticIPs: []string{"27.1.1.1"}})
+	f.lanB = vnettest.Router(t, vnet.RouterConfig{Name: "lanB", CIDR: "192.168.0.0/24", StaticIPs: []string{"28.1.1.1"}, MTU: 1280})
 	require.NoError(t, f.wan.AddRouter(f.lanA))
 	require.NoError(t, f.wan.AddRouter(f.lanB))
-	f.srv = newNet(t, f.wan, "1.2.3.4")
-	f.a = newNet(t, f.lanA, "192.168.0.2")
-	f.b = newNet(t, f.lanB, "192.168.0.2")
+	f.srv = vnettest.Host(t, f.wan, "1.2.3.4")
+	f.a = vnettest.Host(t, f.lanA, "192.168.0.2")
+	f.b = vnettest.Host(t, f.lanB, "192.168.0.2")
 	return f
 }
 

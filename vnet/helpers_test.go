@@ -4,32 +4,16 @@ import (
 	"net"
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
-
-func newRouter(t *testing.T, cfg vnet.RouterConfig) *vnet.Router {
-	t.Helper()
-	r, err := vnet.NewRouter(&cfg)
-	require.NoError(t, err)
-	return r
-}
-
-func newNet(t *testing.T, r *vnet.Router, ips ...string) *vnet.Net {
-	t.Helper()
-	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: ips})
-	require.NoError(t, err)
-	require.NoError(t, r.AddNet(n))
-	return n
-}
 
 // wanPair is a WAN router with two hosts, driven by s.
 func wanPair(t *testing.T, s *sim.Scheduler) (*vnet.Router, *vnet.Net, *vnet.Net) {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-	return wan, newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	return wan, vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 }
 
 // echo answers every datagram on c with the same bytes, on its own

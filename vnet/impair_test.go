@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // Tests of the impairment models through vnet: every kind of link carries a
@@ -117,30 +117,21 @@ func impSendFlow(t *testing.T, s *sim.Scheduler, tx net.PacketConn, dst net.Addr
 // returns their sequence numbers in order (manual mode).
 func impReadQueued(t *testing.T, c net.PacketConn) []int {
 	t.Helper()
-	require.NoError(t, c.SetReadDeadline(time.Unix(1, 0)))
-	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
 	var seqs []int
-	buf := make([]byte, 2048)
-	for {
-		n, _, err := c.ReadFrom(buf)
-		if err != nil {
-			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-			return seqs
-		}
-		seqs = append(seqs, impSeq(buf[:n]))
+	for _, d := range vnettest.Queued(t, c) {
+		seqs = append(seqs, impSeq(d.Payload))
 	}
+	return seqs
 }
 
 // impNATPair is a WAN router with a server at 1.2.3.4 and, below it, a LAN
 // router (a NAT at 1.2.3.100) with one host (10.0.0.1).
 func impNATPair(t *testing.T, s *sim.Scheduler, wanCfg, lanCfg vnet.RouterConfig) (wan, lan *vnet.Router, server, host *vnet.Net) {
 	t.Helper()
-	wanCfg.Name, wanCfg.CIDR, wanCfg.Scheduler = "wan", "1.2.3.0/24", s
+	wanCfg.Name, wanCfg.CIDR = "wan", "1.2.3.0/24"
 	lanCfg.Name, lanCfg.CIDR, lanCfg.StaticIPs = "lan", "10.0.0.0/24", []string{"1.2.3.100"}
-	wan = newRouter(t, wanCfg)
-	lan = newRouter(t, lanCfg)
-	require.NoError(t, wan.AddRouter(lan))
-	return wan, lan, newNet(t, wan, "1.2.3.4"), newNet(t, lan)
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{WAN: wanCfg, LAN: lanCfg})
+	return w.WAN, w.LAN, w.Server, w.Host
 }
 
 // Every kind of link carries the model set on it before the tree runs, from
@@ -265,8 +256,8 @@ func TestRouterMinDelayMaxJitter(t *testing.T) {
 				rx, tx, to = impListen(t, server, "0.0.0.0:7"), impListen(t, host, "0.0.0.0:0"), impAddr("1.2.3.4:7")
 			} else {
 				cfg.Name, cfg.CIDR, cfg.Scheduler = "wan", "1.2.3.0/24", s
-				wan = newRouter(t, cfg)
-				a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+				wan = vnettest.Router(t, cfg)
+				a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 				rx, tx, to = impListen(t, b, "0.0.0.0:7"), impListen(t, a, "0.0.0.0:0"), impAddr("1.2.3.5:7")
 			}
 			rec := impRecord(wan)
@@ -301,18 +292,18 @@ func TestLinkFatesIndependentOfTopology(t *testing.T) {
 	// numbers b received from a, in order.
 	run := func(t *testing.T, seed uint64, crowded bool) (fates map[string][]string, received []int) {
 		s := sim.New(sim.Config{Seed: seed})
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
 		var others []net.PacketConn
 		if crowded { // built before a and b, with the same model on their links
-			lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+			lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
 			require.NoError(t, wan.AddRouter(lan))
-			c, d := newNet(t, wan, "1.2.3.9"), newNet(t, lan)
+			c, d := vnettest.Host(t, wan, "1.2.3.9"), vnettest.Host(t, lan)
 			require.NoError(t, c.Uplink().Set(model))
 			require.NoError(t, lan.Uplink().Set(model))
 			require.NoError(t, d.Uplink().Set(model))
 			others = append(others, impListen(t, c, "0.0.0.0:0"), impListen(t, d, "0.0.0.0:0"))
 		}
-		a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+		a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 		require.NoError(t, a.Uplink().Set(model))
 		rec := impRecord(wan)
 		rx := impListen(t, b, "0.0.0.0:7")
@@ -436,8 +427,8 @@ func TestPartitionStopsFlowThenItResumes(t *testing.T) {
 
 	t.Run("link", func(t *testing.T) {
 		simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
-			wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 10 * time.Millisecond})
-			a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+			wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 10 * time.Millisecond})
+			a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 			rec := impRecord(wan)
 			start := time.Now()
 			up := a.Uplink()
@@ -563,7 +554,7 @@ func TestLinkDownWindows(t *testing.T) {
 		err = wan.Partition(at, at.Add(time.Second))
 		require.ErrorIs(t, err, vnet.ErrTopology, "the root has no parent")
 		assert.Contains(t, err.Error(), `"wan"`)
-		alone := newRouter(t, vnet.RouterConfig{Name: "alone", CIDR: "10.9.0.0/24"})
+		alone := vnettest.Router(t, vnet.RouterConfig{Name: "alone", CIDR: "10.9.0.0/24"})
 		require.ErrorIs(t, alone.Partition(at, time.Time{}), vnet.ErrTopology, "not attached")
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // dualWorld is a dual-stack Internet: a WAN router with a server w, a home
@@ -29,18 +30,20 @@ type dualWorld struct {
 
 func newDualWorld(t *testing.T, s *sim.Scheduler, homeFW *nat.FirewallConfig) *dualWorld {
 	t.Helper()
-	d := &dualWorld{s: s}
-	d.wan = newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
-	d.home = newRouter(t, vnet.RouterConfig{Name: "home", CIDR: "10.0.1.0/24", IPv6CIDR: "2001:db8:1::/64", Firewall: homeFW, Scheduler: s})
-	d.open = newRouter(t, vnet.RouterConfig{Name: "open", CIDR: "10.0.2.0/24", IPv6CIDR: "2001:db8:2::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
-	d.legacy = newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.3.0/24", Scheduler: s})
-	for _, r := range []*vnet.Router{d.home, d.open, d.legacy} {
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN: vnet.RouterConfig{CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64"},
+		// StaticIPs empty, not nil: the WAN assigns home's outside address.
+		LAN:    vnet.RouterConfig{Name: "home", CIDR: "10.0.1.0/24", IPv6CIDR: "2001:db8:1::/64", Firewall: homeFW, StaticIPs: []string{}},
+		Server: vnet.NetConfig{StaticIPs: []string{"1.2.3.4", "2001:db8::4"}},
+	})
+	d := &dualWorld{s: s, wan: w.WAN, home: w.LAN, w: w.Server, a: w.Host}
+	d.open = vnettest.Router(t, vnet.RouterConfig{Name: "open", CIDR: "10.0.2.0/24", IPv6CIDR: "2001:db8:2::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
+	d.legacy = vnettest.Router(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.3.0/24", Scheduler: s})
+	for _, r := range []*vnet.Router{d.open, d.legacy} {
 		require.NoError(t, d.wan.AddRouter(r))
 	}
-	d.w = newNet(t, d.wan, "1.2.3.4", "2001:db8::4")
-	d.a = newNet(t, d.home)
-	d.b = newNet(t, d.open)
-	d.c = newNet(t, d.legacy)
+	d.b = vnettest.Host(t, d.open)
+	d.c = vnettest.Host(t, d.legacy)
 	d.wan.Observe(func(r vnet.Record) {
 		if r.Kind == vnet.KindDrop {
 			d.drops = append(d.drops, r)
@@ -80,9 +83,9 @@ func TestDualStackAddresses(t *testing.T) {
 		"a host without global IPv6 still has ::1, as Linux with IPv6 enabled")
 
 	// An IPv6-only router and its host.
-	v6 := newRouter(t, vnet.RouterConfig{Name: "v6only", IPv6CIDR: "2001:db8:6::/64", Scheduler: d.s})
+	v6 := vnettest.Router(t, vnet.RouterConfig{Name: "v6only", IPv6CIDR: "2001:db8:6::/64", Scheduler: d.s})
 	require.NoError(t, d.wan.AddRouter(v6))
-	h := newNet(t, v6)
+	h := vnettest.Host(t, v6)
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("2001:db8:6::1")}, h.IPs())
 	assert.Equal(t, h.IP6(), h.IP())
 	assert.Empty(t, v6.ExternalIPs(), "no IPv4, no NAT address")
@@ -113,11 +116,11 @@ func TestIPv6TopologyErrors(t *testing.T) {
 		})
 	}
 
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/32", Scheduler: s})
-	w := newNet(t, wan, "1.2.3.4", "2001:db8::4")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/32", Scheduler: s})
+	w := vnettest.Host(t, wan, "1.2.3.4", "2001:db8::4")
 	_ = w
 	attach := func(name, cidr6 string) error {
-		r := newRouter(t, vnet.RouterConfig{Name: name, IPv6CIDR: cidr6, Scheduler: s})
+		r := vnettest.Router(t, vnet.RouterConfig{Name: name, IPv6CIDR: cidr6, Scheduler: s})
 		return wan.AddRouter(r)
 	}
 	require.NoError(t, attach("isp-customer", "2001:db8:1::/48"), "a prefix inside the parent's is delegated")
@@ -132,7 +135,7 @@ func TestIPv6TopologyErrors(t *testing.T) {
 
 	_, err = vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"fe80::1"}})
 	require.ErrorIs(t, err, vnet.ErrConfig)
-	legacy := newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
+	legacy := vnettest.Router(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
 	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"2001:db8::9"}})
 	require.NoError(t, err)
 	err = legacy.AddNet(n)
@@ -208,7 +211,7 @@ func TestRoutingPerFamily(t *testing.T) {
 			}
 			require.NoError(t, err)
 			d.s.RunFor(time.Second)
-			got := natDrain(t, d.s, rx)
+			got := vnettest.Queued(t, rx)
 			if tc.wantDrop != vnet.ReasonNone {
 				assert.Empty(t, got)
 				require.Len(t, d.drops, before+1)
@@ -216,8 +219,8 @@ func TestRoutingPerFamily(t *testing.T) {
 				return
 			}
 			require.Len(t, got, 1, "drops: %v", d.drops[before:])
-			assert.Equal(t, tc.name, got[0].payload)
-			assert.Equal(t, tc.wantFrom, got[0].from.Addr())
+			assert.Equal(t, tc.name, string(got[0].Payload))
+			assert.Equal(t, tc.wantFrom, got[0].From.Addr())
 		})
 	}
 	snap := d.wan.Snapshot()
@@ -256,7 +259,7 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 		t.Run(tc.filtering.String(), func(t *testing.T) {
 			s := sim.New(sim.Config{})
 			d := newDualWorld(t, s, &nat.FirewallConfig{Filtering: tc.filtering, MappingLifetime: 10 * time.Second})
-			other := newNet(t, d.wan, "1.2.3.5", "2001:db8::5")
+			other := vnettest.Host(t, d.wan, "1.2.3.5", "2001:db8::5")
 			inside, err := d.a.ListenPacket("udp6", "[::]:4000")
 			require.NoError(t, err)
 			w1, err := d.w.ListenPacket("udp6", "[::]:5000")
@@ -273,8 +276,8 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 			natSend(t, o, "other", a)
 			s.RunFor(time.Second)
 			var got []string
-			for _, g := range natDrain(t, s, inside) {
-				got = append(got, g.payload)
+			for _, g := range vnettest.Queued(t, inside) {
+				got = append(got, string(g.Payload))
 			}
 			var want []string
 			for _, x := range []struct {
@@ -294,7 +297,7 @@ func TestFirewallFilteringThroughRouter(t *testing.T) {
 			s.RunFor(9 * time.Second)
 			natSend(t, w1, "late", a)
 			s.RunFor(time.Second)
-			assert.Empty(t, natDrain(t, s, inside))
+			assert.Empty(t, vnettest.Queued(t, inside))
 			fw = d.home.Stats().Firewall
 			assert.Equal(t, uint64(1), fw.Expired)
 			assert.Equal(t, uint64(1), fw.NoMapping, "the late reply is unsolicited")
@@ -335,12 +338,12 @@ func TestDualStackSocket(t *testing.T) {
 	assert.Equal(t, home4, from[0].AddrPort().Addr().Unmap())
 	assert.Equal(t, d.a.IP6(), from[1].AddrPort().Addr())
 	d.s.RunFor(time.Second)
-	got := natDrain(t, d.s, cli)
+	got := vnettest.Queued(t, cli)
 	require.Len(t, got, 2)
-	assert.Equal(t, "re:v4", got[0].payload)
-	assert.Equal(t, "1.2.3.4:7000", got[0].from.String(), "the reply left over IPv4")
-	assert.Equal(t, "re:v6", got[1].payload)
-	assert.Equal(t, "[2001:db8::4]:7000", got[1].from.String())
+	assert.Equal(t, "re:v4", string(got[0].Payload))
+	assert.Equal(t, "1.2.3.4:7000", got[0].From.String(), "the reply left over IPv4")
+	assert.Equal(t, "re:v6", string(got[1].Payload))
+	assert.Equal(t, "[2001:db8::4]:7000", got[1].From.String())
 }
 
 // TestBindRulesPerFamily: which second bind of one port succeeds after a
@@ -480,7 +483,7 @@ func TestCaptureIPv6(t *testing.T) {
 	require.NoError(t, err)
 	natSend(t, cli, "query", netip.AddrPortFrom(d.w.IP6(), 7000))
 	d.s.RunFor(time.Second)
-	require.Len(t, natDrain(t, d.s, srv), 1)
+	require.Len(t, vnettest.Queued(t, srv), 1)
 	require.NoError(t, capt.Close())
 	_, frames := readCapture(t, buf.Bytes())
 	var got []string
@@ -599,34 +602,34 @@ func TestIPv6Determinism(t *testing.T) {
 // guarded whatever order the tree was built in.
 func TestFirewallAboveALaterPrefix(t *testing.T) {
 	s := sim.New(sim.Config{})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
-	mid := newRouter(t, vnet.RouterConfig{Name: "mid", CIDR: "10.0.0.0/24", Scheduler: s})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/64", Scheduler: s})
+	mid := vnettest.Router(t, vnet.RouterConfig{Name: "mid", CIDR: "10.0.0.0/24", Scheduler: s})
 	require.NoError(t, wan.AddRouter(mid))
-	leaf := newRouter(t, vnet.RouterConfig{Name: "leaf", CIDR: "10.1.0.0/24", IPv6CIDR: "2001:db8:5::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
+	leaf := vnettest.Router(t, vnet.RouterConfig{Name: "leaf", CIDR: "10.1.0.0/24", IPv6CIDR: "2001:db8:5::/64", Firewall: &nat.FirewallConfig{Open: true}, Scheduler: s})
 	require.NoError(t, mid.AddRouter(leaf))
-	w := newNet(t, wan, "1.2.3.4", "2001:db8::4")
-	h := newNet(t, leaf)
+	w := vnettest.Host(t, wan, "1.2.3.4", "2001:db8::4")
+	h := vnettest.Host(t, leaf)
 	rx, err := h.ListenPacket("udp6", ":9")
 	require.NoError(t, err)
 	tx, err := w.ListenPacket("udp6", ":9")
 	require.NoError(t, err)
 	natSend(t, tx, "knock", netip.AddrPortFrom(h.IP6(), 9))
 	s.RunFor(time.Second)
-	assert.Empty(t, natDrain(t, s, rx), "mid's firewall drops it")
+	assert.Empty(t, vnettest.Queued(t, rx), "mid's firewall drops it")
 	require.NotNil(t, mid.Stats().Firewall)
 	assert.Equal(t, uint64(1), mid.Stats().Firewall.NoMapping)
 
 	// From inside, the way opens through both routers.
 	natSend(t, rx, "hello", netip.AddrPortFrom(w.IP6(), 9))
 	s.RunFor(time.Second)
-	got := natDrain(t, s, tx)
+	got := vnettest.Queued(t, tx)
 	require.Len(t, got, 1)
-	assert.Equal(t, h.IP6(), got[0].from.Addr())
+	assert.Equal(t, h.IP6(), got[0].From.Addr())
 	natSend(t, tx, "reply", netip.AddrPortFrom(h.IP6(), 9))
 	s.RunFor(time.Second)
-	got = natDrain(t, s, rx)
+	got = vnettest.Queued(t, rx)
 	require.Len(t, got, 1)
-	assert.Equal(t, "reply", got[0].payload)
+	assert.Equal(t, "reply", string(got[0].Payload))
 }
 
 // TestIPv6EdgeCases: odd but legal input from review: a child's prefix
@@ -634,14 +637,14 @@ func TestFirewallAboveALaterPrefix(t *testing.T) {
 // IPv4-mapped DNS record, a zone on a global address.
 func TestIPv6EdgeCases(t *testing.T) {
 	s := sim.New(sim.Config{})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/48", Scheduler: s})
-	first := newRouter(t, vnet.RouterConfig{Name: "first", IPv6CIDR: "2001:db8::/64", Scheduler: s})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", IPv6CIDR: "2001:db8::/48", Scheduler: s})
+	first := vnettest.Router(t, vnet.RouterConfig{Name: "first", IPv6CIDR: "2001:db8::/64", Scheduler: s})
 	require.NoError(t, wan.AddRouter(first))
-	h := newNet(t, wan)
+	h := vnettest.Host(t, wan)
 	assert.Equal(t, "2001:db8:0:1::", h.IP6().String(), "assignment jumps over the delegated /64")
 
-	legacy := newRouter(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
-	v4 := newNet(t, legacy)
+	legacy := vnettest.Router(t, vnet.RouterConfig{Name: "legacy", CIDR: "10.0.0.0/24", Scheduler: s})
+	v4 := vnettest.Host(t, legacy)
 	// Linux with IPv6 enabled has ::1 whatever eth0 has.
 	c, err := v4.Dial("udp", "[::1]:9")
 	require.NoError(t, err)
@@ -663,7 +666,7 @@ func TestIPv6EdgeCases(t *testing.T) {
 	assert.Equal(t, "1.2.3.9:9", a.String())
 	require.Error(t, wan.AddHost("zoned.test", "2001:db8::9%eth0"))
 
-	peer := newNet(t, wan)
+	peer := vnettest.Host(t, wan)
 	rx, err := peer.ListenPacket("udp6", ":9")
 	require.NoError(t, err)
 	tx, err := h.ListenPacket("udp6", ":0")
@@ -671,7 +674,7 @@ func TestIPv6EdgeCases(t *testing.T) {
 	_, err = tx.WriteTo([]byte("zoned"), &net.UDPAddr{IP: peer.IP6().AsSlice(), Port: 9, Zone: "eth0"})
 	require.NoError(t, err)
 	s.RunFor(time.Second)
-	got := natDrain(t, s, rx)
+	got := vnettest.Queued(t, rx)
 	require.Len(t, got, 1, "a zone on a global address is ignored")
-	assert.Equal(t, "zoned", got[0].payload)
+	assert.Equal(t, "zoned", string(got[0].Payload))
 }

@@ -19,7 +19,7 @@ import (
 //
 //	Hi = 0                     events that handlers schedule (sim.Key{})
 //	Hi = 1, Lo = seq           link changes (Set, Down, Up, Hold, Release),
-//	                           numbered by the world's control counter
+//	                           numbered by the world's change counter
 //	Hi = host<<40 | socket     socket events, socket >= 256 (see below)
 //	     Lo = counter          UDP: the socket's own event counter (< 2^63)
 //	     Lo = 1<<63 | h<<20 | n mod 2^20
@@ -28,8 +28,6 @@ import (
 //	                           earlier datagrams with that h (stunOrderKey)
 //	     Lo = req<<32 | op     TCP: the request number, then the tcp
 //	                           package's offsets (tcp.KeySpan per conn)
-//	Hi = 1<<63, Lo = seq       world controls (snapshots, Observe, AddNet
-//	                           while running), numbered like link changes
 //
 // host is the host's number (hostBits wide, never 0; see hostNumber) and
 // socket the socket's own part, socketBits wide:
@@ -40,9 +38,10 @@ import (
 //	bits 38 and 37 set         TCP dial: a hash of local and remote, 37 bits
 //	bits 39..38 clear          UDP, bound: port<<8 | address index (24 bits)
 //
-// Handler events, link changes and controls have Hi < 256 or Hi = 1<<63;
-// socket events have 256 <= Hi < 1<<63 because host >= 1 (and a bound
-// socket's port is never 0).
+// Handler events and link changes have Hi < 256; socket events have
+// 256 <= Hi < 1<<63 because host >= 1 (and a bound socket's port is never
+// 0). Snapshots, Observe and AddNet while running are no events: they run
+// between instants (sim.Scheduler.Exec, see world.do).
 const (
 	hostBits   = 23 // host numbers 1 .. 2^23-1, bits 62..40 of Hi
 	socketBits = 40 // the socket's part of Hi, bits 39..0
@@ -56,8 +55,7 @@ const (
 	keyTCPReq      = 1 << 32            // Lo step between TCP requests with the same Hi
 	boundMax       = 1<<24 - 1          // port<<8 | address index
 
-	keyLinkChange = 1       // Hi of link changes
-	keyControl    = 1 << 63 // Hi of world controls
+	keyLinkChange = 1 // Hi of link changes
 )
 
 // socketKey joins a host number and a socket part into a key's Hi.
@@ -131,9 +129,8 @@ func tcpKey(host uint32, socket, req uint64) sim.Key {
 	return sim.Key{Hi: socketKey(host, keyTCP|socket), Lo: req * keyTCPReq}
 }
 
-// linkChangeKey and controlKey number the world's own events.
+// linkChangeKey numbers the world's own events, the link changes.
 func linkChangeKey(seq uint64) sim.Key { return sim.Key{Hi: keyLinkChange, Lo: seq} }
-func controlKey(seq uint64) sim.Key    { return sim.Key{Hi: keyControl, Lo: seq} }
 
 // hostNumber is the host number a name asks for: a hash of the name, so that
 // a host's number, and with it the order of its events among other hosts'
@@ -235,7 +232,7 @@ func stableSTUNAttr(typ uint16, v []byte) bool {
 const keySimTimer = 1 << 62
 
 // DescribeKey says what a scheduler event key (sim.EventInfo.Key) of a
-// vnet world stands for: a link change, a world control, a sim timer, or a
+// vnet world stands for: a link change, a sim timer, or a
 // socket's event with its host number, protocol and socket (port and
 // address index when bound, else the provisional hash) and its counter.
 // For traces and replay reports (simtest.CheckReplay).
@@ -245,11 +242,9 @@ func DescribeKey(k sim.Key) string {
 		return "handler"
 	case k.Hi == keyLinkChange:
 		return fmt.Sprintf("link-change#%d", k.Lo)
-	case k.Hi == keyControl:
-		return fmt.Sprintf("control#%d", k.Lo)
 	case k.Hi == keySimTimer:
 		return fmt.Sprintf("timer#%d", k.Lo)
-	case k.Hi < 256 || k.Hi > keyControl:
+	case k.Hi < 256 || k.Hi >= 1<<63:
 		return fmt.Sprintf("{%#x %#x}", k.Hi, k.Lo)
 	}
 	host, sk := k.Hi>>socketBits, k.Hi&(1<<socketBits-1)

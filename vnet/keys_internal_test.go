@@ -30,7 +30,6 @@ func hiRanges() []keyRange {
 		{"tcp listen", tcpKey(1, boundKey(0, 0), 0).Hi, tcpKey(maxHost, boundKey(math.MaxUint16, 0xff), 0).Hi},
 		{"tcp dial", tcpKey(1, keyTCPDial, 0).Hi, tcpKey(maxHost, keyTCPDial|keyTCPDialMask, 0).Hi},
 		{"sim timer", keySimTimer, keySimTimer},
-		{"control", controlKey(0).Hi, controlKey(math.MaxUint64).Hi},
 	}
 }
 
@@ -53,15 +52,15 @@ func TestKeyClassesDoNotOverlap(t *testing.T) {
 	}
 	// The fixed classes never equal a socket key: a socket key's low
 	// socketBits are at least 256, theirs are below.
-	for _, fixed := range []uint64{0, keyLinkChange, keySimTimer, keyControl} {
+	for _, fixed := range []uint64{0, keyLinkChange, keySimTimer} {
 		assert.Less(t, fixed&(1<<socketBits-1), uint64(256), "%#x", fixed)
 	}
 	rs := hiRanges()
 	assert.Equal(t, uint64(keyLinkChange), rs[1].min)
 	assert.Less(t, rs[1].max, rs[2].min, "link changes sort before every socket's events")
-	assert.Less(t, socketKey(maxHost, 1<<socketBits-1), uint64(keyControl), "controls sort after every socket's events")
+	assert.Less(t, socketKey(maxHost, 1<<socketBits-1), uint64(1)<<63, "every socket key leaves bit 63 clear (DescribeKey shows such keys raw)")
 	assert.Equal(t, uint32(maxHost), uint32(1<<hostBits-1))
-	assert.Less(t, uint64(maxHost)<<socketBits, uint64(keyControl), "the host field stays below the control bit")
+	assert.Less(t, uint64(maxHost)<<socketBits, uint64(1)<<63, "the host field stays below bit 63")
 }
 
 // A field out of its bounds is a bug in vnet, caught where the key is made.
@@ -165,7 +164,7 @@ func TestDescribeKey(t *testing.T) {
 	}{
 		{sim.Key{}, "handler"},
 		{linkChangeKey(3), "link-change#3"},
-		{controlKey(4), "control#4"},
+		{sim.Key{Hi: 1 << 63, Lo: 4}, "{0x8000000000000000 0x4}"},
 		{sim.Key{Hi: keySimTimer, Lo: 5}, "timer#5"},
 		{udpKey(7, boundKey(32768, 1), 9), "host7/udp/port32768.ip1/#9"},
 		{udpKey(7, keyProvisional|0xab, 1), "host7/udp/provisional:0xab/#1"},
@@ -180,7 +179,7 @@ func TestDescribeKey(t *testing.T) {
 // host numbers step past a taken one.
 func TestUniqueNamesAndHostNumbers(t *testing.T) {
 	s := sim.New(sim.Config{})
-	w := newWorld(s, true, nil)
+	w := newWorld(s, nil)
 	assert.Equal(t, "a", w.claimName("a"))
 	assert.Equal(t, "a#2", w.claimName("a"))
 	assert.Equal(t, "a#3", w.claimName("a"))

@@ -8,17 +8,18 @@ import (
 	"github.com/vnetsim/vnetsim/impair"
 )
 
-// Link is one direction of a wire: a Net's uplink or downlink, or a
-// router's. Every link has an impairment model (impair.Config; the zero
+// Link is one direction of a wire: a [Net]'s uplink or downlink, or a
+// [Router]'s. Every link has an impairment model ([impair.Config]; the zero
 // config is a perfect wire) and draws its randomness from a stream named
 // after the link, so adding a link never changes another link's fates.
 // Both are made when the link is first impaired, held or taken down: a
 // perfect link passes packets without them.
 //
 // Link methods are safe from any goroutine, handlers included, and never
-// block (except Stats). Changes (Set, Hold, Release, Down, Up) are events:
-// they take effect on the scheduler at the next nanosecond of virtual time,
-// or at the instant given to SetAt and Down, before any datagram that a
+// block (except [Link.Stats]). Changes ([Link.Set], [Link.Hold],
+// [Link.Release], [Link.Down], [Link.Up]) are events: they take effect on the
+// scheduler at the next nanosecond of virtual time, or at the instant given
+// to [Link.SetAt] and Down, before any datagram that a
 // socket sends at that instant. So a change made before the tree runs
 // applies to its first packet, and a change followed by sends from the same
 // goroutine applies to those sends, in manual and in paced mode alike.
@@ -32,7 +33,9 @@ type Link struct {
 	held  []*packet
 	stats LinkStats
 
-	// perfect: the model is the zero config (see isPerfect); fastPassed and
+	// perfect: the model passes every packet at once, unchanged
+	// (impair.Config.IsPerfect), so send skips it on the per-packet path
+	// and counts what the model would have counted; fastPassed and
 	// fastBytes count the packets that skipped it, added to its stats.
 	perfect               bool
 	fastPassed, fastBytes uint64
@@ -117,21 +120,12 @@ func (l *Link) change(at time.Time, fn func()) { l.w.submitChange(at, fn) }
 
 // set applies cfg immediately; for building the world before it runs.
 func (l *Link) set(cfg impair.Config) error {
-	if l.model == nil && isPerfect(cfg) {
+	if l.model == nil && cfg.IsPerfect() {
 		return nil // still the zero model's behaviour: nothing to make
 	}
 	err := l.impairment().SetConfig(cfg)
-	l.perfect = isPerfect(l.model.Config())
+	l.perfect = l.model.Config().IsPerfect()
 	return err
-}
-
-// isPerfect reports a model that passes every packet at once, unchanged:
-// such a link skips the model on the per-packet path (send counts what the
-// model would have counted).
-func isPerfect(c impair.Config) bool {
-	return c.Delay == 0 && c.Jitter == 0 && c.Loss == 0 && c.GilbertElliott == (impair.GilbertElliott{}) &&
-		c.Duplicate == 0 && c.Reorder == 0 && c.Corrupt == 0 && c.Rate == 0 &&
-		len(c.Partitions) == 0 && len(c.Rules) == 0
 }
 
 // Hold keeps every packet entering the link in flight from the next
@@ -188,7 +182,7 @@ func (l *Link) Up() {
 // reading while the scheduler runs.
 func (l *Link) Stats() LinkStats {
 	var s LinkStats
-	l.w.read(func() { s = l.snapshot() })
+	l.w.do(func() { s = l.snapshot() })
 	return s
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // loopbackExchange sends one datagram from a socket to itself over each
@@ -72,7 +73,7 @@ func TestUnattachedNetLoopback(t *testing.T) {
 		_, err = c.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 9})
 		require.ErrorIs(t, err, vnet.ErrNetworkUnreachable, "nothing but loopback")
 
-		wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+		wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
 		require.ErrorIs(t, wan.AddNet(n), vnet.ErrTopology, "a socket is still open")
 		require.NoError(t, c.Close())
 		require.NoError(t, wan.AddNet(n), "attached once its sockets are closed")
@@ -96,10 +97,10 @@ func TestIPv6LoopbackOnIPv4OnlyHost(t *testing.T) {
 		_, err = d.WriteTo([]byte("four"), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 5), Port: 4002})
 		require.NoError(t, err, "the dual-stack socket reaches IPv4 peers")
 		run(time.Millisecond)
-		got := natDrain(t, s, d)
+		got := vnettest.Queued(t, d)
 		require.Len(t, got, 1)
-		assert.Equal(t, "six", got[0].payload)
-		assert.Equal(t, "[::1]:4000", got[0].from.String())
+		assert.Equal(t, "six", string(got[0].Payload))
+		assert.Equal(t, "[::1]:4000", got[0].From.String())
 		require.NoError(t, c.Close())
 		require.NoError(t, d.Close())
 	})

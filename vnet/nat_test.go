@@ -16,6 +16,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // These tests drive NATs through whole vnet trees: packets leave real
@@ -32,12 +33,6 @@ const (
 
 var stunAddr = netip.AddrPortFrom(netip.MustParseAddr(stunIP), stunPort)
 
-// natDatagram is one datagram a socket received.
-type natDatagram struct {
-	payload string
-	from    netip.AddrPort
-}
-
 func udpTo(ap netip.AddrPort) *net.UDPAddr { return net.UDPAddrFromAddrPort(ap) }
 
 func addrPortOf(t *testing.T, a net.Addr) netip.AddrPort {
@@ -46,25 +41,6 @@ func addrPortOf(t *testing.T, a net.Addr) netip.AddrPort {
 	require.True(t, ok, "not a *net.UDPAddr: %T", a)
 	ap := ua.AddrPort()
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-}
-
-// natDrain returns every datagram queued on c at the scheduler's current
-// instant, without waiting (manual mode: a read deadline of "now" turns an
-// empty queue into os.ErrDeadlineExceeded).
-func natDrain(t *testing.T, s *sim.Scheduler, c net.PacketConn) []natDatagram {
-	t.Helper()
-	require.NoError(t, c.SetReadDeadline(s.Now()))
-	defer func() { require.NoError(t, c.SetReadDeadline(time.Time{})) }()
-	var got []natDatagram
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-			return got
-		}
-		got = append(got, natDatagram{payload: string(buf[:n]), from: addrPortOf(t, from)})
-	}
 }
 
 func natSend(t *testing.T, c net.PacketConn, payload string, to netip.AddrPort) {
@@ -78,9 +54,9 @@ func natSend(t *testing.T, c net.PacketConn, payload string, to netip.AddrPort) 
 func answerSTUN(t *testing.T, s *sim.Scheduler, stun net.PacketConn) []netip.AddrPort {
 	t.Helper()
 	var seen []netip.AddrPort
-	for _, d := range natDrain(t, s, stun) {
-		natSend(t, stun, d.from.String(), d.from)
-		seen = append(seen, d.from)
+	for _, d := range vnettest.Queued(t, stun) {
+		natSend(t, stun, d.From.String(), d.From)
+		seen = append(seen, d.From)
 	}
 	return seen
 }
@@ -97,10 +73,10 @@ func learnMapped(t *testing.T, s *sim.Scheduler, stun net.PacketConn, conns ...n
 	s.RunFor(time.Second)
 	mapped := make([]netip.AddrPort, len(conns))
 	for i, c := range conns {
-		got := natDrain(t, s, c)
+		got := vnettest.Queued(t, c)
 		require.Len(t, got, 1, "STUN answer for socket %d", i)
-		require.Equal(t, stunAddr, got[0].from)
-		mapped[i] = netip.MustParseAddrPort(got[0].payload)
+		require.Equal(t, stunAddr, got[0].From)
+		mapped[i] = netip.MustParseAddrPort(string(got[0].Payload))
 	}
 	return mapped
 }
@@ -125,11 +101,8 @@ func pionSpec(name string, m, f vnet.EndpointDependencyType) natSpec {
 // natWAN is a WAN router (10 ms of delay per hop) with the STUN server on it.
 func natWAN(t *testing.T, s *sim.Scheduler) (*vnet.Router, net.PacketConn) {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
-	srv := newNet(t, wan, stunIP)
-	stun, err := srv.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", stunPort))
-	require.NoError(t, err)
-	return wan, stun
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
+	return wan, vnettest.Listen(t, vnettest.Host(t, wan, stunIP), "udp4", fmt.Sprintf("0.0.0.0:%d", stunPort))
 }
 
 // punchResult is what a hole-punching attempt achieved.
@@ -231,15 +204,15 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 	t.Helper()
 	s := sim.New(sim.Config{Seed: 7})
 	wan, stun := natWAN(t, s)
-	lanA := newRouter(t, vnet.RouterConfig{Name: "lanA", CIDR: "10.0.1.0/24", StaticIPs: []string{"1.2.3.10"},
+	lanA := vnettest.Router(t, vnet.RouterConfig{Name: "lanA", CIDR: "10.0.1.0/24", StaticIPs: []string{"1.2.3.10"},
 		NAT: a.cfg, NATType: a.natType, MinDelay: time.Millisecond})
-	lanB := newRouter(t, vnet.RouterConfig{Name: "lanB", CIDR: "10.0.2.0/24", StaticIPs: []string{"1.2.3.20"},
+	lanB := vnettest.Router(t, vnet.RouterConfig{Name: "lanB", CIDR: "10.0.2.0/24", StaticIPs: []string{"1.2.3.20"},
 		NAT: b.cfg, NATType: b.natType, MinDelay: time.Millisecond})
 	require.NoError(t, wan.AddRouter(lanA))
 	require.NoError(t, wan.AddRouter(lanB))
-	ca, err := newNet(t, lanA).ListenPacket("udp4", "0.0.0.0:5000")
+	ca, err := vnettest.Host(t, lanA).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
-	cb, err := newNet(t, lanB).ListenPacket("udp4", "0.0.0.0:5000")
+	cb, err := vnettest.Host(t, lanB).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
 
 	x := learnMapped(t, s, stun, ca, cb)
@@ -254,23 +227,23 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 		sent += 2
 		s.RunFor(time.Second)
 	}
-	gotA, gotB := natDrain(t, s, ca), natDrain(t, s, cb)
+	gotA, gotB := vnettest.Queued(t, ca), vnettest.Queued(t, cb)
 	for _, d := range gotA {
-		assert.Equal(t, "punch from B", d.payload)
+		assert.Equal(t, "punch from B", string(d.Payload))
 	}
 	for _, d := range gotB {
-		assert.Equal(t, "punch from A", d.payload)
+		assert.Equal(t, "punch from A", string(d.Payload))
 	}
 	res := punchResult{AToB: len(gotB) > 0, BToA: len(gotA) > 0}
 	received := len(gotA) + len(gotB)
 
 	// Answer every distinct source heard (peer-reflexive).
-	answer := func(c net.PacketConn, got []natDatagram, payload string) {
+	answer := func(c net.PacketConn, got []vnettest.Datagram, payload string) {
 		seen := map[netip.AddrPort]bool{}
 		for _, d := range got {
-			if !seen[d.from] {
-				seen[d.from] = true
-				natSend(t, c, payload, d.from)
+			if !seen[d.From] {
+				seen[d.From] = true
+				natSend(t, c, payload, d.From)
 				sent++
 			}
 		}
@@ -278,7 +251,7 @@ func holePunch(t *testing.T, a, b natSpec) punchResult {
 	answer(ca, gotA, "answer from A")
 	answer(cb, gotB, "answer from B")
 	s.RunFor(time.Second)
-	ansA, ansB := natDrain(t, s, ca), natDrain(t, s, cb)
+	ansA, ansB := vnettest.Queued(t, ca), vnettest.Queued(t, cb)
 	received += len(ansA) + len(ansB)
 	res.Connected = len(gotA)+len(ansA) > 0 && len(gotB)+len(ansB) > 0
 
@@ -306,11 +279,11 @@ func TestSymmetricMappingPerDestination(t *testing.T) {
 		t.Run(tc.spec.name, func(t *testing.T) {
 			s := sim.New(sim.Config{Seed: 3})
 			wan, stun := natWAN(t, s)
-			stun2, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+			stun2, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 			require.NoError(t, err)
-			lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: tc.spec.cfg, NATType: tc.spec.natType})
+			lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: tc.spec.cfg, NATType: tc.spec.natType})
 			require.NoError(t, wan.AddRouter(lan))
-			c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+			c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 			require.NoError(t, err)
 			natSend(t, c, "1", stunAddr)
 			natSend(t, c, "2", netip.MustParseAddrPort("1.2.3.5:3478"))
@@ -330,7 +303,7 @@ func TestSymmetricMappingPerDestination(t *testing.T) {
 			}
 			// Both answers come back to the one socket.
 			s.RunFor(time.Second)
-			assert.Len(t, natDrain(t, s, c), 2)
+			assert.Len(t, vnettest.Queued(t, c), 2)
 		})
 	}
 }
@@ -341,16 +314,16 @@ func TestSymmetricMappingPerDestination(t *testing.T) {
 func TestDoubleNAT(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 11})
 	wan, stun := natWAN(t, s)
-	stun2, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+	stun2, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 	require.NoError(t, err)
 	cgnCfg := nat.CarrierGrade.Config()
-	cgn := newRouter(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 5 * time.Millisecond})
+	cgn := vnettest.Router(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 5 * time.Millisecond})
 	homeCfg := nat.PortRestrictedCone.Config()
-	home := newRouter(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg, MinDelay: time.Millisecond})
+	home := vnettest.Router(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg, MinDelay: time.Millisecond})
 	require.NoError(t, wan.AddRouter(cgn))
 	require.NoError(t, cgn.AddRouter(home))
 	require.Equal(t, []netip.Addr{netip.MustParseAddr("100.64.0.1")}, home.ExternalIPs(), "the home router's WAN side is on the CGN's shared space")
-	host := newNet(t, home)
+	host := vnettest.Host(t, home)
 	require.Equal(t, "192.168.1.1", host.IP().String())
 
 	var nats []string
@@ -373,10 +346,10 @@ func TestDoubleNAT(t *testing.T) {
 	assert.Equal(t, ext, seen2[0], "both NATs map endpoint-independently: one external endpoint for both servers")
 
 	s.RunFor(time.Second)
-	got := natDrain(t, s, c)
+	got := vnettest.Queued(t, c)
 	require.Len(t, got, 2, "the replies come back through both NATs")
 	// The two servers answer at one instant; their hosts' numbers order them.
-	assert.ElementsMatch(t, []natDatagram{{payload: ext.String(), from: stunAddr}, {payload: ext.String(), from: netip.MustParseAddrPort("1.2.3.5:3478")}}, got)
+	assert.ElementsMatch(t, []vnettest.Datagram{{Payload: []byte(ext.String()), From: stunAddr}, {Payload: []byte(ext.String()), From: netip.MustParseAddrPort("1.2.3.5:3478")}}, got)
 
 	// The home NAT preserved the port (100.64.0.1:4000), the CGN picked one at random.
 	assert.ElementsMatch(t, []string{
@@ -400,11 +373,11 @@ func TestDoubleNAT(t *testing.T) {
 
 	// A WAN host that was never contacted cannot reach the host: the CGN
 	// filters it (address-and-port-dependent filtering).
-	intruder, err := newNet(t, wan, "1.2.3.66").ListenPacket("udp4", "0.0.0.0:3478")
+	intruder, err := vnettest.Host(t, wan, "1.2.3.66").ListenPacket("udp4", "0.0.0.0:3478")
 	require.NoError(t, err)
 	natSend(t, intruder, "knock", ext)
 	s.RunFor(time.Second)
-	assert.Empty(t, natDrain(t, s, c))
+	assert.Empty(t, vnettest.Queued(t, c))
 	assert.Equal(t, vnet.Drops{vnet.ReasonNATFiltered: 1}, cgn.Stats().Dropped)
 }
 
@@ -431,12 +404,12 @@ func TestHairpinning(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := sim.New(sim.Config{Seed: 5})
 			wan, stun := natWAN(t, s)
-			lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
+			lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
 				NAT: tc.spec.cfg, NATType: tc.spec.natType, MinDelay: time.Millisecond})
 			require.NoError(t, wan.AddRouter(lan))
-			ca, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+			ca, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 			require.NoError(t, err)
-			cb, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:6000")
+			cb, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:6000")
 			require.NoError(t, err)
 			var drops []vnet.Record
 			wan.Observe(func(r vnet.Record) {
@@ -452,12 +425,12 @@ func TestHairpinning(t *testing.T) {
 				// (and is itself filtered at X_A, which is open to S only).
 				natSend(t, cb, "open", xa)
 				s.RunFor(time.Second)
-				require.Empty(t, natDrain(t, s, ca))
+				require.Empty(t, vnettest.Queued(t, ca))
 			}
 
 			natSend(t, ca, "hi B", xb)
 			s.RunFor(time.Second)
-			gotB := natDrain(t, s, cb)
+			gotB := vnettest.Queued(t, cb)
 			st := lan.Stats()
 			if !tc.hairpin {
 				assert.Empty(t, gotB)
@@ -471,10 +444,10 @@ func TestHairpinning(t *testing.T) {
 				assert.Equal(t, xb, last.Dst)
 				return
 			}
-			require.Equal(t, []natDatagram{{payload: "hi B", from: xa}}, gotB, "B sees A's external endpoint")
-			natSend(t, cb, "hi A", gotB[0].from)
+			require.Equal(t, []vnettest.Datagram{{Payload: []byte("hi B"), From: xa}}, gotB, "B sees A's external endpoint")
+			natSend(t, cb, "hi A", gotB[0].From)
 			s.RunFor(time.Second)
-			assert.Equal(t, []natDatagram{{payload: "hi A", from: xb}}, natDrain(t, s, ca))
+			assert.Equal(t, []vnettest.Datagram{{Payload: []byte("hi A"), From: xb}}, vnettest.Queued(t, ca))
 			st = lan.Stats()
 			assert.Zero(t, st.NAT.HairpinOff)
 			assert.Zero(t, st.Dropped[vnet.ReasonNATHairpin])
@@ -489,19 +462,19 @@ func TestHairpinning(t *testing.T) {
 // every 20 s lives on. Paced mode, so time passes with time.Sleep.
 func TestMappingLifetime(t *testing.T) {
 	build := func(t *testing.T, s *sim.Scheduler) (*vnet.Router, net.PacketConn, net.PacketConn, net.PacketConn) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
-		srv, err := newNet(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:3478")
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
+		srv, err := vnettest.Host(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:3478")
 		require.NoError(t, err)
-		other, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+		other, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 		require.NoError(t, err)
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
 			NATType: &vnet.NATType{
 				MappingBehavior:   vnet.EndpointIndependent,
 				FilteringBehavior: vnet.EndpointAddrPortDependent,
 				MappingLifeTime:   30 * time.Second,
 			}})
 		require.NoError(t, wan.AddRouter(lan))
-		c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+		c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 		require.NoError(t, err)
 		return lan, c, srv, other
 	}
@@ -593,17 +566,17 @@ func TestMappingLifetime(t *testing.T) {
 // packets leave with the public address and their own ports.
 func TestOneToOneNAT(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
-	client, err := newNet(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:9000")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s, MinDelay: 10 * time.Millisecond})
+	client, err := vnettest.Host(t, wan, stunIP).ListenPacket("udp4", "0.0.0.0:9000")
 	require.NoError(t, err)
-	cloud := newRouter(t, vnet.RouterConfig{Name: "cloud", CIDR: "10.0.0.0/24",
+	cloud := vnettest.Router(t, vnet.RouterConfig{Name: "cloud", CIDR: "10.0.0.0/24",
 		StaticIPs: []string{"1.2.3.100/10.0.0.5"},
 		NATType:   &vnet.NATType{Mode: vnet.NATModeNAT1To1},
 	})
 	require.NoError(t, wan.AddRouter(cloud))
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("1.2.3.100")}, cloud.ExternalIPs())
-	vmNet := newNet(t, cloud, "10.0.0.5")
-	other := newNet(t, cloud)
+	vmNet := vnettest.Host(t, cloud, "10.0.0.5")
+	other := vnettest.Host(t, cloud)
 	assert.Equal(t, "10.0.0.1", other.IP().String())
 
 	vm, err := vmNet.ListenPacket("udp4", "0.0.0.0:8000")
@@ -612,7 +585,7 @@ func TestOneToOneNAT(t *testing.T) {
 	// Unsolicited inbound: the VM has sent nothing, yet the packet arrives.
 	natSend(t, client, "unsolicited", netip.MustParseAddrPort("1.2.3.100:8000"))
 	s.RunFor(time.Second)
-	assert.Equal(t, []natDatagram{{payload: "unsolicited", from: netip.MustParseAddrPort("1.2.3.4:9000")}}, natDrain(t, s, vm))
+	assert.Equal(t, []vnettest.Datagram{{Payload: []byte("unsolicited"), From: netip.MustParseAddrPort("1.2.3.4:9000")}}, vnettest.Queued(t, vm))
 
 	// Outbound: public source address, ports unchanged (a fixed and an ephemeral one).
 	eph, err := vmNet.ListenPacket("udp4", "0.0.0.0:0")
@@ -621,17 +594,17 @@ func TestOneToOneNAT(t *testing.T) {
 	natSend(t, eph, "from ephemeral", netip.MustParseAddrPort("1.2.3.4:9000"))
 	s.RunFor(time.Second)
 	ephPort := eph.LocalAddr().(*net.UDPAddr).Port
-	assert.Equal(t, []natDatagram{
-		{payload: "from 8000", from: netip.MustParseAddrPort("1.2.3.100:8000")},
-		{payload: "from ephemeral", from: netip.AddrPortFrom(netip.MustParseAddr("1.2.3.100"), uint16(ephPort))},
-	}, natDrain(t, s, client))
+	assert.Equal(t, []vnettest.Datagram{
+		{Payload: []byte("from 8000"), From: netip.MustParseAddrPort("1.2.3.100:8000")},
+		{Payload: []byte("from ephemeral"), From: netip.AddrPortFrom(netip.MustParseAddr("1.2.3.100"), uint16(ephPort))},
+	}, vnettest.Queued(t, client))
 
 	// A host without a pair has no way out (no address pool): dropped, counted.
 	oc, err := other.ListenPacket("udp4", "0.0.0.0:0")
 	require.NoError(t, err)
 	natSend(t, oc, "no pair", netip.MustParseAddrPort("1.2.3.4:9000"))
 	s.RunFor(time.Second)
-	assert.Empty(t, natDrain(t, s, client))
+	assert.Empty(t, vnettest.Queued(t, client))
 
 	st := cloud.Stats()
 	assert.Equal(t, vnet.Drops{vnet.ReasonNATNoMapping: 1}, st.Dropped)
@@ -795,11 +768,11 @@ func ExampleNATType() {
 // must expire on virtual time like any other.
 func TestFailedHairpinMappingExpires(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: natWANCIDR, Scheduler: s})
 	cfg := nat.PortRestrictedCone.Config()
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: &cfg})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}, NAT: &cfg})
 	require.NoError(t, wan.AddRouter(lan))
-	c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+	c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
 
 	// The host's first packet goes to its own NAT's address, where nothing is mapped.
@@ -822,11 +795,11 @@ func TestNATPortsIndependentOfBuildOrder(t *testing.T) {
 	portsSeen := func(t *testing.T, seed uint64, bottomUp bool) []string {
 		s := sim.New(sim.Config{Seed: seed})
 		wan, _ := natWAN(t, s)
-		_, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+		_, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 		require.NoError(t, err)
 		cgnCfg, homeCfg := nat.Symmetric.Config(), nat.Symmetric.Config()
-		cgn := newRouter(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg})
-		home := newRouter(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg})
+		cgn := vnettest.Router(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg})
+		home := vnettest.Router(t, vnet.RouterConfig{Name: "home", CIDR: "192.168.1.0/24", NAT: &homeCfg})
 		if bottomUp {
 			require.NoError(t, cgn.AddRouter(home))
 			require.NoError(t, wan.AddRouter(cgn))
@@ -840,7 +813,7 @@ func TestNATPortsIndependentOfBuildOrder(t *testing.T) {
 				seen = append(seen, r.Where+" "+r.NewSrc.String())
 			}
 		})
-		c, err := newNet(t, home).ListenPacket("udp4", "0.0.0.0:4000")
+		c, err := vnettest.Host(t, home).ListenPacket("udp4", "0.0.0.0:4000")
 		require.NoError(t, err)
 		natSend(t, c, "1", stunAddr)
 		natSend(t, c, "2", netip.MustParseAddrPort("1.2.3.5:3478"))
@@ -862,15 +835,15 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 9})
 	wan, stun := natWAN(t, s)
 	cgnCfg := nat.CarrierGrade.Config()
-	cgn := newRouter(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 2 * time.Millisecond})
+	cgn := vnettest.Router(t, vnet.RouterConfig{Name: "cgn", CIDR: "100.64.0.0/10", StaticIPs: []string{"1.2.3.50"}, NAT: &cgnCfg, MinDelay: 2 * time.Millisecond})
 	require.NoError(t, wan.AddRouter(cgn))
 	var conns []net.PacketConn
 	var homes []*vnet.Router
 	for i, cidr := range []string{"192.168.1.0/24", "192.168.2.0/24"} {
 		cfg := nat.PortRestrictedCone.Config()
-		home := newRouter(t, vnet.RouterConfig{Name: fmt.Sprintf("home%d", i+1), CIDR: cidr, NAT: &cfg, MinDelay: time.Millisecond})
+		home := vnettest.Router(t, vnet.RouterConfig{Name: fmt.Sprintf("home%d", i+1), CIDR: cidr, NAT: &cfg, MinDelay: time.Millisecond})
 		require.NoError(t, cgn.AddRouter(home))
-		c, err := newNet(t, home).ListenPacket("udp4", "0.0.0.0:5000")
+		c, err := vnettest.Host(t, home).ListenPacket("udp4", "0.0.0.0:5000")
 		require.NoError(t, err)
 		conns, homes = append(conns, c), append(homes, home)
 	}
@@ -883,14 +856,14 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 		natSend(t, conns[1], "from 2", x[0])
 		s.RunFor(time.Second)
 	}
-	got1, got2 := natDrain(t, s, conns[0]), natDrain(t, s, conns[1])
+	got1, got2 := vnettest.Queued(t, conns[0]), vnettest.Queued(t, conns[1])
 	require.NotEmpty(t, got1)
 	require.NotEmpty(t, got2)
 	for _, d := range got1 {
-		assert.Equal(t, natDatagram{payload: "from 2", from: x[1]}, d)
+		assert.Equal(t, vnettest.Datagram{Payload: []byte("from 2"), From: x[1]}, d)
 	}
 	for _, d := range got2 {
-		assert.Equal(t, natDatagram{payload: "from 1", from: x[0]}, d)
+		assert.Equal(t, vnettest.Datagram{Payload: []byte("from 1"), From: x[0]}, d)
 	}
 	st := cgn.Stats()
 	assert.Equal(t, uint64(len(got1)+len(got2)), st.NAT.Hairpinned)
@@ -905,19 +878,19 @@ func TestHolePunchBehindOneCGN(t *testing.T) {
 func TestNATExhaustedIsCounted(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
 	wan, stun := natWAN(t, s)
-	stun2, err := newNet(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
+	stun2, err := vnettest.Host(t, wan, "1.2.3.5").ListenPacket("udp4", "0.0.0.0:3478")
 	require.NoError(t, err)
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"},
 		NATType: &vnet.NATType{MappingBehavior: vnet.EndpointAddrPortDependent, FilteringBehavior: vnet.EndpointAddrPortDependent, MaxMappings: 1}})
 	require.NoError(t, wan.AddRouter(lan))
-	c, err := newNet(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
+	c, err := vnettest.Host(t, lan).ListenPacket("udp4", "0.0.0.0:5000")
 	require.NoError(t, err)
 	natSend(t, c, "first", stunAddr)
 	natSend(t, c, "second", netip.MustParseAddrPort("1.2.3.5:3478"))
 	natSend(t, c, "first again", stunAddr)
 	s.RunFor(time.Second)
-	assert.Len(t, natDrain(t, s, stun), 2, "the first flow's mapping serves both its packets")
-	assert.Empty(t, natDrain(t, s, stun2), "a second destination needs a second mapping (symmetric): no room")
+	assert.Len(t, vnettest.Queued(t, stun), 2, "the first flow's mapping serves both its packets")
+	assert.Empty(t, vnettest.Queued(t, stun2), "a second destination needs a second mapping (symmetric): no room")
 	st := lan.Stats()
 	assert.Equal(t, vnet.Drops{vnet.ReasonNATExhausted: 1}, st.Dropped)
 	assert.Equal(t, uint64(1), st.NAT.Exhausted)

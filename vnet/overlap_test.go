@@ -12,6 +12,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // driver advances a world's time: by hand (manual mode) or by sleeping in
@@ -48,24 +49,24 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 	} {
 		t.Run(tc.wan, func(t *testing.T) {
 			bothModes(t, func(t *testing.T, s *sim.Scheduler, run driver) {
-				wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: tc.wan, Scheduler: s})
+				wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: tc.wan, Scheduler: s})
 				fullCone := &vnet.NATType{MappingBehavior: vnet.EndpointIndependent, FilteringBehavior: vnet.EndpointIndependent}
-				lanA := newRouter(t, vnet.RouterConfig{Name: "lanA", CIDR: "192.168.0.0/24", StaticIPs: []string{tc.extA}, NATType: fullCone})
-				lanB := newRouter(t, vnet.RouterConfig{Name: "lanB", CIDR: "192.168.0.0/24", StaticIPs: []string{tc.extB}, NATType: fullCone})
+				lanA := vnettest.Router(t, vnet.RouterConfig{Name: "lanA", CIDR: "192.168.0.0/24", StaticIPs: []string{tc.extA}, NATType: fullCone})
+				lanB := vnettest.Router(t, vnet.RouterConfig{Name: "lanB", CIDR: "192.168.0.0/24", StaticIPs: []string{tc.extB}, NATType: fullCone})
 				require.NoError(t, wan.AddRouter(lanA))
 				require.NoError(t, wan.AddRouter(lanB))
-				srv := newNet(t, wan, tc.stun)
-				a := newNet(t, lanA, "192.168.0.2")
-				a2 := newNet(t, lanA, "192.168.0.3")
-				b := newNet(t, lanB, "192.168.0.2") // the same address as a: hidden by the NATs
+				srv := vnettest.Host(t, wan, tc.stun)
+				a := vnettest.Host(t, lanA, "192.168.0.2")
+				a2 := vnettest.Host(t, lanA, "192.168.0.3")
+				b := vnettest.Host(t, lanB, "192.168.0.2") // the same address as a: hidden by the NATs
 				shadowed := 0
 				if tc.shadow != "" {
 					// A WAN host whose address lies inside the LANs' subnet.
-					sh := newNet(t, wan, tc.shadow)
+					sh := vnettest.Host(t, wan, tc.shadow)
 					shc, err := sh.ListenPacket("udp4", "0.0.0.0:7000")
 					require.NoError(t, err)
 					defer func() {
-						shadowed = len(natDrain(t, s, shc))
+						shadowed = len(vnettest.Queued(t, shc))
 						assert.Zero(t, shadowed, "the WAN host shadowed by the LAN got nothing")
 					}()
 				}
@@ -87,10 +88,10 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 				seen := answerSTUN(t, s, stun)
 				require.Len(t, seen, 2)
 				run(time.Second)
-				gotA, gotB := natDrain(t, s, ca), natDrain(t, s, cb)
+				gotA, gotB := vnettest.Queued(t, ca), vnettest.Queued(t, cb)
 				require.Len(t, gotA, 1)
 				require.Len(t, gotB, 1)
-				mappedA, mappedB := netip.MustParseAddrPort(gotA[0].payload), netip.MustParseAddrPort(gotB[0].payload)
+				mappedA, mappedB := netip.MustParseAddrPort(string(gotA[0].Payload)), netip.MustParseAddrPort(string(gotB[0].Payload))
 				assert.Equal(t, tc.extA, mappedA.Addr().String())
 				assert.Equal(t, tc.extB, mappedB.Addr().String())
 
@@ -100,15 +101,15 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 				natSend(t, ca, "a to b", mappedB)
 				natSend(t, cb, "b to a", mappedA)
 				run(time.Second)
-				got2 := natDrain(t, s, ca2)
+				got2 := vnettest.Queued(t, ca2)
 				require.Len(t, got2, 1)
-				assert.Equal(t, natDatagram{payload: "neighbour", from: netip.MustParseAddrPort("192.168.0.2:7000")}, got2[0], "untranslated inside the LAN")
-				gotB = natDrain(t, s, cb)
+				assert.Equal(t, vnettest.Datagram{Payload: []byte("neighbour"), From: netip.MustParseAddrPort("192.168.0.2:7000")}, got2[0], "untranslated inside the LAN")
+				gotB = vnettest.Queued(t, cb)
 				require.Len(t, gotB, 1)
-				assert.Equal(t, natDatagram{payload: "a to b", from: mappedA}, gotB[0])
-				gotA = natDrain(t, s, ca)
+				assert.Equal(t, vnettest.Datagram{Payload: []byte("a to b"), From: mappedA}, gotB[0])
+				gotA = vnettest.Queued(t, ca)
 				require.Len(t, gotA, 1)
-				assert.Equal(t, natDatagram{payload: "b to a", from: mappedB}, gotA[0])
+				assert.Equal(t, vnettest.Datagram{Payload: []byte("b to a"), From: mappedB}, gotA[0])
 				for _, c := range []interface{ Close() error }{stun, ca, ca2, cb} {
 					require.NoError(t, c.Close())
 				}
@@ -120,12 +121,12 @@ func TestNATChildMayOverlapItsParent(t *testing.T) {
 // A NAT'd child's subnet may overlap its parent's; IPv6 prefixes, which are
 // routed and not translated, still may not.
 func TestOverlapRules(t *testing.T) {
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", IPv6CIDR: "2001:db8::/32"})
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "1.2.3.0/25"})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "0.0.0.0/0", IPv6CIDR: "2001:db8::/32"})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "1.2.3.0/25"})
 	require.NoError(t, wan.AddRouter(lan), "a NAT hides its inside")
-	routed := newRouter(t, vnet.RouterConfig{Name: "routed", CIDR: "10.0.0.0/24", IPv6CIDR: "2001:db8:1::/48"})
+	routed := vnettest.Router(t, vnet.RouterConfig{Name: "routed", CIDR: "10.0.0.0/24", IPv6CIDR: "2001:db8:1::/48"})
 	require.NoError(t, wan.AddRouter(routed), "a delegated prefix inside the parent's")
-	clash := newRouter(t, vnet.RouterConfig{Name: "clash", CIDR: "10.0.0.0/24", IPv6CIDR: "2001:db8:1:2::/64"})
+	clash := vnettest.Router(t, vnet.RouterConfig{Name: "clash", CIDR: "10.0.0.0/24", IPv6CIDR: "2001:db8:1:2::/64"})
 	err := wan.AddRouter(clash)
 	require.ErrorIs(t, err, vnet.ErrTopology)
 	assert.Contains(t, err.Error(), fmt.Sprintf("overlaps router %q", "routed"))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // filteredPair is a WAN with a sender and a receiver attached through nic
@@ -24,8 +25,8 @@ type filteredPair struct {
 
 func newFilteredPair(t *testing.T, s *sim.Scheduler, wrap func(*vnet.Net) vnet.NIC) *filteredPair {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-	a := newNet(t, wan, "1.2.3.4")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	a := vnettest.Host(t, wan, "1.2.3.4")
 	b, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.5"}})
 	require.NoError(t, err)
 	require.NoError(t, wan.AddNet(wrap(b)))
@@ -67,15 +68,15 @@ func TestDelayFilter(t *testing.T) {
 		})
 		f.send(t, 1)
 		run(49 * time.Millisecond)
-		assert.Empty(t, natDrain(t, s, f.rx), "still delayed")
+		assert.Empty(t, vnettest.Queued(t, f.rx), "still delayed")
 		run(2 * time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 1)
+		assert.Len(t, vnettest.Queued(t, f.rx), 1)
 
 		df.SetDelay(0)
 		run(time.Millisecond) // the change lands at the next nanosecond
 		f.send(t, 1)
 		run(time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 1, "no delay any more")
+		assert.Len(t, vnettest.Queued(t, f.rx), 1, "no delay any more")
 		df.Run(t.Context())
 		require.NoError(t, df.Close())
 		f.close(t)
@@ -102,7 +103,7 @@ func TestLossFilter(t *testing.T) {
 		})
 		f.send(t, 10)
 		run(time.Millisecond)
-		assert.Empty(t, natDrain(t, s, f.rx))
+		assert.Empty(t, vnettest.Queued(t, f.rx))
 		assert.Equal(t, vnet.Drops{vnet.ReasonLoss: 10}, f.wan.Snapshot().Dropped)
 
 		require.NoError(t, lf.SetLossRate(0, true))
@@ -110,7 +111,7 @@ func TestLossFilter(t *testing.T) {
 		run(time.Millisecond)
 		f.send(t, 10)
 		run(time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 10)
+		assert.Len(t, vnettest.Queued(t, f.rx), 10)
 		f.close(t)
 	})
 
@@ -123,7 +124,7 @@ func TestLossFilter(t *testing.T) {
 	})
 	f.send(t, 100)
 	s.RunFor(time.Second)
-	assert.Len(t, natDrain(t, s, f.rx), 70)
+	assert.Len(t, vnettest.Queued(t, f.rx), 70)
 	assert.Equal(t, vnet.Drops{vnet.ReasonRule: 30}, f.wan.Snapshot().Dropped)
 }
 
@@ -147,11 +148,11 @@ func TestTBFQueue(t *testing.T) {
 			require.NoError(t, err)
 		}
 		run(time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 3, "the burst: 3,000 bytes at once")
+		assert.Len(t, vnettest.Queued(t, f.rx), 3, "the burst: 3,000 bytes at once")
 		run(698 * time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 6, "then 1,000 bytes per 100 ms")
+		assert.Len(t, vnettest.Queued(t, f.rx), 6, "then 1,000 bytes per 100 ms")
 		run(2 * time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 1, "the tenth at 700 ms")
+		assert.Len(t, vnettest.Queued(t, f.rx), 1, "the tenth at 700 ms")
 
 		tbf.SetRate(0) // no limit
 		tbf.SetBurst(0)
@@ -162,7 +163,7 @@ func TestTBFQueue(t *testing.T) {
 			require.NoError(t, err)
 		}
 		run(time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 5)
+		assert.Len(t, vnettest.Queued(t, f.rx), 5)
 		f.close(t)
 	})
 }
@@ -172,7 +173,7 @@ func TestTBFQueue(t *testing.T) {
 func TestDuplicationFilter(t *testing.T) {
 	_, err := vnet.NewDuplicationFilter(nil)
 	require.Error(t, err)
-	wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+	wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
 	for _, o := range []vnet.DuplicationOption{
 		vnet.WithDuplicationProbability(2), vnet.WithDuplicationBurstProbability(-1),
 		vnet.WithDuplicationBurstMultiplier(0.5), vnet.WithDuplicationExtraDelay(2, 1),
@@ -191,9 +192,9 @@ func TestDuplicationFilter(t *testing.T) {
 		run(time.Millisecond)
 		f.send(t, 3)
 		run(time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 3, "the originals")
+		assert.Len(t, vnettest.Queued(t, f.rx), 3, "the originals")
 		run(10 * time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 3, "the copies, 10 ms later")
+		assert.Len(t, vnettest.Queued(t, f.rx), 3, "the copies, 10 ms later")
 		snap := f.wan.Snapshot()
 		require.NoError(t, snap.Check())
 		assert.Equal(t, uint64(3), snap.Duplicated)
@@ -201,7 +202,7 @@ func TestDuplicationFilter(t *testing.T) {
 		require.NoError(t, df.Close())
 		f.send(t, 3)
 		run(20 * time.Millisecond)
-		assert.Len(t, natDrain(t, s, f.rx), 3, "closed: no more copies")
+		assert.Len(t, vnettest.Queued(t, f.rx), 3, "closed: no more copies")
 		f.close(t)
 	})
 }
@@ -218,7 +219,7 @@ func TestAddRemoveAddress(t *testing.T) {
 		require.NoError(t, err)
 		natSend(t, tx, "to the new address", netip.MustParseAddrPort("1.2.3.9:9"))
 		run(time.Millisecond)
-		got := natDrain(t, s, rx)
+		got := vnettest.Queued(t, rx)
 		require.Len(t, got, 1)
 
 		require.ErrorIs(t, a.AddAddress("eth0", ipnet("1.2.3.5")), vnet.ErrAddressInUse, "b's")
@@ -232,7 +233,7 @@ func TestAddRemoveAddress(t *testing.T) {
 		require.ErrorIs(t, a.RemoveAddress("eth0", net.ParseIP("1.2.3.9")), vnet.ErrAddressNotAvailable)
 		natSend(t, tx, "gone", netip.MustParseAddrPort("1.2.3.9:9"))
 		run(time.Millisecond)
-		assert.Empty(t, natDrain(t, s, rx))
+		assert.Empty(t, vnettest.Queued(t, rx))
 		assert.Equal(t, vnet.Drops{vnet.ReasonNoRoute: 1}, wan.Snapshot().Dropped)
 		require.NoError(t, rx.Close())
 		require.NoError(t, tx.Close())
@@ -244,7 +245,7 @@ func TestAddRemoveAddress(t *testing.T) {
 	require.NoError(t, n.AddAddress("eth0", ipnet("10.0.0.7")))
 	require.NoError(t, n.AddAddress("eth0", ipnet("10.0.0.8")))
 	require.NoError(t, n.RemoveAddress("eth0", net.ParseIP("10.0.0.8")))
-	lan := newRouter(t, vnet.RouterConfig{CIDR: "10.0.0.0/24", Scheduler: sim.New(sim.Config{})})
+	lan := vnettest.Router(t, vnet.RouterConfig{CIDR: "10.0.0.0/24", Scheduler: sim.New(sim.Config{})})
 	require.NoError(t, lan.AddNet(n))
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("10.0.0.7")}, n.IPs())
 }
@@ -261,8 +262,8 @@ func TestLossHandlerShared(t *testing.T) {
 	assert.Nil(t, plain.Handler(), "Bernoulli loss is the link model's")
 
 	s := sim.New(sim.Config{Seed: 5})
-	wan := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
-	tx := newNet(t, wan, "1.2.3.4")
+	wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
+	tx := vnettest.Host(t, wan, "1.2.3.4")
 	b1, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.5"}})
 	require.NoError(t, err)
 	b2, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{"1.2.3.6"}})

@@ -18,6 +18,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // Issue 17, row 1: a datagram written under a child router that has no
@@ -25,14 +26,14 @@ import (
 func TestRobustUnattachedTreeDelivers(t *testing.T) {
 	for _, shared := range []bool{false, true} {
 		s := sim.New(sim.Config{})
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-		srv := newNet(t, wan, "1.2.3.4")
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		srv := vnettest.Host(t, wan, "1.2.3.4")
 		cfg := vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"}
 		if shared {
 			cfg.Scheduler = s
 		}
-		lan := newRouter(t, cfg)
-		a, b := newNet(t, lan), newNet(t, lan)
+		lan := vnettest.Router(t, cfg)
+		a, b := vnettest.Host(t, lan), vnettest.Host(t, lan)
 		ca, err := a.ListenPacket("udp4", ":0")
 		require.NoError(t, err)
 		cb, err := b.ListenPacket("udp4", ":7000")
@@ -151,8 +152,8 @@ func TestRobustClosedBeforeEgressCounted(t *testing.T) {
 func TestRobustStartedRootAsChildRefused(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 10 {
-		root := newRouter(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
-		child := newRouter(t, vnet.RouterConfig{CIDR: "10.0.0.0/24"})
+		root := vnettest.Router(t, vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: sim.New(sim.Config{})})
+		child := vnettest.Router(t, vnet.RouterConfig{CIDR: "10.0.0.0/24"})
 		require.NoError(t, child.Start())
 		err := root.AddRouter(child)
 		require.Error(t, err)
@@ -178,8 +179,8 @@ func TestRobustReservedSubnets(t *testing.T) {
 		_, err := vnet.NewRouter(&cfg)
 		assert.ErrorIs(t, err, vnet.ErrConfig, "%+v", cfg)
 	}
-	wan := newRouter(t, vnet.RouterConfig{CIDR: "0.0.0.0/0", Scheduler: sim.New(sim.Config{})})
-	n := newNet(t, wan)
+	wan := vnettest.Router(t, vnet.RouterConfig{CIDR: "0.0.0.0/0", Scheduler: sim.New(sim.Config{})})
+	n := vnettest.Host(t, wan)
 	assert.Equal(t, "1.0.0.0", n.IP().String())
 }
 
@@ -314,9 +315,9 @@ func TestRobustConfigErrorsWrap(t *testing.T) {
 func natFlow(t *testing.T, s *sim.Scheduler, typ *vnet.NATType) (wan *vnet.Router, c, cs net.PacketConn, other *vnet.Net) {
 	t.Helper()
 	wan, srv, other := wanPair(t, s)
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", NATType: typ})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24", NATType: typ})
 	require.NoError(t, wan.AddRouter(lan))
-	c, err := newNet(t, lan).ListenPacket("udp4", ":5000")
+	c, err := vnettest.Host(t, lan).ListenPacket("udp4", ":5000")
 	require.NoError(t, err)
 	cs, err = srv.ListenPacket("udp4", ":7000")
 	require.NoError(t, err)
@@ -402,9 +403,9 @@ func TestRobustManualModeRunUntilIdle(t *testing.T) {
 func TestRobustAdoptedSubtreeDeadlinesAndHeldPackets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := sim.New(sim.Config{})
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
-		a, b := newNet(t, lan), newNet(t, lan)
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+		a, b := vnettest.Host(t, lan), vnettest.Host(t, lan)
 		ca, err := a.ListenPacket("udp4", ":0")
 		require.NoError(t, err)
 		cb, err := b.ListenPacket("udp4", ":7000")

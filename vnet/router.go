@@ -19,7 +19,7 @@ import (
 // otherwise, in bytes of IP datagram (Ethernet's 1500).
 const DefaultMTU = 1500
 
-// RouterConfig configures a Router. The fields pion's vnet users know keep
+// RouterConfig configures a [Router] ([NewRouter]). The fields pion's vnet users know keep
 // their names and meaning.
 type RouterConfig struct {
 	// Name identifies the router in traces, stats and link names, and
@@ -48,7 +48,7 @@ type RouterConfig struct {
 
 	// Firewall configures a child router's stateful IPv6 firewall (RFC
 	// 6092: traffic from inside opens a pinhole, unsolicited traffic from
-	// outside is dropped). Nil means nat.FirewallConfig's defaults; set
+	// outside is dropped). Nil means [nat.FirewallConfig]'s defaults; set
 	// Open to let everything in. IPv4 goes through the NAT instead; the
 	// root router has neither.
 	Firewall *nat.FirewallConfig
@@ -64,29 +64,30 @@ type RouterConfig struct {
 	StaticIP string
 
 	// NATType describes the NAT of a child router, in pion's terms. Nil
-	// means nat.PortRestrictedCone: a port-restricted cone NAT
+	// means [nat.PortRestrictedCone]: a port-restricted cone NAT
 	// (endpoint-independent mapping, address-and-port-dependent filtering,
 	// port preservation), the most common home NAT. A non-nil NATType is
 	// taken literally: &NATType{} is a full-cone NAT (see NATType).
 	// The root router has no NAT.
 	NATType *NATType
 
-	// NAT, when set, configures the NAT directly with the nat package's
-	// full set of behaviours; it overrides NATType. Its External addresses
+	// NAT, when set, configures the NAT directly with the [nat] package's
+	// full set of behaviours ([nat.Config], or a [nat.Preset]'s Config); it
+	// overrides NATType. Its External addresses
 	// are filled from StaticIPs if empty.
 	NAT *nat.Config
 
 	// MinDelay and MaxJitter delay every packet this router forwards: each
 	// one waits MinDelay plus a uniform random share of MaxJitter. They set
-	// the router's outgoing links; Link.Set replaces them with any model.
+	// the router's outgoing links; [Link.Set] replaces them with any model.
 	MinDelay  time.Duration
 	MaxJitter time.Duration
 
-	// MTU of the router's links, in bytes. Default DefaultMTU (1500).
+	// MTU of the router's links, in bytes. Default [DefaultMTU] (1500).
 	MTU int
 
 	// QueueSize is accepted for compatibility with pion's vnet and ignored:
-	// queues are a link model here (impair.Config.QueuePackets).
+	// queues are a link model here ([impair.Config.QueuePackets]).
 	QueueSize int
 
 	// LoggerFactory makes the router's loggers. Nil means the scheduler's.
@@ -95,13 +96,15 @@ type RouterConfig struct {
 	// Scheduler drives the tree. Nil on the root makes a new scheduler on
 	// the wall clock, whose paced loop Start runs (pion's real-time
 	// behaviour); a child router takes its root's. To drive time by hand,
-	// give the root a scheduler and call its Step/RunFor instead of Start.
+	// give the root a scheduler and call its [sim.Scheduler.Step] or
+	// [sim.Scheduler.RunFor] instead of [Router.Start].
 	Scheduler *sim.Scheduler
 }
 
-// Router is a virtual router: a subnet of Nets and child routers, an uplink
-// to its parent, and (on a child) between the two a NAT for IPv4 and a
-// firewall for IPv6.
+// Router is a virtual router: a subnet of [Net] hosts and child routers, an
+// uplink to its parent ([Router.Uplink], a [Link]), and (on a child) between
+// the two a NAT for IPv4 ([nat.Table]) and a firewall for IPv6
+// ([nat.Firewall]).
 type Router struct {
 	w       *world
 	cfg     RouterConfig
@@ -269,11 +272,10 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		return nil, err
 	}
 	s := cfg.Scheduler
-	owned := s == nil
-	if owned {
+	if s == nil {
 		s = sim.New(sim.Config{LoggerFactory: cfg.LoggerFactory})
 	}
-	r.w = newWorld(s, owned, cfg.LoggerFactory)
+	r.w = newWorld(s, cfg.LoggerFactory)
 	r.w.routers = append(r.w.routers, r)
 	r.w.names[r.name] = true
 	r.log = r.w.lf.NewLogger("vnet/" + r.name)
@@ -350,367 +352,6 @@ func (r *Router) Partition(from, to time.Time) error {
 	return down.Down(from, to) // the same window: valid too
 }
 
-// AddRouter attaches child below r: the child takes address(es) on r's
-// subnet and its NAT starts translating. A router can have one parent, and
-// the tree can have no loops.
-//
-// While the scheduler runs, the change is made on the scheduler's goroutine
-// (AddRouter waits for it), so trees can be built inside simtest.Run.
-func (r *Router) AddRouter(child *Router) error {
-	var err error
-	r.w.read(func() { err = r.addRouter(child) })
-	return err
-}
-
-func (r *Router) addRouter(child *Router) error {
-	if child == nil {
-		return topoErr("router %q: AddRouter(nil)", r.name)
-	}
-	if child.parent != nil {
-		return topoErr("router %q already has a parent (%q)", child.name, child.parent.name)
-	}
-	if child.isAncestorOf(r) {
-		return topoErr("adding router %q below %q would make a loop", child.name, r.name)
-	}
-	if child.w != r.w && (child.w.startedLoop || child.w.sched != r.w.sched && child.w.sched.Running()) {
-		// Its loop would run on, unstoppable (Stop is for roots).
-		return topoErr("router %q: %w: Stop it before adding it below %q", child.name, ErrStarted, r.name)
-	}
-	if cs := child.cfg.Scheduler; cs != nil && cs != r.w.sched {
-		return topoErr("router %q was given another scheduler than its parent %q's", child.name, r.name)
-	}
-	// Every IPv4 child sits behind its NAT, which hides its inside: its
-	// subnet may overlap its parent's or a sibling's (pion's WAN is
-	// 0.0.0.0/0 with 192.168.0.0/24 children). Inside the child, its own
-	// subnet wins; the parent only ever routes to the child's external
-	// addresses. IPv6 is routed, not translated: checkPrefixes6 refuses
-	// overlaps there.
-	if child.w != r.w && len(r.w.hosts)+len(child.w.nets) > maxHost {
-		return topoErr("router %q: the tree would have more than %d hosts, the most event keys can tell apart", child.name, maxHost)
-	}
-	prefixes6 := child.subtree6()
-	if err := r.checkPrefixes6(child, prefixes6); err != nil {
-		return err
-	}
-	var ext []netip.Addr
-	var table *nat.Table
-	if child.prefix.IsValid() {
-		if !r.prefix.IsValid() {
-			return topoErr("router %q has an IPv4 subnet, but its parent %q has none for its NAT's address", child.name, r.name)
-		}
-		ext = child.ext
-		if len(ext) == 0 {
-			a, err := r.assign()
-			if err != nil {
-				return err
-			}
-			ext = []netip.Addr{a}
-		}
-		for _, a := range ext {
-			if !r.prefix.Contains(a) {
-				return topoErr("router %q: static IP %s is outside its parent %q's subnet %s", child.name, a, r.name, r.prefix)
-			}
-			if _, used := r.routes[a]; used {
-				return topoErr("router %q: address %s is already in use on %q", child.name, a, r.name)
-			}
-		}
-		cfg := *child.natCfg
-		if len(cfg.OneToOne) == 0 {
-			cfg.External = append([]netip.Addr(nil), ext...)
-		}
-		var err error
-		if table, err = nat.New(cfg, r.w.sched.Rand("nat "+r.w.uniqueName(child.name))); err != nil {
-			return configErr("router %q: NAT: %w", child.name, err)
-		}
-	}
-	var fw *nat.Firewall
-	if len(prefixes6) > 0 {
-		var err error
-		if fw, err = nat.NewFirewall(child.fwCfg); err != nil {
-			return configErr("router %q: firewall: %w", child.name, err)
-		}
-	}
-
-	// Commit: adopt the child's subtree into r's world.
-	r.adopt(child)
-	child.parent = r
-	child.ext = ext
-	child.nat = table
-	child.fw = fw
-	r.children = append(r.children, child)
-	child.up = newLink(r.w, child.name+"->"+r.name, r, min(child.mtu, r.mtu))
-	child.fromUp = newLink(r.w, r.name+"->"+child.name, child, min(child.mtu, r.mtu))
-	child.up.out, child.up.in = &child.outside, &r.inside
-	child.fromUp.out, child.fromUp.in = &r.inside, &child.outside
-	if err := child.up.set(child.egress); err != nil {
-		return err
-	}
-	if err := child.fromUp.set(r.egress); err != nil {
-		return err
-	}
-	for _, a := range ext {
-		r.routes[a] = route{link: child.fromUp}
-	}
-	// r and each of its ancestors route the subtree's IPv6 prefixes toward
-	// the child on their own level; those below the root guard them with
-	// a firewall from now on, if they had none.
-	for x, toward := r, child; x != nil && len(prefixes6) > 0; x, toward = x.parent, x {
-		for _, p := range prefixes6 {
-			x.delegated = append(x.delegated, route6{prefix: p, link: toward.fromUp})
-		}
-		if x.parent != nil && x.fw == nil {
-			x.fw, _ = nat.NewFirewall(x.fwCfg) // cannot fail: NewRouter checked fwCfg
-		}
-	}
-	return nil
-}
-
-// subtree6 lists the IPv6 prefixes of r and its descendants.
-func (r *Router) subtree6() []netip.Prefix {
-	var ps []netip.Prefix
-	if r.prefix6.IsValid() {
-		ps = append(ps, r.prefix6)
-	}
-	for _, d := range r.delegated {
-		ps = append(ps, d.prefix)
-	}
-	return ps
-}
-
-// checkPrefixes6 checks that the IPv6 prefixes of child's subtree fit r's
-// tree: disjoint from every other router's prefix, except that one may lie
-// inside the prefix of r or an ancestor of r (a delegated prefix), as long
-// as no address already in use there falls inside it.
-func (r *Router) checkPrefixes6(child *Router, ps []netip.Prefix) error {
-	for _, p := range ps {
-		for _, q := range r.w.routers {
-			if !q.prefix6.IsValid() || !p.Overlaps(q.prefix6) {
-				continue
-			}
-			if !q.isAncestorOf(r) || q.prefix6.Bits() >= p.Bits() {
-				return topoErr("router %q: IPv6 prefix %s overlaps router %q's %s", child.name, p, q.name, q.prefix6)
-			}
-			var held netip.Addr // the lowest, so the error is the same every run
-			for a := range q.routes {
-				if p.Contains(a) && (!held.IsValid() || a.Less(held)) {
-					held = a
-				}
-			}
-			if held.IsValid() {
-				return topoErr("router %q: IPv6 prefix %s holds address %s, already in use on %q", child.name, p, held, q.name)
-			}
-		}
-	}
-	return nil
-}
-
-// isAncestorOf reports whether r is x or above x.
-func (r *Router) isAncestorOf(x *Router) bool {
-	for ; x != nil; x = x.parent {
-		if x == r {
-			return true
-		}
-	}
-	return false
-}
-
-// AddChildRouter is AddRouter (pion's other name for it).
-func (r *Router) AddChildRouter(child *Router) error { return r.AddRouter(child) }
-
-// AddNet attaches a Net to r's subnet: its eth0 gets NetConfig's static
-// addresses, or the next free one of each family r has (in build order,
-// so the same topology gets the same addresses). nic is the *Net itself
-// or pion's filters wrapping it (see NIC).
-func (r *Router) AddNet(nic NIC) error {
-	var err error
-	r.w.read(func() { err = r.addNIC(nic) })
-	return err
-}
-
-func (r *Router) addNet(n *Net) error {
-	if n == nil {
-		return topoErr("router %q: AddNet(nil)", r.name)
-	}
-	if n.router != nil {
-		return topoErr("net %s is already attached to router %q", n.name, n.router.name)
-	}
-	if n.aloneOpen() {
-		return topoErr("net %s has sockets open from before it was attached; close them first", n.name)
-	}
-	if len(r.w.hosts) >= maxHost {
-		return topoErr("router %q: the tree has %d hosts, the most event keys can tell apart", r.name, maxHost)
-	}
-	// Static addresses are exactly what the Net gets; without them, one of
-	// each family the router has. IPv4 comes first (IP() returns it).
-	var ips []netip.Addr
-	for _, a := range n.static {
-		if a.Is4() {
-			ips = append(ips, a)
-		}
-	}
-	for _, a := range n.static {
-		if a.Is6() {
-			ips = append(ips, a)
-		}
-	}
-	if len(ips) == 0 && r.prefix.IsValid() {
-		a, err := r.assign()
-		if err != nil {
-			return err
-		}
-		ips = append(ips, a)
-	}
-	if len(n.static) == 0 && r.prefix6.IsValid() {
-		a, err := r.assign6()
-		if err != nil {
-			return err
-		}
-		ips = append(ips, a)
-	}
-	for _, a := range ips {
-		p := r.prefix
-		if a.Is6() {
-			p = r.prefix6
-		}
-		if !p.Contains(a) {
-			if !p.IsValid() {
-				return topoErr("net: static IP %s: router %q has no %s subnet", a, r.name, family(a))
-			}
-			return topoErr("net: static IP %s is outside router %q's subnet %s", a, r.name, p)
-		}
-		if _, used := r.routes[a]; used {
-			return topoErr("net: address %s is already in use on router %q", a, r.name)
-		}
-		if l, _ := r.route6(a); l != nil && a.Is6() {
-			return topoErr("net: static IP %s lies in a prefix delegated to a child router of %q", a, r.name)
-		}
-	}
-	n.w = r.w
-	n.router = r
-	n.ips = ips
-	if n.name == "" {
-		n.name = ips[0].String()
-	}
-	n.name = r.w.claimName(n.name)
-	_ = r.w.claimHost(n) // cannot fail: checked above
-	n.rng = r.w.sched.Rand("net " + n.name)
-	n.up = newLink(r.w, n.name+"->"+r.name, r, r.mtu)
-	down := newLink(r.w, r.name+"->"+n.name, n, r.mtu)
-	if err := down.set(r.egress); err != nil {
-		return err
-	}
-	n.down = down
-	n.up.out, n.up.in = &n.eth0, &r.inside
-	down.out, down.in = &r.inside, &n.eth0
-	for _, a := range ips {
-		r.routes[a] = route{link: down}
-	}
-	r.nets = append(r.nets, n)
-	r.w.nets = append(r.w.nets, n)
-	return nil
-}
-
-// assign returns the next free host address of r's subnet.
-func (r *Router) assign() (netip.Addr, error) {
-	for a := r.nextHost; r.prefix.Contains(a); a = a.Next() {
-		if a = skipReserved4(a); !r.prefix.Contains(a) {
-			break
-		}
-		if !r.prefix.Contains(a.Next()) { // the broadcast address
-			break
-		}
-		if _, used := r.routes[a]; used || r.reserved(a) {
-			continue
-		}
-		r.nextHost = a.Next()
-		return a, nil
-	}
-	return netip.Addr{}, topoErr("router %q: subnet %s has no free address", r.name, r.prefix)
-}
-
-// assign6 returns the next free host address of r's IPv6 prefix, skipping
-// prefixes delegated to child routers.
-func (r *Router) assign6() (netip.Addr, error) {
-	for a := r.nextHost6; a.IsValid() && r.prefix6.Contains(a); {
-		if _, used := r.routes[a]; used {
-			a = a.Next()
-			continue
-		}
-		if d, ok := r.delegatedPrefix(a); ok {
-			a = lastAddr(d).Next() // jump over the whole delegated prefix
-			continue
-		}
-		r.nextHost6 = a.Next()
-		return a, nil
-	}
-	return netip.Addr{}, topoErr("router %q: prefix %s has no free address", r.name, r.prefix6)
-}
-
-// delegatedPrefix returns the widest prefix delegated below r that holds a.
-func (r *Router) delegatedPrefix(a netip.Addr) (netip.Prefix, bool) {
-	var best netip.Prefix
-	for _, d := range r.delegated {
-		if d.prefix.Contains(a) && (!best.IsValid() || d.prefix.Bits() < best.Bits()) {
-			best = d.prefix
-		}
-	}
-	return best, best.IsValid()
-}
-
-// lastAddr is the highest address of p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As16()
-	for i := p.Bits(); i < 128; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	return netip.AddrFrom16(b)
-}
-
-// family names a's address family in errors.
-func family(a netip.Addr) string {
-	if a.Is4() {
-		return "IPv4"
-	}
-	return "IPv6"
-}
-
-// reserved reports addresses promised to 1:1 NAT pairs of child routers.
-func (r *Router) reserved(a netip.Addr) bool {
-	for _, p := range r.private {
-		if p == a {
-			return true
-		}
-	}
-	return false
-}
-
-// AddHost adds a DNS record (name -> address) that this router's Nets and
-// those below it resolve.
-func (r *Router) AddHost(name string, ip string) error {
-	a, err := netip.ParseAddr(ip)
-	if err != nil || a.Zone() != "" {
-		return configErr("router %q: AddHost(%q): invalid address %q", r.name, name, ip)
-	}
-	a = a.Unmap() // ::ffff:1.2.3.4 is an A record, as the resolver would treat it
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	if name == "" {
-		return configErr("router %q: AddHost: empty name", r.name)
-	}
-	r.w.read(func() { r.hosts[name] = append(r.hosts[name], a) })
-	return nil
-}
-
-// lookup resolves name from r up to the root.
-func (r *Router) lookup(name string) []netip.Addr {
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	for x := r; x != nil; x = x.parent {
-		if as := x.hosts[name]; len(as) > 0 {
-			return as
-		}
-	}
-	return nil
-}
-
 // Start starts the tree: on the root it runs the scheduler's paced loop
 // (unless it already runs). Calling Start on a child router is an error.
 func (r *Router) Start() error {
@@ -740,7 +381,7 @@ func (r *Router) Stop() error {
 // Stats returns the router's counters.
 func (r *Router) Stats() RouterStats {
 	var s RouterStats
-	r.w.read(func() { s = r.snapshot() })
+	r.w.do(func() { s = r.snapshot() })
 	return s
 }
 
@@ -774,280 +415,7 @@ func (r *Router) Observe(fn func(Record)) {
 	if fn == nil {
 		return
 	}
-	r.w.read(func() { r.w.observers = append(r.w.observers, fn) })
-}
-
-func (r *Router) drop(p *packet, why Reason) {
-	r.stats.drops[why]++
-	r.w.drop(p, why, r.name)
-}
-
-// arrive is a packet reaching the router over via (handler context).
-func (r *Router) arrive(p *packet, via *Link) {
-	if via != nil {
-		via.tapIn(p)
-	}
-	if p = r.reassemble(p); p == nil {
-		return
-	}
-	if p.ttl <= 1 {
-		r.drop(p, ReasonTTL)
-		return
-	}
-	p.ttl--
-	if via != nil && via == r.fromUp {
-		r.inbound(p)
-		return
-	}
-	if r.filtered(p) {
-		return
-	}
-	r.forward(p)
-}
-
-// inbound handles a packet from the parent: through the NAT (IPv4) or
-// the firewall (IPv6), then inside.
-func (r *Router) inbound(p *packet) {
-	if p.dst.Addr().Is6() {
-		if r.fw != nil {
-			v := r.fw.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
-			if v != nat.Pass {
-				r.drop(p, firewallReason(v))
-				return
-			}
-			r.scheduleExpiry() // inbound refresh may move the next expiry
-		}
-		if _, mine := r.route6(p.dst.Addr()); !mine {
-			r.drop(p, ReasonNoRoute)
-			return
-		}
-		if r.filtered(p) {
-			return
-		}
-		r.forward6(p)
-		return
-	}
-	if r.nat != nil {
-		src, dst := p.src, p.dst
-		f, v := r.nat.Inbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
-		if v != nat.Pass {
-			r.drop(p, natReason(v))
-			return
-		}
-		p.src, p.dst = f.Src, f.Dst
-		r.w.recordNAT(r.name, p, src, dst)
-	}
-	if !r.prefix.Contains(p.dst.Addr()) {
-		r.drop(p, ReasonNoRoute)
-		return
-	}
-	if r.filtered(p) {
-		return
-	}
-	r.forward(p)
-}
-
-// forward routes a packet that is inside r (from a Net, a child, or the
-// NAT): down to the subnet, or up through the NAT.
-func (r *Router) forward(p *packet) {
-	dst := p.dst.Addr()
-	if dst.Is6() {
-		r.forward6(p)
-		return
-	}
-	if !r.prefix.IsValid() { // an IPv6-only router: IPv4 goes nowhere
-		r.drop(p, ReasonNoRoute)
-		return
-	}
-	if r.prefix.Contains(dst) {
-		l := r.lastLink
-		if l == nil || dst != r.lastDst {
-			rt, ok := r.routes[dst]
-			if !ok {
-				r.drop(p, ReasonNoRoute)
-				return
-			}
-			l, r.lastDst, r.lastLink = rt.link, dst, rt.link
-		}
-		r.stats.Forwarded++
-		r.w.record(KindForward, r.name, p, ReasonNone)
-		l.send(p)
-		return
-	}
-	if r.parent == nil {
-		r.drop(p, ReasonNoRoute)
-		return
-	}
-	if r.nat != nil {
-		now := r.w.sched.Now()
-		src, odst := p.src, p.dst
-		flow := nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()}
-		if r.nat.IsExternal(dst) {
-			// To our own outside address: hairpinning (RFC 4787 §6).
-			f, v := r.nat.Hairpin(now, flow)
-			// Before the verdict: a hairpin refused on its inbound half
-			// keeps the mapping its outbound half made, which must expire.
-			r.scheduleExpiry()
-			if v != nat.Pass {
-				r.drop(p, natReason(v))
-				return
-			}
-			p.src, p.dst = f.Src, f.Dst
-			r.w.recordNAT(r.name, p, src, odst)
-			if !r.prefix.Contains(p.dst.Addr()) {
-				r.drop(p, ReasonNoRoute)
-				return
-			}
-			r.forward(p)
-			return
-		}
-		f, v := r.nat.Outbound(now, flow)
-		if v != nat.Pass {
-			r.drop(p, natReason(v))
-			return
-		}
-		p.src, p.dst = f.Src, f.Dst
-		r.w.recordNAT(r.name, p, src, odst)
-		r.scheduleExpiry()
-	}
-	r.stats.Forwarded++
-	r.w.record(KindForward, r.name, p, ReasonNone)
-	r.up.send(p)
-}
-
-// forward6 routes an IPv6 packet inside r: down toward the Net or the
-// child router whose prefix holds its destination (the longest prefix
-// wins), or up through the firewall. IPv6 is never translated.
-func (r *Router) forward6(p *packet) {
-	l, mine := r.route6(p.dst.Addr())
-	if mine {
-		if l == nil {
-			r.drop(p, ReasonNoRoute)
-			return
-		}
-		r.stats.Forwarded++
-		r.w.record(KindForward, r.name, p, ReasonNone)
-		l.send(p)
-		return
-	}
-	if r.parent == nil {
-		r.drop(p, ReasonNoRoute)
-		return
-	}
-	if r.fw != nil {
-		v := r.fw.Outbound(r.w.sched.Now(), nat.Flow{Proto: nat.Proto(p.proto), Src: p.src, Dst: p.dst, TCPFlags: p.tcpFlags()})
-		if v != nat.Pass {
-			r.drop(p, firewallReason(v))
-			return
-		}
-		r.scheduleExpiry()
-	}
-	r.stats.Forwarded++
-	r.w.record(KindForward, r.name, p, ReasonNone)
-	r.up.send(p)
-}
-
-// route6 finds where the IPv6 address dst lies from r: mine reports that
-// it is in r's subtree (r's prefix or one delegated below), and l is the
-// link toward it, nil when dst is in r's own prefix but no host has it.
-func (r *Router) route6(dst netip.Addr) (l *Link, mine bool) {
-	best := -1
-	for _, d := range r.delegated {
-		if d.prefix.Bits() > best && d.prefix.Contains(dst) {
-			l, best = d.link, d.prefix.Bits()
-		}
-	}
-	if l != nil {
-		return l, true
-	}
-	if r.prefix6.Contains(dst) {
-		return r.routes[dst].link, true
-	}
-	return nil, false
-}
-
-// nextExpiry is when the NAT's or the firewall's next state times out.
-func (r *Router) nextExpiry() (next time.Time, ok bool) {
-	if r.nat != nil {
-		next, ok = r.nat.NextExpiry()
-	}
-	if r.fw != nil {
-		if t, fok := r.fw.NextExpiry(); fok && (!ok || t.Before(next)) {
-			next, ok = t, true
-		}
-	}
-	return next, ok
-}
-
-// scheduleExpiry makes sure an event will expire the NAT's and the
-// firewall's idle state on the scheduler's clock.
-func (r *Router) scheduleExpiry() {
-	next, ok := r.nextExpiry()
-	if !ok {
-		return
-	}
-	at := next.UnixNano()
-	if r.expiring && r.expiryAt <= at {
-		return
-	}
-	r.expiring, r.expiryAt = true, at
-	r.w.sched.Schedule(next, (*natExpiry)(r), 0)
-}
-
-// natExpiry is a Router seen as the handler of its only event, the expiry
-// of NAT mappings and firewall states. It is a type of its own so that the
-// handler's methods stay off Router's API: called by anyone but the
-// scheduler they would race with it.
-type natExpiry Router
-
-// Fire expires NAT mappings and firewall states.
-func (e *natExpiry) Fire(uint64) {
-	r := (*Router)(e)
-	now := r.w.sched.Now()
-	if now.UnixNano() < r.expiryAt {
-		return // superseded by an earlier expiry event
-	}
-	r.expiring = false
-	if r.nat != nil {
-		if n := r.nat.Expire(now); n > 0 {
-			r.log.Debugf("%d NAT mappings expired", n)
-		}
-	}
-	if r.fw != nil {
-		if n := r.fw.Expire(now); n > 0 {
-			r.log.Debugf("%d firewall states expired", n)
-		}
-	}
-	r.scheduleExpiry()
-}
-
-// Label names the router's events in scheduler traces.
-func (e *natExpiry) Label(uint64) string { return "nat-expiry " + e.name }
-
-func natReason(v nat.Verdict) Reason {
-	switch v {
-	case nat.DropFiltered:
-		return ReasonNATFiltered
-	case nat.DropNoMapping:
-		return ReasonNATNoMapping
-	case nat.DropExhausted:
-		return ReasonNATExhausted
-	case nat.DropHairpinOff:
-		return ReasonNATHairpin
-	}
-	return ReasonNATInvalid
-}
-
-func firewallReason(v nat.Verdict) Reason {
-	switch v {
-	case nat.DropFiltered:
-		return ReasonFirewallFiltered
-	case nat.DropExhausted:
-		return ReasonFirewallExhausted
-	case nat.DropNoMapping:
-		return ReasonFirewallUnsolicited
-	}
-	return ReasonInvalid
+	r.w.do(func() { r.w.observers = append(r.w.observers, fn) })
 }
 
 func (r *Router) String() string {

@@ -12,6 +12,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // The receive buffer charges each datagram as Linux does: the default
@@ -150,8 +151,8 @@ func TestWriteNeverWaitsWhereItWouldDeadlock(t *testing.T) {
 		})
 	})
 	t.Run("handler in real time", func(t *testing.T) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
-		a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
+		a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 		rx := listen(t, b, "0.0.0.0:7")
 		require.NoError(t, rx.SetReadBuffer(1<<22))
 		tx := listen(t, a, "0.0.0.0:0")
@@ -179,8 +180,8 @@ func TestWriteNeverWaitsWhereItWouldDeadlock(t *testing.T) {
 // A writer waiting for room (the loop is held in a handler, so nothing
 // leaves the host) gets net.ErrClosed when its socket is closed.
 func TestWaitingWriterEnds(t *testing.T) {
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
-	a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
+	a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 	_ = listen(t, b, "0.0.0.0:7")
 	tx := listen(t, a, "0.0.0.0:0")
 	require.NoError(t, tx.SetWriteBuffer(1))

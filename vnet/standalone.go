@@ -17,7 +17,7 @@ type aloneState struct {
 // its own on the time package's clock (so inside a synctest bubble, the
 // bubble's), for loopback traffic only. AddNet replaces it with the tree's.
 func newAloneWorld() *world {
-	return newWorld(sim.New(sim.Config{}), true, nil)
+	return newWorld(sim.New(sim.Config{}), nil)
 }
 
 // openAlone counts c as a socket of an unattached Net and starts the Net's

@@ -103,7 +103,7 @@ type HostTCPStats struct {
 // otherwise it reads at once.
 func (r *Router) Snapshot() Snapshot {
 	var s Snapshot
-	r.w.read(func() { s = r.w.snapshot() })
+	r.w.do(func() { s = r.w.snapshot() })
 	return s
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // tcpNATWorld is a WAN router (1.2.3.0/24) with a server at 1.2.3.4 and a LAN
@@ -39,12 +40,11 @@ import (
 // takes delay.
 func tcpNATWorld(t *testing.T, s *sim.Scheduler, delay time.Duration, natType *vnet.NATType) (wan, lan *vnet.Router, server, client *vnet.Net) {
 	t.Helper()
-	wan = newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: delay})
-	lan = newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}, MinDelay: delay, NATType: natType})
-	require.NoError(t, wan.AddRouter(lan))
-	server = newNet(t, wan, "1.2.3.4")
-	client = newNet(t, lan)
-	return wan, lan, server, client
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN: vnet.RouterConfig{MinDelay: delay},
+		LAN: vnet.RouterConfig{MinDelay: delay, NATType: natType},
+	})
+	return w.WAN, w.LAN, w.Server, w.Host
 }
 
 // tcpEcho accepts connections on l and echoes each until its peer's FIN,
@@ -90,11 +90,11 @@ func tcpRoundTrip(t *testing.T, c net.Conn, msg string) string {
 // Start, as with pion's vnet).
 func TestTCPConnConformance(t *testing.T) {
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
-		lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24"})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24"})
 		require.NoError(t, wan.AddRouter(lan))
-		server := newNet(t, wan, "1.2.3.4")
-		client := newNet(t, lan)
+		server := vnettest.Host(t, wan, "1.2.3.4")
+		client := vnettest.Host(t, lan)
 		if err := wan.Start(); err != nil {
 			return nil, nil, nil, err
 		}
@@ -233,7 +233,7 @@ func TestTCPNATMappingLifecycle(t *testing.T) {
 func TestTCPNATFiltersInboundSYN(t *testing.T) {
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
 		wan, lan, server, client := tcpNATWorld(t, s, 5*time.Millisecond, nil)
-		other := newNet(t, wan, "1.2.3.5")
+		other := vnettest.Host(t, wan, "1.2.3.5")
 		hl, err := client.Listen("tcp", ":5000")
 		require.NoError(t, err)
 		sl, err := server.Listen("tcp", ":80")
@@ -478,8 +478,8 @@ func tcpDrive(s *sim.Scheduler, done func() bool) {
 // MSS of 1240, so no segment exceeds the link (none is dropped for size).
 func TestTCPMSSFollowsMTU(t *testing.T) {
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MTU: 1280})
-		a, b := newNet(t, wan, "1.2.3.4"), newNet(t, wan, "1.2.3.5")
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MTU: 1280})
+		a, b := vnettest.Host(t, wan, "1.2.3.4"), vnettest.Host(t, wan, "1.2.3.5")
 		var mu sync.Mutex // the observer runs on the scheduler's goroutine
 		largest := 0
 		wan.Observe(func(r vnet.Record) {

@@ -136,10 +136,7 @@ func (w *world) newSegment(seg tcp.Segment) *packet {
 func (n *Net) sendSegment(seg tcp.Segment) {
 	w := n.w
 	p := w.newSegment(seg)
-	w.nextID++
-	p.id = w.nextID
-	w.sent++
-	p.launch()
+	w.launch(p)
 	w.record(KindSend, n.name, p, ReasonNone)
 	if n.hasIP(p.dst.Addr()) {
 		if len(n.lo0.taps) != 0 {

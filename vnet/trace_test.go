@@ -19,6 +19,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim/simlog"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // scene is a WAN with a server and a stranger, and a home LAN behind a
@@ -37,25 +38,14 @@ type scene struct {
 
 func newScene(t *testing.T, s *sim.Scheduler) scene {
 	t.Helper()
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 10 * time.Millisecond})
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}, MinDelay: 5 * time.Millisecond})
-	require.NoError(t, wan.AddRouter(lan))
-	mk := func(r *vnet.Router, name, ip string) *vnet.Net {
-		cfg := vnet.NetConfig{Name: name}
-		if ip != "" {
-			cfg.StaticIPs = []string{ip}
-		}
-		n, err := vnet.NewNet(&cfg)
-		require.NoError(t, err)
-		require.NoError(t, r.AddNet(n))
-		return n
-	}
-	return scene{
-		s: s, wan: wan, lan: lan,
-		server:   mk(wan, "server", "1.2.3.4"),
-		stranger: mk(wan, "stranger", "1.2.3.5"),
-		host:     mk(lan, "host", ""),
-	}
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN:      vnet.RouterConfig{MinDelay: 10 * time.Millisecond},
+		LAN:      vnet.RouterConfig{MinDelay: 5 * time.Millisecond},
+		Server:   vnet.NetConfig{Name: "server"},
+		Host:     vnet.NetConfig{Name: "host"},
+		WANHosts: []vnet.NetConfig{{Name: "stranger", StaticIPs: []string{"1.2.3.5"}}},
+	})
+	return scene{s: s, wan: w.WAN, lan: w.LAN, server: w.Server, stranger: w.WANHosts[0], host: w.Host}
 }
 
 func listen(t *testing.T, n *vnet.Net, addr string) *vnet.UDPConn {
@@ -71,20 +61,15 @@ func send(t *testing.T, c *vnet.UDPConn, to string, payload string) {
 	require.NoError(t, err)
 }
 
-// drain reads every datagram queued on c without blocking (manual mode).
-func drain(t *testing.T, s *sim.Scheduler, c *vnet.UDPConn) []string {
+// drain reads every datagram queued on c without blocking (manual mode),
+// each as "payload from address".
+func drain(t *testing.T, c *vnet.UDPConn) []string {
 	t.Helper()
-	require.NoError(t, c.SetReadDeadline(s.Now()))
 	var got []string
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			require.NoError(t, c.SetReadDeadline(time.Time{}))
-			return got
-		}
-		got = append(got, fmt.Sprintf("%s from %s", buf[:n], from))
+	for _, d := range vnettest.Queued(t, c) {
+		got = append(got, fmt.Sprintf("%s from %s", d.Payload, d.From))
 	}
+	return got
 }
 
 // pingPong runs the scene by hand: the host sends n datagrams to the
@@ -100,7 +85,7 @@ func pingPong(t *testing.T, seed uint64, uplink impair.Config, n int) *vnet.Trac
 	for i := range n {
 		send(t, cli, "1.2.3.4:7", fmt.Sprintf("ping %d", i))
 		s.RunFor(2 * time.Millisecond)
-		for _, m := range drain(t, s, srv) {
+		for _, m := range drain(t, srv) {
 			var k int
 			var from string
 			_, err := fmt.Sscanf(m, "ping %d from %s", &k, &from)
@@ -109,7 +94,7 @@ func pingPong(t *testing.T, seed uint64, uplink impair.Config, n int) *vnet.Trac
 		}
 	}
 	s.RunFor(time.Second)
-	drain(t, s, cli)
+	drain(t, cli)
 	return tr
 }
 
@@ -184,7 +169,7 @@ func TestTraceRendersEveryEvent(t *testing.T) {
 	s.RunFor(time.Second)
 	sc.server.Downlink().Release()
 	s.RunFor(time.Second)
-	assert.Len(t, drain(t, s, srv), 3)
+	assert.Len(t, drain(t, srv), 3)
 
 	text := tr.String()
 	assert.Equal(t, text, live.String(), "the live writer saw the same lines")

@@ -44,7 +44,7 @@ func (w *world) attachTraceFile() {
 	w.observers = append(w.observers, TraceFileObserver(tw))
 	tw.AddTopology(func() []tracefile.Node {
 		var nodes []tracefile.Node
-		w.read(func() { nodes = w.topology() })
+		w.do(func() { nodes = w.topology() })
 		return nodes
 	})
 }
@@ -90,7 +90,7 @@ func TraceFileObserver(tw *tracefile.Writer) func(Record) {
 // on the scheduler (see Snapshot).
 func (r *Router) Topology() []tracefile.Node {
 	var nodes []tracefile.Node
-	r.w.read(func() { nodes = r.w.topology() })
+	r.w.do(func() { nodes = r.w.topology() })
 	return nodes
 }
 

@@ -47,7 +47,7 @@ func TestRecordsCarryEventOrdinals(t *testing.T) {
 		send(t, cli, "1.2.3.4:7", fmt.Sprintf("ping %d", i))
 	}
 	s.RunFor(time.Second)
-	assert.Len(t, drain(t, s, srv), 3)
+	assert.Len(t, drain(t, srv), 3)
 	require.NoError(t, c.Close())
 	require.NoError(t, tw.Close())
 
@@ -92,7 +92,7 @@ func TestTracerDropsPayload(t *testing.T) {
 	cli := listen(t, sc.host, "0.0.0.0:5000")
 	send(t, cli, "1.2.3.4:7", "x")
 	s.RunFor(time.Second)
-	drain(t, s, srv)
+	drain(t, srv)
 	require.NotEmpty(t, tr.Records())
 	for _, r := range tr.Records() {
 		assert.Nil(t, r.Payload)

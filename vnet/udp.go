@@ -508,7 +508,7 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil
 // Stats returns the socket's counters.
 func (c *UDPConn) Stats() SocketStats {
 	var s SocketStats
-	c.net.w.read(func() { s = c.stats })
+	c.net.w.do(func() { s = c.stats })
 	s.Host = c.net.name
 	s.Local = c.local()
 	return s

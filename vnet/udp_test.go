@@ -15,6 +15,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 func TestManualWriteStepRead(t *testing.T) {
@@ -45,11 +46,11 @@ func TestManualWriteStepRead(t *testing.T) {
 // behind a NAT to a host on the WAN.
 func TestStepThroughTwoRouters(t *testing.T) {
 	s := sim.New(sim.Config{})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 5 * time.Millisecond})
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}, MinDelay: time.Millisecond})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 5 * time.Millisecond})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}, MinDelay: time.Millisecond})
 	require.NoError(t, wan.AddRouter(lan))
-	server := newNet(t, wan, "1.2.3.4")
-	host := newNet(t, lan)
+	server := vnettest.Host(t, wan, "1.2.3.4")
+	host := vnettest.Host(t, lan)
 	assert.Equal(t, "192.168.0.1", host.IP().String())
 
 	var trace []string
@@ -154,11 +155,11 @@ func TestMTU(t *testing.T) {
 
 func TestMTUDropOnTheWay(t *testing.T) {
 	s := sim.New(sim.Config{})
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MTU: 1280})
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MTU: 1280})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
 	require.NoError(t, wan.AddRouter(lan))
-	h := newNet(t, lan)
-	newNet(t, wan, "1.2.3.4")
+	h := vnettest.Host(t, lan)
+	vnettest.Host(t, wan, "1.2.3.4")
 	c, err := h.ListenPacket("udp4", "0.0.0.0:0")
 	require.NoError(t, err)
 	_, err = c.WriteTo(make([]byte, 1400), &net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 9})
@@ -211,8 +212,8 @@ func TestInterfaces(t *testing.T) {
 }
 
 func TestTopologyErrors(t *testing.T) {
-	wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
-	lan := newRouter(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+	wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
+	lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
 	require.NoError(t, wan.AddRouter(lan))
 	err := wan.AddRouter(lan)
 	require.ErrorIs(t, err, vnet.ErrTopology)
@@ -277,8 +278,8 @@ func TestReadBufferOverflowIsCounted(t *testing.T) {
 // Paced mode in a bubble: a goroutine echo server and clients.
 func TestPacedEcho(t *testing.T) {
 	simtest.Run(t, 1, func(t *testing.T, s *sim.Scheduler) {
-		wan := newRouter(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 20 * time.Millisecond})
-		srvNet := newNet(t, wan, "1.2.3.4")
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MinDelay: 20 * time.Millisecond})
+		srvNet := vnettest.Host(t, wan, "1.2.3.4")
 		srv, err := srvNet.ListenPacket("udp4", "1.2.3.4:7")
 		require.NoError(t, err)
 		done := echo(srv)
@@ -286,7 +287,7 @@ func TestPacedEcho(t *testing.T) {
 		results := make([]string, 3)
 		rtts := make([]time.Duration, 3)
 		for i := 0; i < 3; i++ {
-			cn := newNet(t, wan)
+			cn := vnettest.Host(t, wan)
 			conn, err := cn.Dial("udp", "1.2.3.4:7")
 			require.NoError(t, err)
 			wg.Add(1)

@@ -15,7 +15,6 @@ import (
 // where noted.
 type world struct {
 	sched *sim.Scheduler
-	owned bool // the root made the scheduler (nil RouterConfig.Scheduler)
 
 	startedLoop bool // Router.Start started the paced loop (guarded by the caller: Start/Stop are not concurrent)
 	lf          logging.LoggerFactory
@@ -65,23 +64,32 @@ type world struct {
 	fragmented, reassembled uint64
 }
 
-func newWorld(s *sim.Scheduler, owned bool, lf logging.LoggerFactory) *world {
+func newWorld(s *sim.Scheduler, lf logging.LoggerFactory) *world {
 	if lf == nil {
 		lf = s.LoggerFactory()
 	}
-	w := &world{sched: s, owned: owned, lf: lf, log: lf.NewLogger("vnet"),
+	w := &world{sched: s, lf: lf, log: lf.NewLogger("vnet"),
 		changes: map[uint64]*linkChange{}, names: map[string]bool{}, hosts: map[uint32]*Net{}}
 	instrumentWorld(w)
 	w.attachTraceFile()
 	return w
 }
 
-// read runs fn where it may read and change simulator state: on the
-// scheduler between instants (sim.Scheduler.Exec: no virtual time passes)
-// while the paced loop runs, else right here. Do not call it from a
-// handler while the paced loop runs.
-func (w *world) read(fn func()) {
+// do runs fn where it may read and change simulator state (snapshots,
+// AddHost, AddNet, captures): on the scheduler between instants
+// (sim.Scheduler.Exec: no virtual time passes) while the paced loop runs,
+// else right here. Do not call it from a handler while the paced loop runs.
+func (w *world) do(fn func()) {
 	w.sched.Exec(fn)
+}
+
+// launch numbers p in order of sending and counts it as sent and in flight:
+// a host's datagram or segment leaving its sender (handler context).
+func (w *world) launch(p *packet) {
+	w.nextID++
+	p.id = w.nextID
+	w.sent++
+	p.launch()
 }
 
 // record tells the observers about p.

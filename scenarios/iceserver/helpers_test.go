@@ -15,6 +15,7 @@ import (
 	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/sim/simtest"
 	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
 // Addresses of the test topology: a WAN 1.2.3.0/24 holding the servers and a
@@ -63,24 +64,15 @@ func withType(mapping, filtering vnet.EndpointDependencyType) vnet.RouterConfig 
 // fields, and its MTU, when set, is the WAN's too; newLab fills in the rest.
 func newLab(t testing.TB, s *sim.Scheduler, lan vnet.RouterConfig) *lab {
 	t.Helper()
-	wan, err := vnet.NewRouter(&vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s, MTU: lan.MTU})
-	require.NoError(t, err)
-	server, err := vnet.NewNet(&vnet.NetConfig{Name: "server", StaticIPs: []string{ip1.String(), ip2.String()}})
-	require.NoError(t, err)
-	require.NoError(t, wan.AddNet(server))
-	wanHost, err := vnet.NewNet(&vnet.NetConfig{Name: "wanhost", StaticIPs: []string{wanIP.String()}})
-	require.NoError(t, err)
-	require.NoError(t, wan.AddNet(wanHost))
-
 	lan.Name, lan.CIDR, lan.StaticIPs = "lan", "10.0.0.0/24", []string{natIP.String()}
-	lanRouter, err := vnet.NewRouter(&lan)
-	require.NoError(t, err)
-	require.NoError(t, wan.AddRouter(lanRouter))
-	client, err := vnet.NewNet(&vnet.NetConfig{Name: "client"})
-	require.NoError(t, err)
-	require.NoError(t, lanRouter.AddNet(client))
-
-	return &lab{s: s, wan: wan, lan: lanRouter, server: server, wanHost: wanHost, client: client}
+	w := vnettest.NewNAT(t, s, vnettest.NATConfig{
+		WAN:      vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", MTU: lan.MTU},
+		LAN:      lan,
+		Server:   vnet.NetConfig{Name: "server", StaticIPs: []string{ip1.String(), ip2.String()}},
+		WANHosts: []vnet.NetConfig{{Name: "wanhost", StaticIPs: []string{wanIP.String()}}},
+		Host:     vnet.NetConfig{Name: "client"},
+	})
+	return &lab{s: s, wan: w.WAN, lan: w.LAN, server: w.Server, wanHost: w.WANHosts[0], client: w.Host}
 }
 
 // inLab runs body in a synctest bubble on a paced scheduler (simtest.Run),

@@ -4,6 +4,14 @@
 // the bubble is durably blocked, so a 30-second ICE timeout costs no wall
 // time, and pion's own timers (which read the time package) share one clock
 // with the scheduler's events.
+//
+// [Run] gives a test body a paced [sim.Scheduler] in a bubble, [RunManual]
+// one to drive by hand. [CheckReplay] and [Survey] run a body several times
+// with one seed and report the first [Divergence] of their traces;
+// [Seeds], [Sweep] and [Triage] run a test over many seeds, and [Seed] and
+// [ReproCommand] replay one. For the network's own test helpers (topologies
+// and reading queued datagrams) see
+// [github.com/vnetsim/vnetsim/vnet/vnettest].
 package simtest
 
 import (

@@ -1,7 +1,9 @@
-// Package vnettest builds the small worlds that tests of code over vnet
-// start from, and reads sockets without blocking in manual mode, the way
-// net/http/httptest serves tests of HTTP code. Every function fails the test
-// (t.Fatal) on error, so a test reads as the topology it builds.
+// Package vnettest builds the small worlds that tests of code over
+// [vnet] start from ([NewNAT], [Router], [Host], [Net]), and opens, writes
+// and reads sockets without blocking in manual mode ([Listen], [Send],
+// [Queued]), the way net/http/httptest serves tests of HTTP code. Every
+// function fails the test (t.Fatal) on error, so a test reads as the
+// topology it builds.
 //
 // The functions are for the test's own goroutine: they call t.Fatal, which
 // must not run on any other.
@@ -51,18 +53,23 @@ func Net(t testing.TB, r *vnet.Router, cfg vnet.NetConfig) *vnet.Net {
 
 // NATConfig shapes a NAT world. Its zero value is the world drawn on NAT.
 type NATConfig struct {
-	// WAN and LAN configure the two routers. Empty Name, CIDR and (for the
-	// LAN) StaticIPs take the defaults drawn on NAT; the LAN's NAT is
-	// RouterConfig's default (a port-restricted cone) unless NATType or
+	// WAN and LAN configure the two routers. Empty Name and CIDR (with no
+	// IPv6CIDR either) take the defaults drawn on NAT, and so does a nil
+	// LAN StaticIPs (with no StaticIP); a non-nil empty one leaves the
+	// LAN's outside address to the WAN router, as vnet does. The LAN's NAT
+	// is RouterConfig's default (a port-restricted cone) unless NATType or
 	// NAT says otherwise. Scheduler is ignored: NewNAT's s drives both.
 	WAN, LAN vnet.RouterConfig
 
-	// ServerIPs are the server's addresses on the WAN. Default 1.2.3.4.
-	ServerIPs []string
+	// Server configures the server, on the WAN: nil StaticIPs means
+	// 1.2.3.4. Host configures the host, on the LAN: nil StaticIPs means
+	// addresses assigned by the LAN router (its first, 192.168.0.1). An
+	// empty Name is vnet's default, the host's first address.
+	Server, Host vnet.NetConfig
 
-	// HostIPs are the host's addresses on the LAN. Default: assigned by
-	// the LAN router (its first address, 192.168.0.1).
-	HostIPs []string
+	// WANHosts are more hosts on the WAN (a stranger, a peer without NAT),
+	// attached in order after the server and before the host.
+	WANHosts []vnet.NetConfig
 }
 
 // NAT is the world most tests of NAT traversal start from: a server on a
@@ -76,6 +83,7 @@ type NATConfig struct {
 type NAT struct {
 	WAN, LAN     *vnet.Router
 	Server, Host *vnet.Net
+	WANHosts     []*vnet.Net // NATConfig.WANHosts, in order
 }
 
 // NewNAT builds a NAT world driven by s (nil: a paced scheduler on the
@@ -99,15 +107,18 @@ func NewNAT(t testing.TB, s *sim.Scheduler, cfg NATConfig) *NAT {
 	if lan.StaticIPs == nil && lan.StaticIP == "" {
 		lan.StaticIPs = []string{"1.2.3.100"}
 	}
-	if cfg.ServerIPs == nil {
-		cfg.ServerIPs = []string{"1.2.3.4"}
+	if cfg.Server.StaticIPs == nil && cfg.Server.StaticIP == "" {
+		cfg.Server.StaticIPs = []string{"1.2.3.4"}
 	}
 	w := &NAT{WAN: Router(t, wan), LAN: Router(t, lan)}
 	if err := w.WAN.AddRouter(w.LAN); err != nil {
 		t.Fatalf("vnettest: add %s to %s: %v", w.LAN, w.WAN, err)
 	}
-	w.Server = Net(t, w.WAN, vnet.NetConfig{Name: "server", StaticIPs: cfg.ServerIPs})
-	w.Host = Net(t, w.LAN, vnet.NetConfig{Name: "host", StaticIPs: cfg.HostIPs})
+	w.Server = Net(t, w.WAN, cfg.Server)
+	for _, c := range cfg.WANHosts {
+		w.WANHosts = append(w.WANHosts, Net(t, w.WAN, c))
+	}
+	w.Host = Net(t, w.LAN, cfg.Host)
 	return w
 }
 

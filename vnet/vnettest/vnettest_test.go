@@ -24,21 +24,41 @@ func TestNATDefaults(t *testing.T) {
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("1.2.3.100")}, w.LAN.ExternalIPs())
 	assert.Equal(t, netip.MustParseAddr("1.2.3.4"), w.Server.IP())
 	assert.Equal(t, netip.MustParseAddr("192.168.0.1"), w.Host.IP())
-	assert.Equal(t, "server", w.Server.Name())
-	assert.Equal(t, "host", w.Host.Name())
+	assert.Equal(t, "1.2.3.4", w.Server.Name(), "vnet names a host by its first address")
+	assert.Equal(t, "192.168.0.1", w.Host.Name())
 }
 
 func TestNATConfigured(t *testing.T) {
 	w := vnettest.NewNAT(t, sim.New(sim.Config{Seed: 1}), vnettest.NATConfig{
-		WAN:       vnet.RouterConfig{Name: "internet", CIDR: "5.6.7.0/24"},
-		LAN:       vnet.RouterConfig{CIDR: "10.0.0.0/24", StaticIPs: []string{"5.6.7.8"}},
-		ServerIPs: []string{"5.6.7.1"},
-		HostIPs:   []string{"10.0.0.9"},
+		WAN:    vnet.RouterConfig{Name: "internet", CIDR: "5.6.7.0/24"},
+		LAN:    vnet.RouterConfig{CIDR: "10.0.0.0/24", StaticIPs: []string{"5.6.7.8"}},
+		Server: vnet.NetConfig{Name: "server", StaticIPs: []string{"5.6.7.1"}},
+		Host:   vnet.NetConfig{Name: "host", StaticIPs: []string{"10.0.0.9"}},
 	})
+	assert.Equal(t, "server", w.Server.Name())
+	assert.Equal(t, "host", w.Host.Name())
 	assert.Equal(t, "internet", w.WAN.Name())
 	assert.Equal(t, netip.MustParseAddr("5.6.7.1"), w.Server.IP())
 	assert.Equal(t, netip.MustParseAddr("10.0.0.9"), w.Host.IP())
 	assert.Equal(t, []netip.Addr{netip.MustParseAddr("5.6.7.8")}, w.LAN.ExternalIPs())
+}
+
+// WAN hosts join the WAN between the server and the host, in order; a
+// non-nil empty LAN StaticIPs leaves the LAN's outside address to the WAN.
+func TestNATWANHostsAndAssignedOutside(t *testing.T) {
+	w := vnettest.NewNAT(t, sim.New(sim.Config{Seed: 1}), vnettest.NATConfig{
+		LAN:      vnet.RouterConfig{StaticIPs: []string{}},
+		WANHosts: []vnet.NetConfig{{Name: "stranger", StaticIPs: []string{"1.2.3.5"}}, {Name: "peer"}},
+	})
+	require.Len(t, w.WANHosts, 2)
+	assert.Equal(t, "stranger", w.WANHosts[0].Name())
+	assert.Equal(t, netip.MustParseAddr("1.2.3.5"), w.WANHosts[0].IP())
+	assert.Equal(t, "peer", w.WANHosts[1].Name())
+	assert.True(t, w.WAN.Prefix().Contains(w.WANHosts[1].IP()), "the WAN assigns the peer's address")
+	require.Len(t, w.LAN.ExternalIPs(), 1)
+	ext := w.LAN.ExternalIPs()[0]
+	assert.True(t, w.WAN.Prefix().Contains(ext), "the WAN assigns the LAN's outside address")
+	assert.NotEqual(t, netip.MustParseAddr("1.2.3.100"), ext, "not the default static outside address")
 }
 
 // Through the NAT and back, in manual mode: Queued returns what arrived,
@@ -84,7 +104,7 @@ func TestErrorsNameTheProblem(t *testing.T) {
 			w := vnettest.NewNAT(tb, sim.New(sim.Config{}), vnettest.NATConfig{})
 			vnettest.Listen(tb, w.Host, "udp4", ":9")
 			vnettest.Listen(tb, w.Host, "udp4", ":9")
-		}, "listen udp4 :9 on host"},
+		}, "listen udp4 :9 on 192.168.0.1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
