@@ -23,7 +23,11 @@ var FlakyAccess = impair.Config{
 // enough checks, ICE fails. It connects for most seeds and fails for some,
 // and the same seed always gives the same outcome. Run it where the
 // scheduler follows the time package (simtest.Run, or a started world).
-func FlakyICE(s *sim.Scheduler) (Outcome, error) {
+func FlakyICE(s *sim.Scheduler) (Outcome, error) { return iceOverAccess(s, FlakyAccess) }
+
+// iceOverAccess runs ICE between two peers behind port-restricted cone
+// NATs, STUN only, with access on B's access link.
+func iceOverAccess(s *sim.Scheduler, access impair.Config) (Outcome, error) {
 	in, err := NewInternet(s)
 	if err != nil {
 		return Outcome{}, err
@@ -37,7 +41,7 @@ func FlakyICE(s *sim.Scheduler) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	if err := b.Impair(FlakyAccess); err != nil {
+	if err := b.Impair(access); err != nil {
 		return Outcome{}, err
 	}
 	return ConnectICE(ICEConfig{A: a.Net, B: b.Net, URLs: in.STUN}), nil

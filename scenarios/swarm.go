@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/vnetsim/vnetsim/impair"
-	"github.com/vnetsim/vnetsim/nat"
 	"github.com/vnetsim/vnetsim/sim"
 )
 
@@ -45,22 +44,4 @@ func SwarmAccess(s *sim.Scheduler) impair.Config {
 
 // SwarmICE is FlakyICE with SwarmAccess's mix on B's access link instead of
 // FlakyAccess: one sweep, many kinds of bad networks.
-func SwarmICE(s *sim.Scheduler) (Outcome, error) {
-	in, err := NewInternet(s)
-	if err != nil {
-		return Outcome{}, err
-	}
-	defer in.Close() //nolint:errcheck
-	a, err := in.AddNATPeer("a", nat.PortRestrictedCone)
-	if err != nil {
-		return Outcome{}, err
-	}
-	b, err := in.AddNATPeer("b", nat.PortRestrictedCone)
-	if err != nil {
-		return Outcome{}, err
-	}
-	if err := b.Impair(SwarmAccess(s)); err != nil {
-		return Outcome{}, err
-	}
-	return ConnectICE(ICEConfig{A: a.Net, B: b.Net, URLs: in.STUN}), nil
-}
+func SwarmICE(s *sim.Scheduler) (Outcome, error) { return iceOverAccess(s, SwarmAccess(s)) }
