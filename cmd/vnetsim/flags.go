@@ -60,7 +60,7 @@ func parseCommand(command string, args []string, stderr io.Writer) (string, opti
 	} else {
 		fs.IntVar(&o.seeds, "seeds", 100, "sweep seeds 1..N (N >= 1)")
 		fs.IntVar(&o.parallel, "parallel", 4, "sweep this many seeds at once (>= 1)")
-		fs.StringVar(&o.shard, "shard", os.Getenv(sweep.ShardEnv), "sweep only shard INDEX/COUNT of the seeds, e.g. 2/4 (default $"+sweep.ShardEnv+")")
+		fs.StringVar(&o.shard, "shard", os.Getenv(sweep.ShardEnv), "sweep only shard INDEX/COUNT of the seeds: COUNT >= 1, INDEX 0-based (0 <= INDEX < COUNT); 2/4 is the third of four (default $"+sweep.ShardEnv+")")
 		fs.StringVar(&o.json, "json", "", "write the sweep's summary as JSON to this file")
 		fs.StringVar(&o.junit, "junit", "", "write the sweep's summary as JUnit XML to this file")
 	}
