@@ -60,6 +60,30 @@ func TestCLIReview(t *testing.T) {
 	}
 }
 
+// A summary path that cannot be written is refused before the sweep
+// runs: no seed's result is printed.
+func TestSweepUnwritableOutput(t *testing.T) {
+	t.Setenv(sweep.ShardEnv, "")
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "x")
+	for _, tc := range []struct {
+		name string
+		args []string
+		flag string
+	}{
+		{"json", []string{"-json", missing + ".json"}, "-json"},
+		{"junit", []string{"-junit", missing + ".xml"}, "-junit"},
+		{"junit after a good json", []string{"-json", filepath.Join(t.TempDir(), "ok.json"), "-junit", missing + ".xml"}, "-junit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"sweep", "-seeds", "3"}, tc.args...)
+			assert.Equal(t, 2, run(append(args, "holepunch"), &out, &errb), "%s%s", out.String(), errb.String())
+			assert.Contains(t, errb.String(), "vnetsim sweep: "+tc.flag+": cannot write the summary")
+			assert.Empty(t, out.String(), "the sweep did not run")
+		})
+	}
+}
+
 // ladder -format mermaid reports the window's arrows (what the file
 // holds), not the whole run's.
 func TestLadderMermaidWindowCount(t *testing.T) {

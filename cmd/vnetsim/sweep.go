@@ -32,9 +32,16 @@ func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vnetsim: -shard:", err)
 		return 2
 	}
+	// Open the summary files first: a path that cannot be written fails
+	// now, not after the whole sweep has run.
+	outs, code := openOutputs(cfg, stderr)
+	if code != 0 {
+		return code
+	}
 	sum := runSweep(cfg, sh, stderr)
 	if err := sum.WriteGroups(stdout); err != nil {
 		fmt.Fprintln(stderr, "vnetsim:", err)
+		closeAll(outs)
 		return 1
 	}
 	for _, r := range sum.Results {
@@ -42,31 +49,59 @@ func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  seed %d: %s\n", r.Seed, r.Repro)
 		}
 	}
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer) error
-	}{{cfg.json, sum.WriteJSON}, {cfg.junit, sum.WriteJUnit}} {
-		if out.name == "" {
-			continue
+	code = 0
+	for _, out := range outs {
+		write := sum.WriteJSON
+		if out.junit {
+			write = sum.WriteJUnit
 		}
-		if err := writeTo(out.name, out.write); err != nil {
+		err := write(out.f)
+		if err != nil {
+			err = fmt.Errorf("write %s: %w", out.f.Name(), err)
+		}
+		if cerr := out.f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "vnetsim:", err)
-			return 1
+			code = 1
 		}
 	}
-	return 0
+	return code
 }
 
-func writeTo(name string, write func(io.Writer) error) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
+// output is a summary file of the sweep, opened before it runs.
+type output struct {
+	f     *os.File
+	junit bool // JUnit XML, else JSON
+}
+
+// openOutputs creates the -json and -junit files. On failure it closes
+// what it opened, says which flag's path is not writable, and returns 2.
+func openOutputs(cfg sweepConfig, stderr io.Writer) ([]output, int) {
+	var outs []output
+	for _, o := range []struct {
+		flag, name string
+		junit      bool
+	}{{"-json", cfg.json, false}, {"-junit", cfg.junit, true}} {
+		if o.name == "" {
+			continue
+		}
+		f, err := os.Create(o.name)
+		if err != nil {
+			closeAll(outs)
+			fmt.Fprintf(stderr, "vnetsim sweep: %s: cannot write the summary: %v\n", o.flag, err)
+			return nil, 2
+		}
+		outs = append(outs, output{f: f, junit: o.junit})
 	}
-	if err := write(f); err != nil {
-		f.Close() //nolint:errcheck
-		return fmt.Errorf("write %s: %w", name, err)
+	return outs, 0
+}
+
+func closeAll(outs []output) {
+	for _, o := range outs {
+		o.f.Close() //nolint:errcheck // nothing was written
 	}
-	return f.Close()
 }
 
 // runSweep runs the shard's seeds, parallel at a time, into a summary.
