@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vnetsim/vnetsim/scenarios"
 	"github.com/vnetsim/vnetsim/sim/sweep"
 )
 
@@ -80,6 +81,37 @@ func TestSweepUnwritableOutput(t *testing.T) {
 			assert.Equal(t, 2, run(append(args, "holepunch"), &out, &errb), "%s%s", out.String(), errb.String())
 			assert.Contains(t, errb.String(), "vnetsim sweep: "+tc.flag+": cannot write the summary")
 			assert.Empty(t, out.String(), "the sweep did not run")
+		})
+	}
+}
+
+// run -swarm prints the mix, then the very report a plain run prints for
+// the same world, then (on failure) the last event, each line ended.
+func TestRunSwarmReport(t *testing.T) {
+	for _, tc := range []struct {
+		seed uint64
+		code int
+	}{
+		{1, 0},  // connects
+		{16, 1}, // the NATs do not let the punches through
+	} {
+		t.Run(strconv.FormatUint(tc.seed, 10), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			require.Equal(t, tc.code, run([]string{"run", "-swarm", "-seed", strconv.FormatUint(tc.seed, 10), "holepunch"}, &out, &errb), errb.String())
+			rep, err := scenarios.HolePunch(scenarios.HolePunchConfig{Seed: tc.seed, Loss: holePunchLoss(0.1),
+				Setup: func(w *scenarios.HolePunchWorld) error { return w.B.Impair(scenarios.SwarmAccess(w.Sched)) }})
+			require.NoError(t, err)
+			require.True(t, strings.HasSuffix(out.String(), "\n"), "%q", out.String())
+			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+			require.GreaterOrEqual(t, len(lines), 2, out.String())
+			assert.True(t, strings.HasPrefix(lines[0], "B's access link: {"), lines[0])
+			assert.Equal(t, rep.String(), lines[1], "the plain run's report")
+			if tc.code == 0 {
+				assert.Len(t, lines, 2)
+				return
+			}
+			require.Len(t, lines, 3)
+			assert.Regexp(t, `^last event: \S`, lines[2])
 		})
 	}
 }

@@ -137,7 +137,14 @@ func runSweep(cfg sweepConfig, sh sweep.Shard, stderr io.Writer) *sweep.Summary 
 // seedResult runs one seed of the scenario and describes how it went, with
 // the last packet event as the failure's context.
 func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
-	res := sweep.Result{Seed: seed, Repro: reproCommand(cfg, seed)}
+	res, _ := seedReport(cfg, seed)
+	return res
+}
+
+// seedReport is seedResult, with the scenario's report as a plain run
+// prints it (vnetsim run -swarm prints that, a sweep only the result).
+func seedReport(cfg sweepConfig, seed uint64) (res sweep.Result, report string) {
+	res = sweep.Result{Seed: seed, Repro: reproCommand(cfg, seed)}
 	var mu sync.Mutex
 	var last vnet.Record
 	observe := func(r vnet.Record) {
@@ -163,7 +170,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 			hp.Setup = func(w *scenarios.HolePunchWorld) error { return w.B.Impair(scenarios.SwarmAccess(w.Sched)) }
 		}
 		rep, err := scenarios.HolePunch(hp)
-		res.VirtualTime = rep.VirtualTime
+		res.VirtualTime, report = rep.VirtualTime, rep.String()
 		switch {
 		case err != nil:
 			res.Outcome, res.Message = sweep.Error, err.Error()
@@ -172,14 +179,14 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 		default:
 			res.Outcome = sweep.Pass
 		}
-		return res
+		return res, report
 	}
 	// flaky: pion/ice in real time (see the package documentation).
 	s := sim.New(sim.Config{Seed: seed})
 	defer vnet.Instrument(s, vnet.Instruments{Observe: observe})()
 	if err := s.Start(); err != nil {
 		res.Outcome, res.Message = sweep.Error, err.Error()
-		return res
+		return res, ""
 	}
 	defer s.Stop()
 	run := scenarios.FlakyICE
@@ -187,7 +194,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 		run = scenarios.SwarmICE
 	}
 	o, err := run(s)
-	res.VirtualTime = o.VirtualTime
+	res.VirtualTime, report = o.VirtualTime, o.String()
 	switch {
 	case err != nil:
 		res.Outcome, res.Message = sweep.Error, err.Error()
@@ -196,7 +203,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 	default:
 		res.Outcome = sweep.Pass
 	}
-	return res
+	return res, report
 }
 
 func reproCommand(cfg sweepConfig, seed uint64) string {
@@ -206,23 +213,26 @@ func reproCommand(cfg sweepConfig, seed uint64) string {
 	return fmt.Sprintf("vnetsim run -seed %d -loss %g -swarm %s", seed, cfg.loss, cfg.scenario)
 }
 
-// runSwarm runs one seed with its swarm impairment mix (vnetsim run -swarm),
-// printing the mix and the outcome.
+// runSwarm runs one seed with its swarm impairment mix (vnetsim run -swarm):
+// the mix, then the report a plain run prints, then on failure the last
+// packet event, each on its own line.
 func runSwarm(scenario string, seed uint64, loss float64, stdout, stderr io.Writer) int {
 	if scenario == "ice" {
 		fmt.Fprintln(stderr, "vnetsim: -swarm applies to holepunch, holepunch6 and flaky")
 		return 2
 	}
 	fmt.Fprintf(stdout, "B's access link: %+v\n", scenarios.SwarmAccess(sim.New(sim.Config{Seed: seed})))
-	r := seedResult(sweepConfig{scenario: scenario, loss: loss, swarm: true}, seed)
-	switch r.Outcome {
-	case sweep.Pass:
-		fmt.Fprintf(stdout, "seed %d: passed (virtual time %v)\n", seed, r.VirtualTime)
-		return 0
-	case sweep.Error:
+	r, report := seedReport(sweepConfig{scenario: scenario, loss: loss, swarm: true}, seed)
+	if r.Outcome == sweep.Error {
 		fmt.Fprintln(stderr, "vnetsim:", r.Message)
 		return 1
 	}
-	fmt.Fprintf(stdout, "seed %d: %s\n  last event: %s\n", seed, r.Message, r.LastEvent)
+	fmt.Fprintln(stdout, report)
+	if r.Outcome == sweep.Pass {
+		return 0
+	}
+	if r.LastEvent != "" {
+		fmt.Fprintf(stdout, "last event: %s\n", r.LastEvent)
+	}
 	return 1
 }
