@@ -45,5 +45,5 @@ func TestFlakyICEShrunk(t *testing.T) {
 		o, err := scenarios.FlakyICE(s)
 		require.NoError(t, err)
 		require.True(t, o.Connected, "ICE did not connect: %v", o)
-	})
+	}, simtest.BuildTags("vnetsim_shrunk"))
 }

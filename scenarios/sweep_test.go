@@ -287,6 +287,8 @@ func TestFlakyICEShrunkFileFails(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(string(out), "--- FAIL: "+shrunkTest), "it fails every run:\n%s", out)
 	assert.Contains(t, string(out), "ICE did not connect")
 	assert.NotContains(t, string(out), "--- PASS: "+shrunkTest)
+	// The command it logs to reproduce itself finds the test: it needs the tag.
+	assert.Contains(t, string(out), "go test -count=1 -tags "+shrunkTag+" -run '^"+shrunkTest+"$' ./scenarios")
 }
 
 // Each seed draws its own valid mix; the same seed, the same mix; across

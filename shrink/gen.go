@@ -17,7 +17,9 @@ type TestFile struct {
 	Name string
 	// BuildTag, when set, puts the file behind a build constraint, so that
 	// it can be committed next to passing tests and run on purpose
-	// (go test -tags TAG).
+	// (go test -tags TAG). A single tag (not an expression) is also given
+	// to simtest.BuildTags, so that the command the failing test logs to
+	// reproduce itself passes -tags TAG and finds the test.
 	BuildTag string
 	// Imports are the packages Body needs beyond testing, sim, simtest,
 	// vnet, impair (and time, added when a fate needs it).
@@ -105,14 +107,33 @@ func (r *Result) GoTest(tf TestFile) ([]byte, error) {
 		runner = "RunManual"
 	}
 	fmt.Fprintf(&b, "\tsimtest.%s(t, %d, func(t *testing.T, s *sim.Scheduler) {\n", runner, r.Seed)
+	closing := "\t})\n}\n"
+	if singleTag(tf.BuildTag) {
+		closing = fmt.Sprintf("\t}, simtest.BuildTags(%q))\n}\n", tf.BuildTag)
+	}
 	b.WriteString("\t\tdefer vnet.Instrument(s, vnet.Instruments{Script: vnet.Script(fates)})()\n")
 	for _, line := range strings.Split(strings.TrimSpace(tf.Body), "\n") {
 		b.WriteString("\t\t" + strings.TrimSpace(line) + "\n")
 	}
-	b.WriteString("\t})\n}\n")
+	b.WriteString(closing)
 	src, err := format.Source(b.Bytes())
 	if err != nil {
 		return b.Bytes(), fmt.Errorf("shrink: generated test does not parse: %w", err)
 	}
 	return src, nil
+}
+
+// singleTag reports whether constraint is one build tag (letters, digits,
+// "_" and "."), which go test -tags accepts as is, rather than an
+// expression such as "a && !b".
+func singleTag(constraint string) bool {
+	if constraint == "" {
+		return false
+	}
+	for _, r := range constraint {
+		if !(r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

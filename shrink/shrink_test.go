@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,31 @@ func TestGoTest(t *testing.T) {
 	assert.Contains(t, s, "// 2. duplicate the 2nd packet on link x (duplicated; copy 1 delayed +1ms; copy 2 sent early)")
 	assert.Contains(t, s, "\"time\"\n")
 	assert.Contains(t, s, "simtest.RunManual(t, ")
+	assert.Contains(t, s, `}, simtest.BuildTags("repro"))`, "the test's reproduce command passes -tags repro")
 	assert.Contains(t, s, "defer vnet.Instrument(s, vnet.Instruments{Script: vnet.Script(fates)})()\n\t\trequire.Fail(t, \"scenario\")")
+}
+
+// The generated test passes its build tag to simtest (so that its
+// reproduce command carries -tags) when the constraint is one tag.
+func TestGoTestBuildTags(t *testing.T) {
+	run := lossy(t, missing(7))
+	res, err := shrink.Shrink(firstFailing(t, run), run, shrink.Options{})
+	require.NoError(t, err)
+	tests := []struct {
+		tag, want, notWant string
+	}{
+		{"", "\t})\n}\n", "BuildTags"},
+		{"vnetsim_shrunk", "\t}, simtest.BuildTags(\"vnetsim_shrunk\"))\n}\n", ""},
+		{"a && !b", "\t})\n}\n", "BuildTags"}, // an expression is no -tags value
+	}
+	for _, tt := range tests {
+		t.Run(tt.tag, func(t *testing.T) {
+			src, err := res.GoTest(shrink.TestFile{Package: "x_test", Name: "TestX", BuildTag: tt.tag, Body: "t.Fail()"})
+			require.NoError(t, err)
+			assert.True(t, strings.HasSuffix(string(src), tt.want), "%s", src)
+			if tt.notWant != "" {
+				assert.NotContains(t, string(src), tt.notWant)
+			}
+		})
+	}
 }

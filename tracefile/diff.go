@@ -25,6 +25,10 @@ type Divergence struct {
 	A, B  *Event
 	// Fields names the fields in which A and B differ.
 	Fields []string
+	// Changes are the differing fields' values in each run, down to the
+	// payload summary's leaves (info.tid): what the two events' one-line
+	// renderings may not show.
+	Changes []Change
 	// BeforeA/B are up to context events before Index (common to both
 	// runs); AfterA/B up to context events from Index on, of each run.
 	Before         []Event
@@ -90,6 +94,9 @@ func Diff(a, b []Event, context int) Divergence {
 	}
 	if i < len(b) {
 		d.B = &b[i]
+	}
+	if d.A != nil && d.B != nil {
+		d.Changes = changes(d.A, d.B)
 	}
 	d.Before = a[max(0, i-context):i]
 	d.AfterA = a[i:min(len(a), i+context+1)]
@@ -173,6 +180,12 @@ func (d Divergence) WriteTo(w io.Writer) (int64, error) {
 		}
 		line("  A:", d.A)
 		line("  B:", d.B)
+		if len(d.Changes) > 0 {
+			b.WriteString("\ndiffering fields (field: A | B):\n")
+			for _, c := range d.Changes {
+				fmt.Fprintf(&b, "    %s: %s | %s\n", c.Name, c.A, c.B)
+			}
+		}
 		if len(d.Before) > 0 {
 			b.WriteString("\nbefore (both runs):\n")
 			for i := range d.Before {

@@ -250,6 +250,7 @@ func TestDiff(t *testing.T) {
 		}
 		assert.False(t, tracefile.Same(d.A, d.B))
 		assert.NotEmpty(t, d.Fields)
+		assert.NotEmpty(t, d.Changes, "the differing values are shown")
 		assert.LessOrEqual(t, len(d.Before), 3)
 		assert.Equal(t, d.A, &d.AfterA[0])
 		out := d.String()

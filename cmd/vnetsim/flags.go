@@ -30,14 +30,14 @@ type options struct {
 const commandHelp = `vnetsim runs vnetsim's built-in network scenarios.
 
 usage:
-  vnetsim list                        list the scenarios
-  vnetsim run [flags] SCENARIO        run one scenario once
-  vnetsim sweep [flags] SCENARIO      run a scenario over many seeds, group the failing ones
-  vnetsim ladder TRACE.jsonl          draw a trace file as a ladder diagram (HTML or Mermaid)
-  vnetsim diff A.jsonl B.jsonl        the first event where two trace files differ
+  vnetsim list                          list the scenarios
+  vnetsim run [flags] SCENARIO          run one scenario once
+  vnetsim sweep [flags] SCENARIO        run a scenario over many seeds, group the failing ones
+  vnetsim ladder [flags] TRACE.jsonl    draw a trace file as a ladder diagram (HTML or Mermaid)
+  vnetsim diff [flags] A.jsonl B.jsonl  the first event where two trace files differ
 
-Flags may come before or after SCENARIO. "vnetsim run -h" and
-"vnetsim sweep -h" list each command's flags.
+Flags may come before or after SCENARIO (or the trace files).
+"vnetsim run -h" (and sweep -h, ladder -h, diff -h) lists a command's flags.
 
 Exit status: 0 when the command ran (a sweep's failing seeds are its
 findings, not an error: read its summary, or -json/-junit), 1 when a run
@@ -60,7 +60,7 @@ func parseCommand(command string, args []string, stderr io.Writer) (string, opti
 	} else {
 		fs.IntVar(&o.seeds, "seeds", 100, "sweep seeds 1..N (N >= 1)")
 		fs.IntVar(&o.parallel, "parallel", 4, "sweep this many seeds at once (>= 1)")
-		fs.StringVar(&o.shard, "shard", os.Getenv(sweep.ShardEnv), "sweep only shard INDEX/COUNT of the seeds, e.g. 2/4 (default $"+sweep.ShardEnv+")")
+		fs.StringVar(&o.shard, "shard", os.Getenv(sweep.ShardEnv), "sweep only shard INDEX/COUNT of the seeds: COUNT >= 1, INDEX 0-based (0 <= INDEX < COUNT); 2/4 is the third of four (default $"+sweep.ShardEnv+")")
 		fs.StringVar(&o.json, "json", "", "write the sweep's summary as JSON to this file")
 		fs.StringVar(&o.junit, "junit", "", "write the sweep's summary as JUnit XML to this file")
 	}

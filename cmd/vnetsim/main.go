@@ -39,7 +39,7 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: vnetsim list | run [flags] SCENARIO | sweep [flags] SCENARIO | ladder TRACE.jsonl [-o OUT] | diff A.jsonl B.jsonl (vnetsim -h for help)")
+	fmt.Fprintln(w, "usage: vnetsim list | run [flags] SCENARIO | sweep [flags] SCENARIO | ladder [flags] TRACE.jsonl | diff [flags] A.jsonl B.jsonl (vnetsim -h for help)")
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

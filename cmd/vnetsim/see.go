@@ -42,26 +42,64 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// seeFlags is the flag set of a subcommand that shows a run, with -h in
+// run's and sweep's style: the usage line, then the flags.
+func seeFlags(command, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("vnetsim "+command, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n\nflags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseSee parses a showing subcommand's flags and returns its positional
+// arguments, or the exit code: 0 for -h (run and sweep do the same), 2 for
+// a bad flag.
+func parseSee(fs *flag.FlagSet, args []string) ([]string, int, bool) {
+	pos, err := parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, 0, false
+	case err != nil:
+		return nil, 2, false
+	}
+	return pos, 0, true
+}
+
+const ladderUsage = "vnetsim ladder [flags] TRACE.jsonl"
+
 // ladderCmd: vnetsim ladder TRACE.jsonl [-o OUT] [-format html|mermaid] [-from D] [-to D] [-max N]
 func ladderCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("ladder", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := seeFlags("ladder", ladderUsage, stderr)
 	out := fs.String("o", "", "write to this file (default: TRACE with .html or .mmd, - for stdout)")
 	format := fs.String("format", "html", "html (interactive page) or mermaid (sequenceDiagram of a window)")
 	from := fs.Duration("from", 0, "mermaid: window start, virtual time since the trace's start")
-	to := fs.Duration("to", 0, "mermaid: window end (0: the end of the run)")
-	maxArrows := fs.Int("max", 200, "mermaid: at most this many arrows")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
+	to := fs.Duration("to", 0, "mermaid: window end, after -from (0: the end of the run)")
+	maxArrows := fs.Int("max", 200, "mermaid: at most this many arrows (>= 1)")
+	pos, code, ok := parseSee(fs, args)
+	if !ok {
+		return code
+	}
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "vnetsim ladder: "+format+"\n", args...)
 		return 2
 	}
-	if len(pos) != 1 {
-		fmt.Fprintln(stderr, "usage: vnetsim ladder TRACE.jsonl [-o OUT] [-format html|mermaid] [-from D] [-to D] [-max N]")
-		return 2
-	}
-	if *format != "html" && *format != "mermaid" {
-		fmt.Fprintf(stderr, "vnetsim: -format %q: want html or mermaid\n", *format)
-		return 2
+	mc := ladder.MermaidConfig{From: *from, To: *to, Max: *maxArrows}
+	switch {
+	case len(pos) != 1:
+		return fail("name one trace file (usage: %s)", ladderUsage)
+	case *format != "html" && *format != "mermaid":
+		return fail("-format %q: want html or mermaid", *format)
+	case *maxArrows < 1:
+		return fail("-max %d: draw at least one arrow", *maxArrows)
+	case *from < 0:
+		return fail("-from %v is negative", *from)
+	case *to < 0:
+		return fail("-to %v is negative (0 means the end of the run)", *to)
+	case *to != 0 && *to <= *from:
+		return fail("-to %v is not after -from %v: the window is empty", *to, *from)
 	}
 	t, err := tracefile.ReadFile(pos[0])
 	if err != nil {
@@ -79,7 +117,7 @@ func ladderCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	write := func(w io.Writer) error {
 		if *format == "mermaid" {
-			return ladder.WriteMermaid(w, d, ladder.MermaidConfig{From: *from, To: *to, Max: *maxArrows})
+			return ladder.WriteMermaid(w, d, mc)
 		}
 		return ladder.WriteHTML(w, d)
 	}
@@ -92,7 +130,13 @@ func ladderCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vnetsim:", err)
 		return 1
 	}
-	if path != "-" {
+	switch {
+	case path == "-":
+	case *format == "mermaid": // the window's arrows, not the run's
+		n := d.InWindow(mc)
+		fmt.Fprintf(stdout, "%s: %d lanes, %d arrows in the window (%d drawn, -max %d; the run has %d)\n",
+			path, len(d.Lanes), n, min(n, *maxArrows), *maxArrows, d.Count())
+	default:
 		fmt.Fprintf(stdout, "%s: %d lanes, %d arrows (%d deliveries, %d drops)\n", path, len(d.Lanes), d.Count(), d.Deliveries, d.Drops)
 	}
 	return 0
@@ -101,15 +145,19 @@ func ladderCmd(args []string, stdout, stderr io.Writer) int {
 // diffCmd: vnetsim diff A.jsonl B.jsonl [-context N]. Exit status 0 when
 // identical, 1 when they differ, 2 on bad input.
 func diffCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	context := fs.Int("context", 5, "events of context around the first divergence")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return 2
+	const usage = "vnetsim diff [flags] A.jsonl B.jsonl"
+	fs := seeFlags("diff", usage, stderr)
+	context := fs.Int("context", 5, "events of context around the first divergence (>= 0)")
+	pos, code, ok := parseSee(fs, args)
+	if !ok {
+		return code
 	}
-	if len(pos) != 2 {
-		fmt.Fprintln(stderr, "usage: vnetsim diff A.jsonl B.jsonl [-context N]")
+	switch {
+	case len(pos) != 2:
+		fmt.Fprintf(stderr, "vnetsim diff: name two trace files (usage: %s)\n", usage)
+		return 2
+	case *context < 0:
+		fmt.Fprintf(stderr, "vnetsim diff: -context %d is negative: show 0 or more events around the divergence\n", *context)
 		return 2
 	}
 	a, err := tracefile.ReadFile(pos[0])

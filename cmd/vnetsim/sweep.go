@@ -32,9 +32,16 @@ func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vnetsim: -shard:", err)
 		return 2
 	}
+	// Open the summary files first: a path that cannot be written fails
+	// now, not after the whole sweep has run.
+	outs, code := openOutputs(cfg, stderr)
+	if code != 0 {
+		return code
+	}
 	sum := runSweep(cfg, sh, stderr)
 	if err := sum.WriteGroups(stdout); err != nil {
 		fmt.Fprintln(stderr, "vnetsim:", err)
+		closeAll(outs)
 		return 1
 	}
 	for _, r := range sum.Results {
@@ -42,31 +49,59 @@ func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  seed %d: %s\n", r.Seed, r.Repro)
 		}
 	}
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer) error
-	}{{cfg.json, sum.WriteJSON}, {cfg.junit, sum.WriteJUnit}} {
-		if out.name == "" {
-			continue
+	code = 0
+	for _, out := range outs {
+		write := sum.WriteJSON
+		if out.junit {
+			write = sum.WriteJUnit
 		}
-		if err := writeTo(out.name, out.write); err != nil {
+		err := write(out.f)
+		if err != nil {
+			err = fmt.Errorf("write %s: %w", out.f.Name(), err)
+		}
+		if cerr := out.f.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
 			fmt.Fprintln(stderr, "vnetsim:", err)
-			return 1
+			code = 1
 		}
 	}
-	return 0
+	return code
 }
 
-func writeTo(name string, write func(io.Writer) error) error {
-	f, err := os.Create(name)
-	if err != nil {
-		return err
+// output is a summary file of the sweep, opened before it runs.
+type output struct {
+	f     *os.File
+	junit bool // JUnit XML, else JSON
+}
+
+// openOutputs creates the -json and -junit files. On failure it closes
+// what it opened, says which flag's path is not writable, and returns 2.
+func openOutputs(cfg sweepConfig, stderr io.Writer) ([]output, int) {
+	var outs []output
+	for _, o := range []struct {
+		flag, name string
+		junit      bool
+	}{{"-json", cfg.json, false}, {"-junit", cfg.junit, true}} {
+		if o.name == "" {
+			continue
+		}
+		f, err := os.Create(o.name)
+		if err != nil {
+			closeAll(outs)
+			fmt.Fprintf(stderr, "vnetsim sweep: %s: cannot write the summary: %v\n", o.flag, err)
+			return nil, 2
+		}
+		outs = append(outs, output{f: f, junit: o.junit})
 	}
-	if err := write(f); err != nil {
-		f.Close() //nolint:errcheck
-		return fmt.Errorf("write %s: %w", name, err)
+	return outs, 0
+}
+
+func closeAll(outs []output) {
+	for _, o := range outs {
+		o.f.Close() //nolint:errcheck // nothing was written
 	}
-	return f.Close()
 }
 
 // runSweep runs the shard's seeds, parallel at a time, into a summary.
@@ -102,7 +137,14 @@ func runSweep(cfg sweepConfig, sh sweep.Shard, stderr io.Writer) *sweep.Summary 
 // seedResult runs one seed of the scenario and describes how it went, with
 // the last packet event as the failure's context.
 func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
-	res := sweep.Result{Seed: seed, Repro: reproCommand(cfg, seed)}
+	res, _ := seedReport(cfg, seed)
+	return res
+}
+
+// seedReport is seedResult, with the scenario's report as a plain run
+// prints it (vnetsim run -swarm prints that, a sweep only the result).
+func seedReport(cfg sweepConfig, seed uint64) (res sweep.Result, report string) {
+	res = sweep.Result{Seed: seed, Repro: reproCommand(cfg, seed)}
 	var mu sync.Mutex
 	var last vnet.Record
 	observe := func(r vnet.Record) {
@@ -128,7 +170,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 			hp.Setup = func(w *scenarios.HolePunchWorld) error { return w.B.Impair(scenarios.SwarmAccess(w.Sched)) }
 		}
 		rep, err := scenarios.HolePunch(hp)
-		res.VirtualTime = rep.VirtualTime
+		res.VirtualTime, report = rep.VirtualTime, rep.String()
 		switch {
 		case err != nil:
 			res.Outcome, res.Message = sweep.Error, err.Error()
@@ -137,14 +179,14 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 		default:
 			res.Outcome = sweep.Pass
 		}
-		return res
+		return res, report
 	}
 	// flaky: pion/ice in real time (see the package documentation).
 	s := sim.New(sim.Config{Seed: seed})
 	defer vnet.Instrument(s, vnet.Instruments{Observe: observe})()
 	if err := s.Start(); err != nil {
 		res.Outcome, res.Message = sweep.Error, err.Error()
-		return res
+		return res, ""
 	}
 	defer s.Stop()
 	run := scenarios.FlakyICE
@@ -152,7 +194,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 		run = scenarios.SwarmICE
 	}
 	o, err := run(s)
-	res.VirtualTime = o.VirtualTime
+	res.VirtualTime, report = o.VirtualTime, o.String()
 	switch {
 	case err != nil:
 		res.Outcome, res.Message = sweep.Error, err.Error()
@@ -161,7 +203,7 @@ func seedResult(cfg sweepConfig, seed uint64) sweep.Result {
 	default:
 		res.Outcome = sweep.Pass
 	}
-	return res
+	return res, report
 }
 
 func reproCommand(cfg sweepConfig, seed uint64) string {
@@ -171,23 +213,26 @@ func reproCommand(cfg sweepConfig, seed uint64) string {
 	return fmt.Sprintf("vnetsim run -seed %d -loss %g -swarm %s", seed, cfg.loss, cfg.scenario)
 }
 
-// runSwarm runs one seed with its swarm impairment mix (vnetsim run -swarm),
-// printing the mix and the outcome.
+// runSwarm runs one seed with its swarm impairment mix (vnetsim run -swarm):
+// the mix, then the report a plain run prints, then on failure the last
+// packet event, each on its own line.
 func runSwarm(scenario string, seed uint64, loss float64, stdout, stderr io.Writer) int {
 	if scenario == "ice" {
 		fmt.Fprintln(stderr, "vnetsim: -swarm applies to holepunch, holepunch6 and flaky")
 		return 2
 	}
 	fmt.Fprintf(stdout, "B's access link: %+v\n", scenarios.SwarmAccess(sim.New(sim.Config{Seed: seed})))
-	r := seedResult(sweepConfig{scenario: scenario, loss: loss, swarm: true}, seed)
-	switch r.Outcome {
-	case sweep.Pass:
-		fmt.Fprintf(stdout, "seed %d: passed (virtual time %v)\n", seed, r.VirtualTime)
-		return 0
-	case sweep.Error:
+	r, report := seedReport(sweepConfig{scenario: scenario, loss: loss, swarm: true}, seed)
+	if r.Outcome == sweep.Error {
 		fmt.Fprintln(stderr, "vnetsim:", r.Message)
 		return 1
 	}
-	fmt.Fprintf(stdout, "seed %d: %s\n  last event: %s\n", seed, r.Message, r.LastEvent)
+	fmt.Fprintln(stdout, report)
+	if r.Outcome == sweep.Pass {
+		return 0
+	}
+	if r.LastEvent != "" {
+		fmt.Fprintf(stdout, "last event: %s\n", r.LastEvent)
+	}
 	return 1
 }

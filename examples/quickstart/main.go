@@ -7,6 +7,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,14 +18,41 @@ import (
 )
 
 func main() {
-	seed := flag.Uint64("seed", 1, "seed of every random draw")
-	traceLines := flag.Int("trace", 16, "trace lines to print")
-	capturePath := flag.String("capture", "vnetsim-quickstart.pcapng", "pcapng file to write (every interface)")
-	flag.Parse()
-	if err := run(os.Stdout, *seed, *traceLines, *capturePath); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli parses the flags, refuses values that make no sense, and runs the
+// quickstart. It returns the exit status: 0 when it ran (and for -h), 1
+// when the run failed, 2 for a bad flag.
+func cli(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seed := fs.Uint64("seed", 1, "seed of every random draw")
+	traceLines := fs.Int("trace", 16, "trace lines to print (0 or more)")
+	capturePath := fs.String("capture", "vnetsim-quickstart.pcapng", "pcapng file to write (every interface)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
 	}
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "quickstart: "+format+"\n", args...)
+		return 2
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fail("unexpected argument %q (flags only; -h lists them)", fs.Arg(0))
+	case *traceLines < 0:
+		return fail("-trace %d is negative: print 0 or more trace lines", *traceLines)
+	case *capturePath == "":
+		return fail("-capture is empty: name the pcapng file to write")
+	}
+	if err := run(stdout, *seed, *traceLines, *capturePath); err != nil {
+		fmt.Fprintln(stderr, "quickstart:", err)
+		return 1
+	}
+	return 0
 }
 
 func run(out io.Writer, seed uint64, traceLines int, capturePath string) error {

@@ -31,3 +31,40 @@ func TestQuickstartIsDeterministic(t *testing.T) {
 	assert.Equal(t, pcap1, pcap2, "byte-identical captures")
 	assert.Equal(t, first[:len(first)-len("a.pcapng (open it in Wireshark)\n")], again[:len(again)-len("b.pcapng (open it in Wireshark)\n")])
 }
+
+// Bad flags are refused with a message and status 2, before anything is
+// run or written; -h exits 0.
+func TestQuickstartFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string // in stderr
+	}{
+		{"negative trace", []string{"-trace", "-5"}, 2, "-trace -5 is negative"},
+		{"empty capture", []string{"-capture", ""}, 2, "-capture is empty"},
+		{"stray argument", []string{"extra"}, 2, `unexpected argument "extra"`},
+		{"unknown flag", []string{"-nosuch"}, 2, "flag provided but not defined"},
+		{"help", []string{"-h"}, 0, "-trace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			capture := filepath.Join(dir, "q.pcapng")
+			args := tc.args
+			if tc.name != "empty capture" {
+				args = append([]string{"-capture", capture}, args...)
+			}
+			var out, errb bytes.Buffer
+			assert.Equal(t, tc.code, cli(args, &out, &errb), "%s%s", out.String(), errb.String())
+			assert.Contains(t, errb.String(), tc.msg)
+			assert.Empty(t, out.String(), "nothing run")
+			assert.NoFileExists(t, capture, "nothing written")
+		})
+	}
+
+	var out, errb bytes.Buffer
+	capture := filepath.Join(t.TempDir(), "q.pcapng")
+	require.Equal(t, 0, cli([]string{"-trace", "0", "-capture", capture}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "trace (first lines):\n  ... ", "-trace 0 prints no trace line")
+	assert.FileExists(t, capture)
+}

@@ -13,6 +13,7 @@ type options struct {
 	keepProcs bool
 	strict    bool
 	memLimit  int64
+	tags      []string // BuildTags: named in the reproduce command
 }
 
 // DefaultStrictMemoryLimit is the heap Strict allows before the garbage

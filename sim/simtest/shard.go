@@ -16,7 +16,7 @@ import (
 //
 //	go test ./scenarios -run TestFlakySweep -args -vnetsim.shard=2/4 -vnetsim.junit=sweep.xml
 var (
-	shardFlag = flag.String("vnetsim.shard", "", "run only this shard INDEX/COUNT of every seed sweep (overrides $"+sweep.ShardEnv+")")
+	shardFlag = flag.String("vnetsim.shard", "", "run only this shard INDEX/COUNT of every seed sweep, INDEX 0-based: 0 <= INDEX < COUNT (overrides $"+sweep.ShardEnv+")")
 	jsonFlag  = flag.String("vnetsim.json", "", "write each Triage summary as JSON to this file (overrides $"+JSONEnv+")")
 	junitFlag = flag.String("vnetsim.junit", "", "write each Triage summary as JUnit XML to this file (overrides $"+JUnitEnv+")")
 )

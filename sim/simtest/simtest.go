@@ -57,7 +57,7 @@ func run(t *testing.T, seed uint64, o options, observe func(sim.EventInfo), body
 	defer func() { tr.finish(t) }() // trace.go: after the bubble, the scheduler stopped
 	synctest.Test(t, func(t *testing.T) {
 		s := sim.New(o.config(seed))
-		tr = startTrace(t, s, seed)
+		tr = startTrace(t, s, seed, o.tags)
 		if observe != nil {
 			s.Observe(observe)
 		}
@@ -92,7 +92,7 @@ func RunManual(t *testing.T, seed uint64, body func(t *testing.T, s *sim.Schedul
 		cfg := o.config(seed)
 		cfg.Settle = synctest.Wait
 		s := sim.New(cfg)
-		tr = startTrace(t, s, seed)
+		tr = startTrace(t, s, seed, o.tags)
 		defer func() {
 			if err := s.KeyCollision(); err != nil {
 				t.Errorf("simtest: %v", err)

@@ -46,6 +46,7 @@ func TracePath(test string, seed uint64) string {
 type runTrace struct {
 	name string
 	seed uint64
+	tags []string // BuildTags, for the reproduce command
 	buf  capped
 	w    *tracefile.Writer
 }
@@ -53,8 +54,8 @@ type runTrace struct {
 // startTrace attaches a trace-file writer to s, so that every router tree
 // built on it writes its events from the first one on (without an event of
 // its own: the run is the same as without it).
-func startTrace(t *testing.T, s *sim.Scheduler, seed uint64) *runTrace {
-	rt := &runTrace{name: t.Name(), seed: seed}
+func startTrace(t *testing.T, s *sim.Scheduler, seed uint64, tags []string) *runTrace {
+	rt := &runTrace{name: t.Name(), seed: seed, tags: tags}
 	rt.buf.limit = maxTraceBytes
 	rt.w = tracefile.NewWriter(&rt.buf, tracefile.Header{Start: s.Origin(), Seed: seed, Name: t.Name()})
 	tracefile.Attach(s, rt.w)
@@ -100,7 +101,7 @@ func (rt *runTrace) write(t *testing.T, closeErr error) {
 		note = fmt.Sprintf(" (cut at %d MB)", maxTraceBytes>>20)
 	}
 	t.Logf("simtest: trace of seed %d (%d events%s) written to %s\n\treproduce with: %s\n\tsee it: go run ./cmd/vnetsim ladder %s -o ladder.html",
-		rt.seed, rt.w.Len(), note, path, ReproCommand(rt.name, rt.seed), path)
+		rt.seed, rt.w.Len(), note, path, ReproCommandTags(rt.name, rt.seed, rt.tags...), path)
 }
 
 var errTraceTooBig = errors.New("simtest: trace larger than the in-memory limit")

@@ -32,8 +32,9 @@ type Shard struct {
 	Index, Count int
 }
 
-// ParseShard parses "INDEX/COUNT" (e.g. "2/4"). The empty string is the
-// whole sweep. Errors wrap ErrShard and name the problem.
+// ParseShard parses "INDEX/COUNT" (e.g. "2/4"): COUNT is at least 1 and
+// INDEX is 0-based, 0 <= INDEX < COUNT. The empty string is the whole
+// sweep. Errors wrap ErrShard and name the problem.
 func ParseShard(s string) (Shard, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -50,6 +51,9 @@ func ParseShard(s string) (Shard, error) {
 	count, err := strconv.Atoi(strings.TrimSpace(c))
 	if err != nil {
 		return Shard{}, fmt.Errorf("%w: count in %q: %w", ErrShard, s, err)
+	}
+	if count < 1 {
+		return Shard{}, fmt.Errorf("%w: count %d in %q: COUNT must be at least 1 (INDEX/COUNT, 0 <= INDEX < COUNT)", ErrShard, count, s)
 	}
 	sh := Shard{Index: index, Count: count}
 	return sh, sh.Validate()
@@ -74,7 +78,7 @@ func (sh Shard) Validate() error {
 	case sh.Count == 0 && sh.Index == 0:
 		return nil
 	case sh.Index < 0 || sh.Index >= max(sh.Count, 1):
-		return fmt.Errorf("%w: index %d is not in [0, %d)", ErrShard, sh.Index, max(sh.Count, 1))
+		return fmt.Errorf("%w: index %d is not in [0, %d): INDEX is 0-based, 0 <= INDEX < COUNT", ErrShard, sh.Index, max(sh.Count, 1))
 	}
 	return nil
 }

@@ -84,6 +84,24 @@ func TestParseShard(t *testing.T) {
 	}
 }
 
+// A bad shard's message says what is wrong with it in the terms of the
+// flag: COUNT at least 1, INDEX 0-based.
+func TestParseShardMessages(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"1/0", "count 0 in \"1/0\": COUNT must be at least 1 (INDEX/COUNT, 0 <= INDEX < COUNT)"},
+		{"0/0", "count 0 in \"0/0\": COUNT must be at least 1"},
+		{"1/-4", "count -4 in \"1/-4\": COUNT must be at least 1"},
+		{"4/4", "index 4 is not in [0, 4): INDEX is 0-based, 0 <= INDEX < COUNT"},
+		{"-1/4", "index -1 is not in [0, 4): INDEX is 0-based"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			_, err := sweep.ParseShard(tc.in)
+			require.ErrorIs(t, err, sweep.ErrShard)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
 func TestShardFromEnv(t *testing.T) {
 	t.Setenv(sweep.ShardEnv, "1/3")
 	sh, err := sweep.ShardFromEnv()

@@ -1,6 +1,7 @@
 package ladder
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,11 +11,54 @@ import (
 // MermaidConfig chooses what WriteMermaid draws.
 type MermaidConfig struct {
 	// From and To bound the window (virtual time since the trace's start):
-	// arrows sent in [From, To]. To zero means the end of the run.
+	// arrows sent in [From, To]. To zero means the end of the run; else it
+	// must be after From.
 	From, To time.Duration
 	// Max caps the arrows drawn (Mermaid renders slowly past a few
-	// hundred); 0 means 200. A note says how many were left out.
+	// hundred); 0 means 200, a negative cap is refused. A note says how
+	// many were left out.
 	Max int
+}
+
+// ErrMermaidConfig is what every invalid MermaidConfig wraps.
+var ErrMermaidConfig = errors.New("ladder: invalid mermaid window")
+
+// Validate refuses a window that cannot hold an arrow (To not after From,
+// a negative From) and a negative Max, rather than drawing nothing.
+func (c MermaidConfig) Validate() error {
+	switch {
+	case c.From < 0:
+		return fmt.Errorf("%w: from %v is negative", ErrMermaidConfig, c.From)
+	case c.To < 0:
+		return fmt.Errorf("%w: to %v is negative (0 means the end of the run)", ErrMermaidConfig, c.To)
+	case c.To != 0 && c.To <= c.From:
+		return fmt.Errorf("%w: to %v is not after from %v: the window is empty", ErrMermaidConfig, c.To, c.From)
+	case c.Max < 0:
+		return fmt.Errorf("%w: max %d is negative (0 means 200)", ErrMermaidConfig, c.Max)
+	}
+	return nil
+}
+
+// InWindow counts the arrows WriteMermaid would draw for cfg's window
+// if Max did not cap them: the arrows sent in [From, To] that ended
+// (delivered or dropped).
+func (d *Diagram) InWindow(cfg MermaidConfig) int {
+	n := 0
+	for i := range d.Arrows {
+		if cfg.has(d, &d.Arrows[i]) {
+			n++
+		}
+	}
+	return n
+}
+
+// has reports whether a is in the window.
+func (c MermaidConfig) has(d *Diagram, a *Arrow) bool {
+	to := int64(c.To)
+	if to == 0 {
+		to = d.End
+	}
+	return len(a.Pts) > 0 && a.Pts[0].T >= int64(c.From) && a.Pts[0].T <= to && a.Fate != "inflight"
 }
 
 // WriteMermaid writes the arrows of a window as a Mermaid sequenceDiagram,
@@ -23,12 +67,11 @@ type MermaidConfig struct {
 // with the reason), labelled with its decoded payload and NAT
 // translations.
 func WriteMermaid(w io.Writer, d *Diagram, cfg MermaidConfig) error {
-	if cfg.Max <= 0 {
-		cfg.Max = 200
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
-	to := int64(cfg.To)
-	if to == 0 {
-		to = d.End
+	if cfg.Max == 0 {
+		cfg.Max = 200
 	}
 	var b strings.Builder
 	b.WriteString("sequenceDiagram\n")
@@ -37,7 +80,7 @@ func WriteMermaid(w io.Writer, d *Diagram, cfg MermaidConfig) error {
 	}
 	n, left := 0, 0
 	for _, a := range d.Arrows {
-		if len(a.Pts) == 0 || a.Pts[0].T < int64(cfg.From) || a.Pts[0].T > to || a.Fate == "inflight" {
+		if !cfg.has(d, &a) {
 			continue
 		}
 		if n == cfg.Max {
