@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
 )
 
@@ -84,8 +85,23 @@ func topoErr(format string, args ...any) error {
 }
 
 func configErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	err := fmt.Errorf(format, args...)
+	// A wrapped cause that is itself a configuration error would repeat
+	// the prefix mid-message ("vnet: bad configuration: router "x": vnet:
+	// bad configuration: NATType..."): say it once, keep both in the chain.
+	msg := strings.ReplaceAll(err.Error(), ErrConfig.Error()+": ", "")
+	return &configError{msg: ErrConfig.Error() + ": " + msg, err: err}
 }
+
+// configError is a configuration error whose message names ErrConfig once;
+// errors.Is and errors.As see ErrConfig and every cause the message wraps.
+type configError struct {
+	msg string
+	err error
+}
+
+func (e *configError) Error() string   { return e.msg }
+func (e *configError) Unwrap() []error { return []error{ErrConfig, e.err} }
 
 func inUse(ap netip.AddrPort) error {
 	return fmt.Errorf("%w: %s", ErrAddressInUse, ap)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -289,6 +290,8 @@ func TestRobustConfigErrorsWrap(t *testing.T) {
 	assert.ErrorIs(t, err, nat.ErrPortRange)
 	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NATType: &vnet.NATType{MappingBehavior: 9}})
 	assert.ErrorIs(t, err, vnet.ErrConfig)
+	assert.Equal(t, 1, strings.Count(err.Error(), vnet.ErrConfig.Error()), "the prefix once: %v", err)
+	assert.Contains(t, err.Error(), "NATType.MappingBehavior = 9")
 	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NATType: &vnet.NATType{Mode: 7}})
 	assert.ErrorIs(t, err, vnet.ErrConfig)
 	_, err = vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/24", NATType: &vnet.NATType{PortMin: 9000, PortMax: 8000}})
