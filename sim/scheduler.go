@@ -201,6 +201,11 @@ type Scheduler struct {
 	realtime atomic.Bool
 
 	loopG atomic.Uint64 // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+	// inUser is set while the paced loop runs events or Exec functions,
+	// the only code through which its goroutine can ask OnLoop: when it
+	// is clear, no caller of OnLoop is the loop, and OnLoop answers
+	// without reading the caller's stack.
+	inUser atomic.Bool
 
 	mu      sync.Mutex
 	inbox   []pending
@@ -713,8 +718,13 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 		s.drain()
 		// Exec between instants: when nothing is due by the clock's now.
 		// In real time, where the loop may never catch up, at once.
-		if s.execQueued.Load() && (realtime || s.q.len() == 0 || s.q.minAt() > s.nowNanos()) && s.runExecs() {
-			continue
+		if s.execQueued.Load() && (realtime || s.q.len() == 0 || s.q.minAt() > s.nowNanos()) {
+			s.inUser.Store(true)
+			ran := s.runExecs()
+			s.inUser.Store(false)
+			if ran {
+				continue
+			}
 		}
 		if s.q.len() == 0 {
 			select {
@@ -733,9 +743,11 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 			// after clk (Submit's next instant is later than the clock).
 			// So the loop takes the inbox lock once per batch, not once
 			// per event, and writers contending for it do not starve it.
+			s.inUser.Store(true)
 			for s.q.len() > 0 && s.q.minAt() <= clk {
 				s.fire()
 			}
+			s.inUser.Store(false)
 			continue
 		}
 		clk = s.clockNanos()
