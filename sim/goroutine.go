@@ -10,10 +10,11 @@ import (
 // inside a handler or an observer while the loop runs. Code that may block
 // until the loop fires an event (a writer waiting for room in a send
 // buffer) asks first, since on that goroutine the wait would never end.
-// It reads the caller's stack header, so call it on slow paths only.
+// While the loop runs events or Exec functions it reads the caller's
+// stack header (about a microsecond), so call it on slow paths only.
 func (s *Scheduler) OnLoop() bool {
 	id := s.loopG.Load()
-	return id != 0 && id == goroutineID()
+	return id != 0 && s.inUser.Load() && id == goroutineID()
 }
 
 // LoopDone returns a channel that is closed when the paced loop that runs

@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -12,10 +13,22 @@ import (
 // In real time the world's backlog of written, unsent datagrams stays
 // within maxBacklog (plus one datagram per writer racing past the check),
 // however many writers there are, and nothing is lost.
+//
+// Several writers on one socket share nothing but the socket: each waits
+// on a wake-up channel of its own, and none is left waiting.
 func TestRealTimeBacklogIsBounded(t *testing.T) {
-	// More writers than maxBacklog / 256 (what one send buffer holds), so
+	for _, perConn := range []int{1, 4} {
+		t.Run(fmt.Sprintf("writers-per-socket=%d", perConn), func(t *testing.T) {
+			testBacklogBounded(t, perConn)
+		})
+	}
+}
+
+func testBacklogBounded(t *testing.T, perConn int) {
+	// More sockets than maxBacklog / 256 (what one send buffer holds), so
 	// the send buffers alone would let the backlog grow past maxBacklog.
-	const writers, each = 512, 200
+	const sockets, each = 512, 200
+	writers := sockets * perConn
 	wan, err := NewRouter(&RouterConfig{Name: "wan", CIDR: "1.2.0.0/16"})
 	require.NoError(t, err)
 	sink, err := NewNet(&NetConfig{StaticIP: "1.2.3.100", ReadBuffer: 1 << 30})
@@ -29,7 +42,7 @@ func TestRealTimeBacklogIsBounded(t *testing.T) {
 			peak = max(peak, wan.w.backlog.Load())
 		}
 	})
-	conns := make([]net.PacketConn, writers)
+	conns := make([]net.PacketConn, sockets)
 	for i := range conns {
 		n, err := NewNet(nil)
 		require.NoError(t, err)
@@ -40,7 +53,8 @@ func TestRealTimeBacklogIsBounded(t *testing.T) {
 	require.NoError(t, wan.Start())
 	dst := &net.UDPAddr{IP: net.IPv4(1, 2, 3, 100), Port: 7}
 	var wg sync.WaitGroup
-	for _, c := range conns {
+	for i := range writers {
+		c := conns[i%sockets]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

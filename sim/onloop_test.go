@@ -1,0 +1,32 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestOnLoop checks OnLoop's answer on the paced loop's goroutine (in an
+// event and in an Exec function) and off it (the test's goroutine, before,
+// during and after the loop runs).
+func TestOnLoop(t *testing.T) {
+	s := New(Config{})
+	assert.False(t, s.OnLoop(), "no loop running")
+	require.NoError(t, s.Start())
+	inEvent := make(chan bool, 1)
+	s.SubmitAfter(time.Millisecond, Key{Lo: 1}, HandlerFunc(func(uint64) { inEvent <- s.OnLoop() }), 0)
+	select {
+	case got := <-inEvent:
+		assert.True(t, got, "in an event the loop fires")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event did not fire")
+	}
+	var inExec bool
+	s.Exec(func() { inExec = s.OnLoop() })
+	assert.True(t, inExec, "in an Exec function the loop runs")
+	assert.False(t, s.OnLoop(), "on the test's goroutine while the loop runs")
+	s.Stop()
+	assert.False(t, s.OnLoop(), "after Stop")
+}
