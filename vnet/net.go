@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +150,9 @@ func NewNet(config *NetConfig) (*Net, error) {
 		a = a.Unmap()
 		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
 			return nil, configErr("net %q: static IP %s is not a unicast address for eth0", cfg.Name, a)
+		}
+		if slices.Contains(n.static, a) {
+			return nil, configErr("net %q: static IP %s is given twice", cfg.Name, a)
 		}
 		n.static = append(n.static, a)
 	}
