@@ -60,6 +60,12 @@ type UDPConn struct {
 	wwait        atomic.Bool
 	wroom        chan struct{}
 
+	// wake is where writers waiting for the world's backlog wait
+	// (sockbuf.go: waitBacklog): made by the first to wait, never closed,
+	// a token wakes one of them. bwait counts them (under mu).
+	wake  chan struct{}
+	bwait int
+
 	notify   chan struct{} // a datagram was queued while a reader waited; made by the first reader to wait (under mu)
 	rwait    int           // readers waiting on notify (under mu)
 	isBound  atomic.Bool   // boundCh is closed (read without a channel operation)
@@ -101,7 +107,8 @@ func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 		rdl:      newDeadline(clk),
 		wdl:      newDeadline(clk),
 	}
-	c.rdl.wake = c
+	c.rdl.wake, c.rdl.onFire = c, (*UDPConn).wakeReadersLocked
+	c.wdl.wake, c.wdl.onFire = c, (*UDPConn).wakeWriterLocked
 	return c
 }
 
@@ -503,6 +510,7 @@ func (c *UDPConn) Close() error {
 	}
 	c.closed.Store(true)
 	c.wakeReadersLocked()
+	c.wakeWriterLocked()
 	var queued []*packet
 	for p := c.nextLocked(); p != nil; p = c.nextLocked() {
 		queued = append(queued, p)
@@ -555,10 +563,12 @@ type deadline struct {
 	ch    chan struct{}
 	fired atomic.Bool // written under mu; read without it by expired (every write)
 	timer sim.Timer
-	// wake is the socket whose readers the deadline wakes when it passes
-	// (the read deadline; see UDPConn.read), nil for the write deadline,
-	// whose waiters wait on done.
-	wake *UDPConn
+	// wake is the socket whose waiters the deadline wakes when it passes,
+	// calling onFire with its lock held: its readers for the read deadline
+	// (see UDPConn.read), its backlog writers for the write deadline (see
+	// waitBacklog), which wait on one channel each, not on done.
+	wake   *UDPConn
+	onFire func(*UDPConn)
 }
 
 // newDeadline makes a deadline; its channel is made at first need (most
@@ -614,13 +624,13 @@ func (d *deadline) set(t time.Time) {
 	d.mu.Unlock()
 }
 
-// wakeReaders wakes the readers of the socket whose read deadline d is,
-// once it has fired (fired is set before: a reader checks it under the
+// wakeReaders wakes the waiters of the socket whose deadline d is, once
+// it has fired (fired is set before: a waiter checks it under the
 // socket's lock, which this takes).
 func (d *deadline) wakeReaders() {
 	if c := d.wake; c != nil {
 		c.mu.Lock()
-		c.wakeReadersLocked()
+		d.onFire(c)
 		c.mu.Unlock()
 	}
 }

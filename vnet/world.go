@@ -44,12 +44,13 @@ type world struct {
 
 	// The world's backlog of datagrams written and not yet sent, and the
 	// writers waiting for it to shrink, first come first woken
-	// (sockbuf.go). Safe from any goroutine; waiters is guarded by roomMu
-	// and nwait is its length.
+	// (sockbuf.go). Safe from any goroutine; waiters and watched are
+	// guarded by roomMu and nwait is the length of waiters.
 	backlog atomic.Int64
 	nwait   atomic.Int64
 	roomMu  sync.Mutex
-	waiters []chan struct{}
+	waiters []*UDPConn
+	watched <-chan struct{} // the paced loop whose end wakes waiters (watchLoop)
 
 	ctlMu   sync.Mutex // guards ctlSeq and changes
 	ctlSeq  uint64
