@@ -1,8 +1,6 @@
 package vnet
 
 import (
-	"cmp"
-	"slices"
 	"time"
 
 	"github.com/vnetsim/vnetsim/sim"
@@ -72,18 +70,38 @@ func (w *world) adoptPending(old *world) {
 
 // remember records c as open (n.mu held).
 func (n *Net) remember(c *UDPConn) {
-	if n.open == nil {
-		n.open = map[*UDPConn]uint64{}
+	c.openPrev = n.openTail
+	if n.openTail == nil {
+		n.openHead = c
+	} else {
+		n.openTail.openNext = c
 	}
-	n.opened++
-	n.open[c] = n.opened
+	n.openTail = c
 }
 
 // forget drops a closed socket.
 func (n *Net) forget(c *UDPConn) {
 	n.mu.Lock()
-	delete(n.open, c)
+	n.unlinkOpenLocked(c)
 	n.mu.Unlock()
+}
+
+// unlinkOpenLocked takes c off the list of open sockets, if it is on it.
+func (n *Net) unlinkOpenLocked(c *UDPConn) {
+	if c.openPrev == nil && n.openHead != c {
+		return // not on the list (forgotten already)
+	}
+	if c.openPrev == nil {
+		n.openHead = c.openNext
+	} else {
+		c.openPrev.openNext = c.openNext
+	}
+	if c.openNext == nil {
+		n.openTail = c.openPrev
+	} else {
+		c.openNext.openPrev = c.openPrev
+	}
+	c.openPrev, c.openNext = nil, nil
 }
 
 // rearmDeadlines moves the deadlines of n's open sockets to clk, the clock
@@ -91,13 +109,12 @@ func (n *Net) forget(c *UDPConn) {
 // would never pass, since nothing drives that world any more.
 func (n *Net) rearmDeadlines(clk sim.Clock) {
 	n.mu.Lock()
-	conns := make([]*UDPConn, 0, len(n.open))
-	for c := range n.open {
-		conns = append(conns, c)
-	}
 	// In opening order: the timers' order on the new scheduler is then
 	// the same every run.
-	slices.SortFunc(conns, func(a, b *UDPConn) int { return cmp.Compare(n.open[a], n.open[b]) })
+	var conns []*UDPConn
+	for c := n.openHead; c != nil; c = c.openNext {
+		conns = append(conns, c)
+	}
 	n.mu.Unlock()
 	for _, c := range conns {
 		c.rdl.rearm(clk)

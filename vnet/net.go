@@ -53,12 +53,12 @@ type Net struct {
 
 	eth0, lo0 iface // for captures
 
-	mu       sync.Mutex // guards socks and nextPort
-	socks    map[netip.AddrPort]*UDPConn
+	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
 	nextPort uint16
-	ports    portIndex           // socks by port (ports.go)
-	open     map[*UDPConn]uint64 // every open UDP socket, bound or not, by opening order (adopt.go)
-	opened   uint64
+	ports    portIndex // the bound sockets (ports.go)
+	// openHead and openTail list every open UDP socket, bound or not, in
+	// opening order, through UDPConn.openPrev and openNext (adopt.go).
+	openHead, openTail *UDPConn
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
 	// with a delivery may see the socket from just before it, as a
@@ -123,7 +123,7 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if config != nil {
 		cfg = *config
 	}
-	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, socks: map[netip.AddrPort]*UDPConn{}, nextPort: ephemeralMin}
+	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, nextPort: ephemeralMin}
 	n.w = newAloneWorld()
 	_ = n.w.claimHost(n) // the only host of its own world: cannot fail; AddNet claims anew
 	if n.rbuf == 0 {

@@ -78,6 +78,8 @@ type UDPConn struct {
 	stats SocketStats // written on the scheduler's goroutine
 
 	alone bool // opened on an unattached Net (standalone.go)
+
+	openPrev, openNext *UDPConn // the Net's open sockets (Net.openHead; under the Net's mu)
 }
 
 // SocketStats counts a socket's traffic.
