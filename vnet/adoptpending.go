@@ -1,6 +1,7 @@
 package vnet
 
 import (
+	"slices"
 	"time"
 
 	"github.com/vnetsim/vnetsim/sim"
@@ -70,13 +71,11 @@ func (w *world) adoptPending(old *world) {
 
 // remember records c as open (n.mu held).
 func (n *Net) remember(c *UDPConn) {
-	c.openPrev = n.openTail
-	if n.openTail == nil {
-		n.openHead = c
-	} else {
-		n.openTail.openNext = c
+	c.openNext = n.openHead
+	if n.openHead != nil {
+		n.openHead.openPrev = c
 	}
-	n.openTail = c
+	n.openHead = c
 }
 
 // forget drops a closed socket.
@@ -96,9 +95,7 @@ func (n *Net) unlinkOpenLocked(c *UDPConn) {
 	} else {
 		c.openPrev.openNext = c.openNext
 	}
-	if c.openNext == nil {
-		n.openTail = c.openPrev
-	} else {
+	if c.openNext != nil {
 		c.openNext.openPrev = c.openPrev
 	}
 	c.openPrev, c.openNext = nil, nil
@@ -116,6 +113,7 @@ func (n *Net) rearmDeadlines(clk sim.Clock) {
 		conns = append(conns, c)
 	}
 	n.mu.Unlock()
+	slices.Reverse(conns) // the list has the newest first
 	for _, c := range conns {
 		c.rdl.rearm(clk)
 		c.wdl.rearm(clk)

@@ -56,9 +56,9 @@ type Net struct {
 	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
 	nextPort uint16
 	ports    portIndex // the bound sockets (ports.go)
-	// openHead and openTail list every open UDP socket, bound or not, in
-	// opening order, through UDPConn.openPrev and openNext (adopt.go).
-	openHead, openTail *UDPConn
+	// openHead lists every open UDP socket, bound or not, newest first,
+	// through UDPConn.openPrev and openNext (adoptpending.go).
+	openHead *UDPConn
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
 	// with a delivery may see the socket from just before it, as a

@@ -174,7 +174,7 @@ func (c *UDPConn) waitSendBuf(dst netip.AddrPort, loopDone <-chan struct{}) erro
 		case <-room:
 		case <-loopDone:
 			return nil
-		case <-c.closedCh:
+		case <-c.closing():
 			return c.opErr("write", dst, net.ErrClosed)
 		case <-c.wdl.done():
 			return c.opErr("write", dst, os.ErrDeadlineExceeded)

@@ -70,9 +70,8 @@ type UDPConn struct {
 
 	notify   chan struct{} // a datagram was queued while a reader waited; made by the first reader to wait (under mu)
 	rwait    int           // readers waiting on notify (under mu)
-	isBound  atomic.Bool   // boundCh is closed (read without a channel operation)
-	closedCh chan struct{}
-	boundCh  chan struct{} // closed once bound
+	isBound  atomic.Bool   // bound is final (set once, after it)
+	closedCh chan struct{} // closed by Close; made at first need (closing), under mu
 	rdl, wdl deadline
 
 	stats SocketStats // written on the scheduler's goroutine
@@ -100,16 +99,14 @@ var (
 func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 	clk := n.w.sched.Clock()
 	c := &UDPConn{
-		net:      n,
-		reqIP:    local.Addr(),
-		remote:   remote,
-		fam:      f,
-		bound:    netip.AddrPortFrom(local.Addr(), 0),
-		rbuf:     n.rbuf,
-		closedCh: make(chan struct{}),
-		boundCh:  make(chan struct{}),
-		rdl:      newDeadline(clk),
-		wdl:      newDeadline(clk),
+		net:    n,
+		reqIP:  local.Addr(),
+		remote: remote,
+		fam:    f,
+		bound:  netip.AddrPortFrom(local.Addr(), 0),
+		rbuf:   n.rbuf,
+		rdl:    newDeadline(clk),
+		wdl:    newDeadline(clk),
 	}
 	c.rdl.wake, c.rdl.onFire = c, (*UDPConn).wakeReadersLocked
 	c.wdl.wake, c.wdl.onFire = c, (*UDPConn).wakeWriterLocked
@@ -124,7 +121,6 @@ func (c *UDPConn) setLocal(ap netip.AddrPort) {
 	}
 	c.isBound.Store(true)
 	c.mu.Unlock()
-	close(c.boundCh)
 }
 
 func (c *UDPConn) local() netip.AddrPort {
@@ -136,7 +132,7 @@ func (c *UDPConn) local() netip.AddrPort {
 func (c *UDPConn) localPort() uint16 { return c.local().Port() }
 
 // boundAddr returns the bound address once the socket is bound. It takes no
-// lock: bound is written once, before boundCh is closed, and never again.
+// lock: bound is written once, before isBound is set, and never again.
 func (c *UDPConn) boundAddr() (netip.AddrPort, bool) {
 	if c.isBound.Load() {
 		return c.bound, true
@@ -192,10 +188,8 @@ func (c *UDPConn) seenShape(h uint64) uint64 {
 // runs, LocalAddr waits for that event (the next nanosecond of virtual
 // time); otherwise it binds at once.
 func (c *UDPConn) LocalAddr() net.Addr {
-	select {
-	case <-c.boundCh:
+	if c.isBound.Load() {
 		return net.UDPAddrFromAddrPort(c.local())
-	default:
 	}
 	w := c.net.w
 	if !w.sched.Running() {
@@ -215,7 +209,7 @@ func (c *UDPConn) LocalAddr() net.Addr {
 		}), 0)
 		select {
 		case <-woken:
-		case <-c.closedCh:
+		case <-c.closing():
 		}
 	}
 	return net.UDPAddrFromAddrPort(c.local())
@@ -524,8 +518,11 @@ func (c *UDPConn) Close() error {
 		queued = append(queued, p)
 	}
 	local := c.bound
+	closedCh := c.closedCh
 	c.mu.Unlock()
-	close(c.closedCh)
+	if closedCh != nil {
+		close(closedCh)
+	}
 	for _, p := range queued {
 		p.free()
 	}
@@ -537,6 +534,20 @@ func (c *UDPConn) Close() error {
 	c.net.closeAlone(c)
 	c.net.forget(c)
 	return nil
+}
+
+// closing returns a channel that is closed when c is: most sockets never
+// wait for that, so it is made at first need rather than with the socket.
+func (c *UDPConn) closing() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closedCh == nil {
+		c.closedCh = make(chan struct{})
+		if c.closed.Load() {
+			close(c.closedCh)
+		}
+	}
+	return c.closedCh
 }
 
 // SetDeadline sets the read and write deadlines (virtual time).
