@@ -25,7 +25,6 @@ func (w *world) adoptPending(old *world) {
 		w.dropped[i] += n
 	}
 	w.queued.Add(old.queued.Swap(0))
-	w.backlog.Add(old.backlog.Swap(0)) // its datagrams leave through w now (sockbuf.go)
 	w.nextID = max(w.nextID, old.nextID)
 	old.sent, old.duplicated, old.delivered, old.inFlight, old.dropped = 0, 0, 0, 0, [numReasons]uint64{}
 	old.fragmented, old.reassembled = 0, 0

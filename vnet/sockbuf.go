@@ -138,7 +138,7 @@ const maxBacklog = 1 << 13
 func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 	w := c.net.w
 	full := c.unsent.Load() >= c.sendBuf()
-	if !full && w.backlog.Load() < maxBacklog {
+	if !full && w.queued.Load() < maxBacklog {
 		return nil
 	}
 	s := w.sched
@@ -219,14 +219,14 @@ func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) erro
 		// datagrams that fill it are still to leave, and the last of them
 		// wakes every waiter (see left). If it is not full any more, go
 		// on: the entry left in waiters costs one wasted wake-up.
-		if w.backlog.Load() < maxBacklog {
+		if w.queued.Load() < maxBacklog {
 			break
 		}
 		if err = c.backlogErr(dst, loopDone); err != nil || isDone(loopDone) {
 			break
 		}
 		<-wake
-		if w.backlog.Load() < maxBacklog {
+		if w.queued.Load() < maxBacklog {
 			break
 		}
 		if err = c.backlogErr(dst, loopDone); err != nil || isDone(loopDone) {
@@ -311,16 +311,17 @@ func (c *UDPConn) poke() {
 // wakeBatch is how many backlog waiters one departing datagram wakes.
 const wakeBatch = 16
 
-// left uncharges the send buffer and the world's backlog for p, which is
-// leaving its host (handler context), and wakes writers waiting for
-// either once half of it is free: wakeBatch backlog waiters per datagram,
+// left uncharges the send buffer for p, which is leaving its host
+// (handler context; the world's backlog, world.queued, is b now that p
+// has left it), and wakes writers waiting for either once half of it is
+// free: wakeBatch backlog waiters per datagram,
 // all of them when the backlog is empty. The scheduler's goroutine must
 // not queue behind thousands of writers for roomMu, so below empty it
 // only tries the lock: a writer holds it for an instant, and the next
 // datagram tries again.
-func (c *UDPConn) left(p *packet) {
+func (c *UDPConn) left(p *packet, b int64) {
 	w := c.net.w
-	if b := w.backlog.Add(-1); b < maxBacklog/2 && w.nwait.Load() > 0 {
+	if b < maxBacklog/2 && w.nwait.Load() > 0 {
 		w.wakeBacklog(b)
 	}
 	n := c.unsent.Add(-int64(truesize(len(p.payload))))

@@ -300,13 +300,12 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 		return 0, err
 	}
 	c.unsent.Add(int64(truesize(len(b))))
-	c.net.w.backlog.Add(1)
 	key := c.nextKey(dst, b, "send")
 	w := c.net.w
 	p := w.newPacket(b)
 	p.dst = dst
 	p.from = c
-	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
+	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued, the backlog of sockbuf.go) until egress
 	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
 	return len(b), nil
 }

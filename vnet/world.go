@@ -42,11 +42,10 @@ type world struct {
 	// goroutines are never woken at one instant (their order would race).
 	lastApp int64
 
-	// The world's backlog of datagrams written and not yet sent, and the
-	// writers waiting for it to shrink, first come first woken
-	// (sockbuf.go). Safe from any goroutine; waiters and watched are
-	// guarded by roomMu and nwait is the length of waiters.
-	backlog atomic.Int64
+	// The writers waiting for the world's backlog (queued) to shrink,
+	// first come first woken (sockbuf.go). Safe from any goroutine;
+	// waiters and watched are guarded by roomMu and nwait is the length
+	// of waiters.
 	nwait   atomic.Int64
 	roomMu  sync.Mutex
 	waiters []*UDPConn
