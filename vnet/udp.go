@@ -305,7 +305,7 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	p := w.newPacket(b)
 	p.dst = dst
 	p.from = c
-	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued, the backlog of sockbuf.go) until egress
+	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
 	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
 	return len(b), nil
 }
