@@ -107,6 +107,72 @@ func benchContainerHeap(b *testing.B, n int) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
 
+// BenchmarkSchedulerHoldRatio runs the hold model of BenchmarkSchedulerHold
+// on the scheduler and on container/heap in alternating slices of 4,096
+// steps within one benchmark, timing each side's slices, and reports the
+// ratio of their times per step ("x": container/heap's time over the
+// scheduler's). Interleaved this finely, load from other processes falls
+// on both sides alike, so the ratio holds still on a busy machine where the
+// two halves of BenchmarkSchedulerHold, measured seconds apart, do not:
+//
+//	go test -run '^$' -bench SchedulerHoldRatio -count=5 ./sim
+func BenchmarkSchedulerHoldRatio(b *testing.B) {
+	const slice = 4096
+	for _, n := range []int{1000, 1000000} {
+		b.Run("pending="+strconv.Itoa(n), func(b *testing.B) {
+			s := sim.New(sim.Config{})
+			h := &holder{s: s, delay: delays()}
+			for i := 0; i < n; i++ {
+				s.After(h.delay[i&(len(h.delay)-1)], h, 0)
+			}
+			ph := newPtrHold(n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var simT, heapT time.Duration
+			for done := 0; done < b.N; done += slice {
+				k := min(slice, b.N-done)
+				t0 := time.Now()
+				for range k {
+					s.Step()
+				}
+				t1 := time.Now()
+				for range k {
+					ph.step()
+				}
+				simT += t1.Sub(t0)
+				heapT += time.Since(t1)
+			}
+			b.ReportMetric(float64(simT.Nanoseconds())/float64(b.N), "sim-ns/op")
+			b.ReportMetric(float64(heapT.Nanoseconds())/float64(b.N), "heap-ns/op")
+			b.ReportMetric(float64(heapT)/float64(simT), "x")
+		})
+	}
+}
+
+// ptrHold is benchContainerHeap's hold model, a step at a time.
+type ptrHold struct {
+	h   ptrHeap
+	d   []time.Duration
+	j   int
+	seq uint64
+}
+
+func newPtrHold(n int) *ptrHold {
+	p := &ptrHold{h: make(ptrHeap, 0, n), d: delays()}
+	for i := 0; i < n; i++ {
+		p.seq++
+		heap.Push(&p.h, &ptrEvent{at: int64(p.d[i&(len(p.d)-1)]), seq: p.seq})
+	}
+	return p
+}
+
+func (p *ptrHold) step() {
+	e := heap.Pop(&p.h).(*ptrEvent)
+	p.j = (p.j + 1) & (len(p.d) - 1)
+	p.seq++
+	heap.Push(&p.h, &ptrEvent{at: e.at + int64(p.d[p.j]), seq: p.seq})
+}
+
 // BenchmarkSubmitBatch submits batches of 512 events, as a writer with 512
 // datagrams in flight does, and runs them. "soon" events ask for the next
 // instant and queue in the run beside the heap; "later" events ask for
