@@ -36,7 +36,7 @@ type slot struct {
 const (
 	digitBits = 4
 	digits    = 1 << digitBits
-	levels    = 64 / digitBits
+	levels    = (64 + digitBits - 1) / digitBits
 	nbuckets  = levels * digits
 	chunkLen  = 32 // entries per chunk of a bucket: 512 bytes
 )
@@ -72,15 +72,18 @@ type chunk struct {
 }
 
 // eventQueue holds the pending events in (at, key, seq) order: the radix
-// heap (cur and the buckets), and beside it a run, a FIFO of events already
-// in order.
+// heap (near and the buckets), and beside it a run, a FIFO of events
+// already in order.
 //
-// The radix heap's events due at last, the time of the earliest event it
-// holds once that has been taken from the buckets, are in cur, a binary
-// heap ordered by key and sequence (usually of one event). Every other
-// event is in bucket bucketOf(ordOf(at), last). Taking the earliest event
-// settles first: when cur is empty, the lowest bucket's earliest time
-// becomes last and that bucket's events move to cur or to lower buckets.
+// The radix heap's earliest events, those due by hi, are in near, a binary
+// heap in the full order; every other event is in bucket
+// bucketOf(ordOf(at), last), where last <= hi is the time of the earliest
+// event the buckets last gave up. Taking the earliest event settles first:
+// when near is empty, the lowest bucket is emptied. If its events fit in
+// one chunk, they all go to near, last becomes their earliest time and hi
+// their latest: a few comparisons instead of filing each again. Otherwise
+// last (and hi) becomes their earliest time, and they move to near (those
+// due then) or to lower buckets. A push due by hi goes to near.
 // Only taking settles; looking (minAt) reads the lowest bucket's minimum.
 // So last never passes the time of an event about to fire, and the
 // scheduler's now never falls below last: every push is at or after last.
@@ -95,14 +98,14 @@ type chunk struct {
 // radix heap instead; the earliest event is the lesser of the heap's and
 // the run's, so the order is the same as one queue would give.
 type eventQueue struct {
-	last   uint64 // ordOf the radix heap's floor; see above
-	cur    []entry
+	last   uint64 // ordOf the buckets' floor; see above
+	hi     uint64 // ordOf the latest time near takes
+	near   []entry
 	bucket [nbuckets]bucket
-	mask   [nbuckets / 64]uint64 // bit b: bucket[b] is not empty
-	inBkt  int                   // events in the buckets
-	chunks []chunk               // chunks[0] is unused: 0 means none
-	pool   int32                 // free chunks
-	buf    [chunkLen]entry       // see take
+	mask   [(nbuckets + 63) / 64]uint64 // bit b: bucket[b] is not empty
+	inBkt  int                          // events in the buckets
+	chunks []chunk                      // chunks[0] is unused: 0 means none
+	pool   int32                        // free chunks
 
 	run   []entry // run[head:] are in order
 	head  int
@@ -110,22 +113,22 @@ type eventQueue struct {
 	free  []int32
 }
 
-func (q *eventQueue) len() int { return len(q.cur) + q.inBkt + len(q.run) - q.head }
+func (q *eventQueue) len() int { return len(q.near) + q.inBkt + len(q.run) - q.head }
 
 // radixLen is the number of events in the radix heap.
-func (q *eventQueue) radixLen() int { return len(q.cur) + q.inBkt }
+func (q *eventQueue) radixLen() int { return len(q.near) + q.inBkt }
 
 // insert files e in the radix heap.
 func (q *eventQueue) insert(e entry) {
 	x := ordOf(e.at)
 	switch {
-	case x == q.last:
-		q.curPush(e)
-	case x > q.last:
-		q.file(e, x)
-	default:
+	case x < q.last:
 		q.refile(x)
-		q.curPush(e)
+		q.nearPush(e)
+	case x <= q.hi:
+		q.nearPush(e)
+	default:
+		q.file(e, x)
 	}
 }
 
@@ -164,40 +167,32 @@ func (q *eventQueue) newChunk() int32 {
 	return int32(len(q.chunks) - 1)
 }
 
-// take empties bucket i into q.buf, a chunk at a time: it calls fn for
-// each chunk's events after removing them (fn may file events in other
-// buckets, and may reuse the chunk).
-func (q *eventQueue) take(i int, fn func(q *eventQueue, es []entry)) {
-	b := q.bucket[i]
-	q.bucket[i] = bucket{}
-	q.mask[i>>6] &^= 1 << (i & 63)
-	for c := b.head; c != 0; {
-		n := int32(chunkLen)
-		if c == b.tail {
-			n = b.n
-		}
-		ch := &q.chunks[c]
-		copy(q.buf[:n], ch.e[:n])
-		next := ch.next
-		ch.next, q.pool = q.pool, c
-		q.inBkt -= int(n)
-		fn(q, q.buf[:n])
-		c = next
-	}
-}
-
 // refile lowers last to x, below every queued event, and files the radix
 // heap's events anew. It allocates; the scheduler never gets here.
 func (q *eventQueue) refile(x uint64) {
-	all := append([]entry(nil), q.cur...)
-	q.cur = q.cur[:0]
-	for i := range q.bucket {
-		q.take(i, func(_ *eventQueue, es []entry) { all = append(all, es...) })
+	all := append([]entry(nil), q.near...)
+	for _, b := range q.bucket {
+		for c := b.head; c != 0; c = q.chunks[c].next {
+			all = append(all, q.chunks[c].e[:q.filled(b, c)]...)
+		}
 	}
-	q.last = x
+	q.near = q.near[:0]
+	q.bucket = [nbuckets]bucket{}
+	q.mask = [len(q.mask)]uint64{}
+	q.inBkt = 0
+	q.chunks, q.pool = q.chunks[:min(len(q.chunks), 1)], 0
+	q.last, q.hi = x, x
 	for _, e := range all {
 		q.insert(e)
 	}
+}
+
+// filled is the number of events in chunk c of bucket b.
+func (q *eventQueue) filled(b bucket, c int32) int32 {
+	if c == b.tail {
+		return b.n
+	}
+	return chunkLen
 }
 
 // lowest is the lowest bucket that is not empty. There must be one.
@@ -213,37 +208,54 @@ func (q *eventQueue) lowest() int {
 // radixMin is ordOf the radix heap's earliest time. The radix heap must not
 // be empty.
 func (q *eventQueue) radixMin() uint64 {
-	if len(q.cur) > 0 {
-		return q.last
+	if len(q.near) > 0 {
+		return ordOf(q.near[0].at)
 	}
 	return q.bucket[q.lowest()].min
 }
 
-// settle makes cur hold the radix heap's earliest events. The radix heap
+// settle makes near hold the radix heap's earliest event. The radix heap
 // must not be empty.
 func (q *eventQueue) settle() {
-	if len(q.cur) > 0 {
+	if len(q.near) > 0 {
 		return
 	}
 	lo := q.lowest()
-	q.last = q.bucket[lo].min
-	// Every event goes to cur or to a bucket below lo.
-	q.take(lo, refileOne)
-}
-
-// refileOne files es relative to the new last.
-func refileOne(q *eventQueue, es []entry) {
-	for _, e := range es {
-		if x := ordOf(e.at); x == q.last {
-			q.curPush(e)
-		} else {
-			q.file(e, x)
+	b := q.bucket[lo]
+	q.bucket[lo] = bucket{}
+	q.mask[lo>>6] &^= 1 << (lo & 63)
+	q.last, q.hi = b.min, b.min
+	if b.head == b.tail {
+		// One chunk: all to near.
+		for _, e := range q.chunks[b.head].e[:b.n] {
+			q.hi = max(q.hi, ordOf(e.at))
+			q.nearPush(e)
 		}
+		q.inBkt -= int(b.n)
+		q.chunks[b.head].next, q.pool = q.pool, b.head
+		return
+	}
+	for c := b.head; c != 0; {
+		es := q.chunks[c].e[:q.filled(b, c)]
+		next := q.chunks[c].next
+		q.inBkt -= len(es)
+		// Every event goes to near or to a bucket below lo, never to
+		// chunk c; if filing grows q.chunks, es still reads the old
+		// array, whose chunk c is the same.
+		for _, e := range es {
+			if x := ordOf(e.at); x == q.last {
+				q.nearPush(e)
+			} else {
+				q.file(e, x)
+			}
+		}
+		q.chunks[c].next, q.pool = q.pool, c
+		c = next
 	}
 }
 
 // fromRun reports whether the earliest event is the run's front; if not,
-// the earliest event is cur[0]. The queue must not be empty.
+// the earliest event is near[0]. The queue must not be empty.
 func (q *eventQueue) fromRun() bool {
 	if q.head == len(q.run) {
 		q.settle()
@@ -253,14 +265,13 @@ func (q *eventQueue) fromRun() bool {
 		return true
 	}
 	r := q.run[q.head]
-	x, m := ordOf(r.at), q.radixMin()
-	if x < m {
+	if ordOf(r.at) < q.radixMin() {
 		return true
 	}
 	// The radix heap's earliest event is due first, or with the run's
-	// front at m: either fires at m, so settling there is safe.
+	// front: either fires then, so settling is safe.
 	q.settle()
-	return x == m && q.tieLess(r.slot, q.cur[0].slot)
+	return q.less(r, q.near[0])
 }
 
 // minAt is the time of the earliest event. The queue must not be empty. It
@@ -281,7 +292,7 @@ func (q *eventQueue) minAt() int64 {
 func (q *eventQueue) top() (int64, *slot) {
 	t := q.run[q.head:]
 	if !q.fromRun() {
-		t = q.cur
+		t = q.near
 	}
 	return t[0].at, &q.slots[t[0].slot]
 }
@@ -361,7 +372,7 @@ func (q *eventQueue) pop() {
 		q.freeSlot(q.takeRun())
 		return
 	}
-	q.freeSlot(q.curPop())
+	q.freeSlot(q.nearPop())
 }
 
 // replaceTop removes the earliest event and inserts another, reusing its
@@ -370,29 +381,29 @@ func (q *eventQueue) replaceTop(at int64, v slot) {
 	var i int32
 	if q.fromRun() {
 		i = q.takeRun()
-	} else if ordOf(at) == q.last {
-		// The successor follows at the same instant: it takes the top's
-		// place in cur.
-		i = q.cur[0].slot
+	} else if x := ordOf(at); x >= q.last && x <= q.hi {
+		// The successor belongs in near: it takes the top's place.
+		i = q.near[0].slot
 		q.slots[i] = v
-		q.curDown(0)
+		q.near[0].at = at
+		q.nearDown(0)
 		return
 	} else {
-		i = q.curPop()
+		i = q.nearPop()
 	}
 	q.slots[i] = v
 	q.insert(entry{at: at, slot: i})
 }
 
-// cur is a binary min-heap on (key, seq): its events share one time.
+// near is a binary min-heap in the full order.
 
-func (q *eventQueue) curPush(e entry) {
-	q.cur = append(q.cur, e)
-	h := q.cur
+func (q *eventQueue) nearPush(e entry) {
+	q.near = append(q.near, e)
+	h := q.near
 	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !q.tieLess(e.slot, h[p].slot) {
+		if !q.less(e, h[p]) {
 			break
 		}
 		h[i] = h[p]
@@ -401,32 +412,32 @@ func (q *eventQueue) curPush(e entry) {
 	h[i] = e
 }
 
-// curPop removes cur's least event and returns its slot.
-func (q *eventQueue) curPop() int32 {
-	h := q.cur
+// nearPop removes near's least event and returns its slot.
+func (q *eventQueue) nearPop() int32 {
+	h := q.near
 	i := h[0].slot
 	n := len(h) - 1
 	h[0] = h[n]
-	q.cur = h[:n]
+	q.near = h[:n]
 	if n > 1 {
-		q.curDown(0)
+		q.nearDown(0)
 	}
 	return i
 }
 
-// curDown restores cur's order below i after cur[i] changed.
-func (q *eventQueue) curDown(i int) {
-	h := q.cur
+// nearDown restores near's order below i after near[i] changed.
+func (q *eventQueue) nearDown(i int) {
+	h := q.near
 	e := h[i]
 	for {
 		c := 2*i + 1
 		if c >= len(h) {
 			break
 		}
-		if c+1 < len(h) && q.tieLess(h[c+1].slot, h[c].slot) {
+		if c+1 < len(h) && q.less(h[c+1], h[c]) {
 			c++
 		}
-		if !q.tieLess(h[c].slot, e.slot) {
+		if !q.less(h[c], e) {
 			break
 		}
 		h[i] = h[c]
@@ -437,16 +448,12 @@ func (q *eventQueue) curDown(i int) {
 
 // each calls fn for every queued event, in no particular order.
 func (q *eventQueue) each(fn func(e entry)) {
-	for _, e := range q.cur {
+	for _, e := range q.near {
 		fn(e)
 	}
 	for _, b := range q.bucket {
 		for c := b.head; c != 0; c = q.chunks[c].next {
-			n := int32(chunkLen)
-			if c == b.tail {
-				n = b.n
-			}
-			for _, e := range q.chunks[c].e[:n] {
+			for _, e := range q.chunks[c].e[:q.filled(b, c)] {
 				fn(e)
 			}
 		}
