@@ -7,17 +7,18 @@ import "math/bits"
 // never scheduled before now). Instead of sifting every event through the
 // O(log n) levels of a comparison heap, whose lower levels are cache misses
 // once a million events are queued, it files each event in a bucket by the
-// highest 4-bit digit in which its time differs from the time last taken.
+// highest 5-bit digit in which its time differs from the time last taken.
 // Taking the earliest event empties only the lowest bucket, refiling its
-// events into lower buckets relative to the new earliest time. An event
-// therefore moves a handful of times in its life (once per digit of its
-// distance from now, about five for a millisecond ahead), each move a
+// events into lower buckets relative to the new earliest time, or, when
+// they are few, into a small comparison heap. An event therefore moves a
+// few times in its life (at most once per digit of its distance from now:
+// four for a millisecond ahead, usually one or two), each move a
 // sequential read and an append, and never touches the rest of the queue.
 //
 // Entries are 16 bytes (the time and the index of a slot holding the rest
 // of the event) and hold no pointers, so moving them costs no GC write
-// barriers. Slots are recycled through a free list, and the buckets keep
-// their capacity: after warm-up, pushing and taking allocate nothing.
+// barriers. Slots and chunks are recycled through free lists: after
+// warm-up, pushing and taking allocate nothing.
 
 // entry is one queued event.
 type entry struct {
@@ -34,7 +35,7 @@ type slot struct {
 }
 
 const (
-	digitBits = 4
+	digitBits = 5
 	digits    = 1 << digitBits
 	levels    = (64 + digitBits - 1) / digitBits
 	nbuckets  = levels * digits
@@ -54,10 +55,10 @@ func bucketOf(x, last uint64) int {
 }
 
 // A bucket is a list of chunks taken from one pool. Its digit is absolute:
-// as time advances, the events beyond the next power of 16 fill bucket
+// as time advances, the events beyond the next power of 32 fill bucket
 // after bucket of one level, each in turn as large as that level's share
 // of the queue. Were buckets arrays that keep their capacity, a
-// million-event queue would end up holding sixteen arrays of that size;
+// million-event queue would end up holding 32 arrays of that size;
 // chunks go back to the pool as a bucket empties, so the queue holds no
 // more than its events and a part-filled chunk per bucket.
 type bucket struct {
@@ -103,7 +104,7 @@ type eventQueue struct {
 	near   []entry
 	bucket [nbuckets]bucket
 	mask   [(nbuckets + 63) / 64]uint64 // bit b: bucket[b] is not empty
-	inBkt  int                          // events in the buckets
+	n      int                          // events in the radix heap
 	chunks []chunk                      // chunks[0] is unused: 0 means none
 	pool   int32                        // free chunks
 
@@ -113,10 +114,10 @@ type eventQueue struct {
 	free  []int32
 }
 
-func (q *eventQueue) len() int { return len(q.near) + q.inBkt + len(q.run) - q.head }
+func (q *eventQueue) len() int { return q.n + len(q.run) - q.head }
 
 // radixLen is the number of events in the radix heap.
-func (q *eventQueue) radixLen() int { return len(q.near) + q.inBkt }
+func (q *eventQueue) radixLen() int { return q.n }
 
 // insert files e in the radix heap.
 func (q *eventQueue) insert(e entry) {
@@ -130,6 +131,7 @@ func (q *eventQueue) insert(e entry) {
 	default:
 		q.file(e, x)
 	}
+	q.n++
 }
 
 // file appends e (key x > last) to its bucket.
@@ -151,7 +153,6 @@ func (q *eventQueue) file(e entry, x uint64) {
 	}
 	q.chunks[b.tail].e[b.n] = e
 	b.n++
-	q.inBkt++
 }
 
 func (q *eventQueue) newChunk() int32 {
@@ -179,7 +180,7 @@ func (q *eventQueue) refile(x uint64) {
 	q.near = q.near[:0]
 	q.bucket = [nbuckets]bucket{}
 	q.mask = [len(q.mask)]uint64{}
-	q.inBkt = 0
+	q.n = 0
 	q.chunks, q.pool = q.chunks[:min(len(q.chunks), 1)], 0
 	q.last, q.hi = x, x
 	for _, e := range all {
@@ -231,14 +232,12 @@ func (q *eventQueue) settle() {
 			q.hi = max(q.hi, ordOf(e.at))
 			q.nearPush(e)
 		}
-		q.inBkt -= int(b.n)
 		q.chunks[b.head].next, q.pool = q.pool, b.head
 		return
 	}
 	for c := b.head; c != 0; {
 		es := q.chunks[c].e[:q.filled(b, c)]
 		next := q.chunks[c].next
-		q.inBkt -= len(es)
 		// Every event goes to near or to a bucket below lo, never to
 		// chunk c; if filing grows q.chunks, es still reads the old
 		// array, whose chunk c is the same.
@@ -414,6 +413,7 @@ func (q *eventQueue) nearPush(e entry) {
 
 // nearPop removes near's least event and returns its slot.
 func (q *eventQueue) nearPop() int32 {
+	q.n--
 	h := q.near
 	i := h[0].slot
 	n := len(h) - 1
