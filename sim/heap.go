@@ -84,7 +84,10 @@ type chunk struct {
 // one chunk, they all go to near, last becomes their earliest time and hi
 // their latest: a few comparisons instead of filing each again. Otherwise
 // last (and hi) becomes their earliest time, and they move to near (those
-// due then) or to lower buckets. A push due by hi goes to near.
+// due then) or to lower buckets. A push due by hi goes to near, and so
+// does any push while the buckets are empty and near holds less than a
+// chunk (hi rises to it; near is then loose, and spills to the buckets
+// when it grows past a chunk).
 // Only taking settles; looking (minAt) reads the lowest bucket's minimum.
 // So last never passes the time of an event about to fire, and the
 // scheduler's now never falls below last: every push is at or after last.
@@ -99,10 +102,13 @@ type chunk struct {
 // radix heap instead; the earliest event is the lesser of the heap's and
 // the run's, so the order is the same as one queue would give.
 type eventQueue struct {
-	last   uint64 // ordOf the buckets' floor; see above
-	hi     uint64 // ordOf the latest time near takes
-	near   []entry
-	bucket [nbuckets]bucket
+	last  uint64 // ordOf the buckets' floor; see above
+	hi    uint64 // ordOf the latest time near takes
+	loose bool   // hi was raised while the buckets were empty (see insert)
+	near  []entry
+	// bucket is made by the first file: vnet makes a scheduler per Net,
+	// most of which never file an event, and 13 KB each is not nothing.
+	bucket *[nbuckets]bucket
 	mask   [(nbuckets + 63) / 64]uint64 // bit b: bucket[b] is not empty
 	n      int                          // events in the radix heap
 	chunks []chunk                      // chunks[0] is unused: 0 means none
@@ -128,6 +134,15 @@ func (q *eventQueue) insert(e entry) {
 		q.nearPush(e)
 	case x <= q.hi:
 		q.nearPush(e)
+		if q.loose && len(q.near) > chunkLen {
+			q.spill()
+		}
+	case q.n == len(q.near) && len(q.near) < chunkLen:
+		// The buckets are empty, so near may take a later event: a
+		// queue that never holds more than a few events needs no
+		// buckets. Past a chunk's worth, spill.
+		q.hi, q.loose = x, true
+		q.nearPush(e)
 	default:
 		q.file(e, x)
 	}
@@ -137,6 +152,9 @@ func (q *eventQueue) insert(e entry) {
 // file appends e (key x > last) to its bucket.
 func (q *eventQueue) file(e entry, x uint64) {
 	i := bucketOf(x, q.last)
+	if q.bucket == nil {
+		q.bucket = new([nbuckets]bucket)
+	}
 	b := &q.bucket[i]
 	switch {
 	case b.head == 0:
@@ -168,21 +186,42 @@ func (q *eventQueue) newChunk() int32 {
 	return int32(len(q.chunks) - 1)
 }
 
+// spill ends a loose near: hi falls back to last, and near's later events
+// go to the buckets.
+func (q *eventQueue) spill() {
+	es := q.near
+	q.near = q.near[:0]
+	q.hi, q.loose = q.last, false
+	for _, e := range es {
+		// near refills from the front of the array it is read from,
+		// never past the event being read.
+		if x := ordOf(e.at); x == q.last {
+			q.nearPush(e)
+		} else {
+			q.file(e, x)
+		}
+	}
+}
+
 // refile lowers last to x, below every queued event, and files the radix
 // heap's events anew. It allocates; the scheduler never gets here.
 func (q *eventQueue) refile(x uint64) {
 	all := append([]entry(nil), q.near...)
-	for _, b := range q.bucket {
-		for c := b.head; c != 0; c = q.chunks[c].next {
-			all = append(all, q.chunks[c].e[:q.filled(b, c)]...)
+	if q.bucket != nil {
+		for _, b := range q.bucket {
+			for c := b.head; c != 0; c = q.chunks[c].next {
+				all = append(all, q.chunks[c].e[:q.filled(b, c)]...)
+			}
 		}
 	}
 	q.near = q.near[:0]
-	q.bucket = [nbuckets]bucket{}
+	if q.bucket != nil {
+		*q.bucket = [nbuckets]bucket{}
+	}
 	q.mask = [len(q.mask)]uint64{}
 	q.n = 0
 	q.chunks, q.pool = q.chunks[:min(len(q.chunks), 1)], 0
-	q.last, q.hi = x, x
+	q.last, q.hi, q.loose = x, x, false
 	for _, e := range all {
 		q.insert(e)
 	}
@@ -225,7 +264,7 @@ func (q *eventQueue) settle() {
 	b := q.bucket[lo]
 	q.bucket[lo] = bucket{}
 	q.mask[lo>>6] &^= 1 << (lo & 63)
-	q.last, q.hi = b.min, b.min
+	q.last, q.hi, q.loose = b.min, b.min, false
 	if b.head == b.tail {
 		// One chunk: all to near.
 		for _, e := range q.chunks[b.head].e[:b.n] {
@@ -451,10 +490,12 @@ func (q *eventQueue) each(fn func(e entry)) {
 	for _, e := range q.near {
 		fn(e)
 	}
-	for _, b := range q.bucket {
-		for c := b.head; c != 0; c = q.chunks[c].next {
-			for _, e := range q.chunks[c].e[:q.filled(b, c)] {
-				fn(e)
+	if q.bucket != nil {
+		for _, b := range q.bucket {
+			for c := b.head; c != 0; c = q.chunks[c].next {
+				for _, e := range q.chunks[c].e[:q.filled(b, c)] {
+					fn(e)
+				}
 			}
 		}
 	}

@@ -212,3 +212,31 @@ func TestQueueMemoryBounded(t *testing.T) {
 	need := n/chunkLen + 1
 	assert.LessOrEqual(t, len(q.chunks), need+nbuckets, "chunks for %d events", n)
 }
+
+// TestQueueNearAlone: a queue that never holds more than a chunk's worth
+// of events keeps them all in near and makes no buckets (vnet makes a
+// scheduler per Net); past that it spills to the buckets, in order.
+func TestQueueNearAlone(t *testing.T) {
+	for _, n := range []int{chunkLen, chunkLen + 1, 300} {
+		rng := rand.New(rand.NewPCG(uint64(n), 5))
+		var q eventQueue
+		want := make([]int64, n)
+		for i := range want {
+			want[i] = int64(rng.IntN(1 << 30))
+			q.push(want[i], slot{seq: uint64(i + 1)})
+		}
+		if n <= chunkLen {
+			assert.Nil(t, q.bucket, "%d events", n)
+		} else {
+			assert.NotNil(t, q.bucket, "%d events", n)
+		}
+		sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
+		got := make([]int64, 0, n)
+		for q.len() > 0 {
+			at, _ := q.top()
+			got = append(got, at)
+			q.pop()
+		}
+		assert.Equal(t, want, got, "%d events", n)
+	}
+}
