@@ -67,10 +67,9 @@ type bucket struct {
 	min        uint64 // ordOf the earliest entry
 }
 
-type chunk struct {
-	e    [chunkLen]entry
-	next int32 // the bucket's next chunk, or the pool's; 0: none
-}
+// A chunk is 512 bytes, so that in the 64-byte-aligned array of them
+// (large allocations are page-aligned) no entry straddles a cache line.
+type chunk [chunkLen]entry
 
 // eventQueue holds the pending events in (at, key, seq) order: the radix
 // heap (near and the buckets), and beside it a run, a FIFO of events
@@ -112,6 +111,7 @@ type eventQueue struct {
 	mask   [(nbuckets + 63) / 64]uint64 // bit b: bucket[b] is not empty
 	n      int                          // events in the radix heap
 	chunks []chunk                      // chunks[0] is unused: 0 means none
+	next   []int32                      // next[c]: the chunk after c in its bucket or the pool; 0: none
 	pool   int32                        // free chunks
 
 	run   []entry // run[head:] are in order
@@ -163,26 +163,27 @@ func (q *eventQueue) file(e entry, x uint64) {
 		q.mask[i>>6] |= 1 << (i & 63)
 	case b.n == chunkLen:
 		c := q.newChunk()
-		q.chunks[b.tail].next = c
+		q.next[b.tail] = c
 		b.tail, b.n = c, 0
 		fallthrough
 	default:
 		b.min = min(b.min, x)
 	}
-	q.chunks[b.tail].e[b.n] = e
+	q.chunks[b.tail][b.n] = e
 	b.n++
 }
 
 func (q *eventQueue) newChunk() int32 {
 	if c := q.pool; c != 0 {
-		q.pool = q.chunks[c].next
-		q.chunks[c].next = 0
+		q.pool = q.next[c]
+		q.next[c] = 0
 		return c
 	}
 	if len(q.chunks) == 0 {
-		q.chunks = make([]chunk, 1, 16)
+		q.chunks, q.next = make([]chunk, 1, 16), make([]int32, 1, 16)
 	}
 	q.chunks = append(q.chunks, chunk{})
+	q.next = append(q.next, 0)
 	return int32(len(q.chunks) - 1)
 }
 
@@ -209,8 +210,8 @@ func (q *eventQueue) refile(x uint64) {
 	all := append([]entry(nil), q.near...)
 	if q.bucket != nil {
 		for _, b := range q.bucket {
-			for c := b.head; c != 0; c = q.chunks[c].next {
-				all = append(all, q.chunks[c].e[:q.filled(b, c)]...)
+			for c := b.head; c != 0; c = q.next[c] {
+				all = append(all, q.chunks[c][:q.filled(b, c)]...)
 			}
 		}
 	}
@@ -220,7 +221,7 @@ func (q *eventQueue) refile(x uint64) {
 	}
 	q.mask = [len(q.mask)]uint64{}
 	q.n = 0
-	q.chunks, q.pool = q.chunks[:min(len(q.chunks), 1)], 0
+	q.chunks, q.next, q.pool = q.chunks[:min(len(q.chunks), 1)], q.next[:min(len(q.next), 1)], 0
 	q.last, q.hi, q.loose = x, x, false
 	for _, e := range all {
 		q.insert(e)
@@ -267,16 +268,16 @@ func (q *eventQueue) settle() {
 	q.last, q.hi, q.loose = b.min, b.min, false
 	if b.head == b.tail {
 		// One chunk: all to near.
-		for _, e := range q.chunks[b.head].e[:b.n] {
+		for _, e := range q.chunks[b.head][:b.n] {
 			q.hi = max(q.hi, ordOf(e.at))
 			q.nearPush(e)
 		}
-		q.chunks[b.head].next, q.pool = q.pool, b.head
+		q.next[b.head], q.pool = q.pool, b.head
 		return
 	}
 	for c := b.head; c != 0; {
-		es := q.chunks[c].e[:q.filled(b, c)]
-		next := q.chunks[c].next
+		es := q.chunks[c][:q.filled(b, c)]
+		next := q.next[c]
 		// Every event goes to near or to a bucket below lo, never to
 		// chunk c; if filing grows q.chunks, es still reads the old
 		// array, whose chunk c is the same.
@@ -287,7 +288,7 @@ func (q *eventQueue) settle() {
 				q.file(e, x)
 			}
 		}
-		q.chunks[c].next, q.pool = q.pool, c
+		q.next[c], q.pool = q.pool, c
 		c = next
 	}
 }
@@ -492,8 +493,8 @@ func (q *eventQueue) each(fn func(e entry)) {
 	}
 	if q.bucket != nil {
 		for _, b := range q.bucket {
-			for c := b.head; c != 0; c = q.chunks[c].next {
-				for _, e := range q.chunks[c].e[:q.filled(b, c)] {
+			for c := b.head; c != 0; c = q.next[c] {
+				for _, e := range q.chunks[c][:q.filled(b, c)] {
 					fn(e)
 				}
 			}
