@@ -85,8 +85,10 @@ type chunk [chunkLen]entry
 // last (and hi) becomes their earliest time, and they move to near (those
 // due then) or to lower buckets. A push due by hi goes to near, and so
 // does any push while the buckets are empty and near holds less than a
-// chunk (hi rises to it; near is then loose, and spills to the buckets
-// when it grows past a chunk).
+// chunk (hi rises to it). Near spills to the buckets when it grows past
+// two chunks, unless all its events are due at last: hi may span a long
+// time (a lone timer half a minute ahead, taken with the events before
+// it), and near is a comparison heap.
 // Only taking settles; looking (minAt) reads the lowest bucket's minimum.
 // So last never passes the time of an event about to fire, and the
 // scheduler's now never falls below last: every push is at or after last.
@@ -101,10 +103,9 @@ type chunk [chunkLen]entry
 // radix heap instead; the earliest event is the lesser of the heap's and
 // the run's, so the order is the same as one queue would give.
 type eventQueue struct {
-	last  uint64 // ordOf the buckets' floor; see above
-	hi    uint64 // ordOf the latest time near takes
-	loose bool   // hi was raised while the buckets were empty (see insert)
-	near  []entry
+	last uint64 // ordOf the buckets' floor; see above
+	hi   uint64 // ordOf the latest time near takes
+	near []entry
 	// bucket is made by the first file: vnet makes a scheduler per Net,
 	// most of which never file an event, and 13 KB each is not nothing.
 	bucket *[nbuckets]bucket
@@ -134,14 +135,14 @@ func (q *eventQueue) insert(e entry) {
 		q.nearPush(e)
 	case x <= q.hi:
 		q.nearPush(e)
-		if q.loose && len(q.near) > chunkLen {
+		if len(q.near) > spillAt && q.hi > q.last {
 			q.spill()
 		}
 	case q.n == len(q.near) && len(q.near) < chunkLen:
 		// The buckets are empty, so near may take a later event: a
 		// queue that never holds more than a few events needs no
-		// buckets. Past a chunk's worth, spill.
-		q.hi, q.loose = x, true
+		// buckets.
+		q.hi = x
 		q.nearPush(e)
 	default:
 		q.file(e, x)
@@ -187,12 +188,14 @@ func (q *eventQueue) newChunk() int32 {
 	return int32(len(q.chunks) - 1)
 }
 
-// spill ends a loose near: hi falls back to last, and near's later events
-// go to the buckets.
+// spillAt is the size past which near spills (see eventQueue).
+const spillAt = 2 * chunkLen
+
+// spill lowers hi to last, moving near's later events to the buckets.
 func (q *eventQueue) spill() {
 	es := q.near
 	q.near = q.near[:0]
-	q.hi, q.loose = q.last, false
+	q.hi = q.last
 	for _, e := range es {
 		// near refills from the front of the array it is read from,
 		// never past the event being read.
@@ -222,7 +225,7 @@ func (q *eventQueue) refile(x uint64) {
 	q.mask = [len(q.mask)]uint64{}
 	q.n = 0
 	q.chunks, q.next, q.pool = q.chunks[:min(len(q.chunks), 1)], q.next[:min(len(q.next), 1)], 0
-	q.last, q.hi, q.loose = x, x, false
+	q.last, q.hi = x, x
 	for _, e := range all {
 		q.insert(e)
 	}
@@ -265,7 +268,7 @@ func (q *eventQueue) settle() {
 	b := q.bucket[lo]
 	q.bucket[lo] = bucket{}
 	q.mask[lo>>6] &^= 1 << (lo & 63)
-	q.last, q.hi, q.loose = b.min, b.min, false
+	q.last, q.hi = b.min, b.min
 	if b.head == b.tail {
 		// One chunk: all to near.
 		for _, e := range q.chunks[b.head][:b.n] {

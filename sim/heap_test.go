@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -215,19 +216,22 @@ func TestQueueMemoryBounded(t *testing.T) {
 
 // TestQueueNearAlone: a queue that never holds more than a chunk's worth
 // of events keeps them all in near and makes no buckets (vnet makes a
-// scheduler per Net); past that it spills to the buckets, in order.
+// scheduler per Net); past that near spills to the buckets, and stays
+// small however wide the span it was given.
 func TestQueueNearAlone(t *testing.T) {
-	for _, n := range []int{chunkLen, chunkLen + 1, 300} {
+	for _, n := range []int{chunkLen, chunkLen + 1, spillAt + 1, 300} {
 		rng := rand.New(rand.NewPCG(uint64(n), 5))
 		var q eventQueue
 		want := make([]int64, n)
 		for i := range want {
 			want[i] = int64(rng.IntN(1 << 30))
 			q.push(want[i], slot{seq: uint64(i + 1)})
+			require.LessOrEqual(t, len(q.near), spillAt, "%d events", n)
 		}
 		if n <= chunkLen {
 			assert.Nil(t, q.bucket, "%d events", n)
-		} else {
+		}
+		if n > spillAt {
 			assert.NotNil(t, q.bucket, "%d events", n)
 		}
 		sort.Slice(want, func(i, j int) bool { return want[i] < want[j] })
@@ -238,5 +242,33 @@ func TestQueueNearAlone(t *testing.T) {
 			q.pop()
 		}
 		assert.Equal(t, want, got, "%d events", n)
+	}
+}
+
+// TestQueueNearSpills: a bucket of a few events that span half a minute
+// goes whole to near, and the traffic that follows within that span must
+// not pile up in near (a comparison heap) behind the lone late timer.
+func TestQueueNearSpills(t *testing.T) {
+	var q eventQueue
+	var seq uint64
+	push := func(at int64) {
+		seq++
+		q.push(at, slot{seq: seq})
+	}
+	const timer = int64(30 * time.Second)
+	push(timer)
+	for i := range 8 { // the lone timer's bucket companions
+		push(int64(i+1) * int64(time.Millisecond))
+	}
+	now := int64(0)
+	for i := range 10_000 {
+		at, _ := q.top()
+		require.GreaterOrEqual(t, at, now)
+		now = at
+		q.pop()
+		for range 2 {
+			push(now + 1 + int64(i%1000)*int64(time.Microsecond))
+		}
+		require.LessOrEqual(t, len(q.near), spillAt, "step %d", i)
 	}
 }
