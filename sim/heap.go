@@ -67,8 +67,9 @@ type bucket struct {
 	min        uint64 // ordOf the earliest entry
 }
 
-// A chunk is 512 bytes, so that in the 64-byte-aligned array of them
-// (large allocations are page-aligned) no entry straddles a cache line.
+// A chunk is 512 bytes, so that once the array of them is 64-byte aligned
+// (as large allocations are: they start on a page) no entry straddles a
+// cache line.
 type chunk [chunkLen]entry
 
 // eventQueue holds the pending events in (at, key, seq) order: the radix
@@ -107,7 +108,7 @@ type eventQueue struct {
 	hi   uint64 // ordOf the latest time near takes
 	near []entry
 	// bucket is made by the first file: vnet makes a scheduler per Net,
-	// most of which never file an event, and 13 KB each is not nothing.
+	// most of which never file an event, and 10 KB each is not nothing.
 	bucket *[nbuckets]bucket
 	mask   [(nbuckets + 63) / 64]uint64 // bit b: bucket[b] is not empty
 	n      int                          // events in the radix heap
