@@ -182,7 +182,7 @@ func (q *eventQueue) newChunk() int32 {
 		return c
 	}
 	if len(q.chunks) == 0 {
-		q.chunks, q.next = make([]chunk, 1, 16), make([]int32, 1, 16)
+		q.chunks, q.next = make([]chunk, 1, 4), make([]int32, 1, 4)
 	}
 	q.chunks = append(q.chunks, chunk{})
 	q.next = append(q.next, 0)
