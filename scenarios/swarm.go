@@ -13,8 +13,12 @@ import (
 // Gilbert-Elliott bursts), a base delay, jitter (on or off, with a drawn
 // distribution), reordering, duplication and a rate limit, each on or off.
 // The same seed always draws the same mix, and the mix does not consume the
-// links' own random streams.
+// links' own random streams. A nil s has no seed to draw from: the mix is
+// the zero Config, a perfect link.
 func SwarmAccess(s *sim.Scheduler) impair.Config {
+	if s == nil {
+		return impair.Config{}
+	}
 	r := s.Rand("swarm")
 	c := impair.Config{Delay: time.Duration(5+r.IntN(60)) * time.Millisecond}
 	switch r.IntN(3) {
@@ -44,4 +48,5 @@ func SwarmAccess(s *sim.Scheduler) impair.Config {
 
 // SwarmICE is FlakyICE with SwarmAccess's mix on B's access link instead of
 // FlakyAccess: one sweep, many kinds of bad networks.
+// A nil s is refused as FlakyICE refuses it.
 func SwarmICE(s *sim.Scheduler) (Outcome, error) { return iceOverAccess(s, SwarmAccess(s)) }

@@ -44,6 +44,8 @@ var (
 	// same failure, so the run depends on something besides the seed and
 	// the links' decisions (see the determinism notes in ARCHITECTURE.md).
 	ErrNotReplayable = errors.New("shrink: replaying the recorded fates does not reproduce the failure")
+	// ErrBadInput: Shrink was given no Run, or Options it cannot use.
+	ErrBadInput = errors.New("shrink: bad input")
 )
 
 // Options tune Shrink. The zero value is usable.
@@ -91,6 +93,12 @@ type Result struct {
 // set whose replay still fails, then simplifies each remaining fate (a
 // delayed duplicate becomes a plain delay, ...) where the failure allows.
 func Shrink(seed uint64, run Run, opt Options) (*Result, error) {
+	switch {
+	case run == nil:
+		return nil, fmt.Errorf("%w: nil Run", ErrBadInput)
+	case opt.Confirm < 0:
+		return nil, fmt.Errorf("%w: Options.Confirm %d is negative (0 means the default, 5)", ErrBadInput, opt.Confirm)
+	}
 	if opt.Same == nil {
 		opt.Same = func(a, b error) bool { return sweep.Mask(a.Error()) == sweep.Mask(b.Error()) }
 	}

@@ -14,8 +14,11 @@ package sim
 // one: building or inspecting a world from a test goroutine while the
 // loop runs. A tree built with Exec takes the same virtual time, none,
 // whether it is built before Start or after. Do not call it from a
-// handler.
+// handler. A nil fn does nothing.
 func (s *Scheduler) Exec(fn func()) {
+	if fn == nil {
+		return // nothing to run; on the loop's goroutine it would panic
+	}
 	if !s.paced.Load() {
 		fn()
 		return

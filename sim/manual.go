@@ -27,9 +27,13 @@ func (s *Scheduler) Next() (at time.Time, ok bool) {
 // cond returned false, leaving virtual time at the last event it fired.
 // Unlike Run, it never jumps past the point where cond turns false: a
 // test can run until a datagram is delivered, hand control to its own
-// code, and find the NAT mapping it relied on still alive.
+// code, and find the NAT mapping it relied on still alive. A nil cond
+// never stops it: it runs the queue empty, as Run does.
 func (s *Scheduler) RunWhile(cond func() bool) bool {
 	s.checkManual()
+	if cond == nil {
+		cond = func() bool { return true }
+	}
 	for {
 		s.drain()
 		if s.q.len() == 0 || s.q.minAt() > s.now.Load() {

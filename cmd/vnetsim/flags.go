@@ -39,9 +39,9 @@ usage:
 Flags may come before or after SCENARIO (or the trace files).
 "vnetsim run -h" (and sweep -h, ladder -h, diff -h) lists a command's flags.
 
-Exit status: 0 when the command ran (a sweep's failing seeds are its
-findings, not an error: read its summary, or -json/-junit), 1 when a run
-did not connect or a seed could not run at all, 2 for bad usage.
+Exit status: 0 on success, 1 when a run or a seed of a sweep failed
+(as go test does; a sweep still writes its -json/-junit summaries) or
+diff found a difference, 2 for bad usage.
 `
 
 // parseCommand parses the flags of command ("run" or "sweep"), before or

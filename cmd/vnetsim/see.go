@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/vnetsim/vnetsim/nat"
 	"github.com/vnetsim/vnetsim/scenarios"
@@ -87,11 +88,20 @@ func ladderCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	mc := ladder.MermaidConfig{From: *from, To: *to, Max: *maxArrows}
+	var windowFlags []string // set explicitly; they shape only a mermaid window
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "from" || f.Name == "to" || f.Name == "max" {
+			windowFlags = append(windowFlags, "-"+f.Name)
+		}
+	})
 	switch {
 	case len(pos) != 1:
 		return fail("name one trace file (usage: %s)", ladderUsage)
 	case *format != "html" && *format != "mermaid":
 		return fail("-format %q: want html or mermaid", *format)
+	case *format == "html" && len(windowFlags) > 0:
+		return fail("%s shape a -format mermaid window; the HTML page holds the whole run (open it with #from=MS&to=MS to start on a window)",
+			strings.Join(windowFlags, ", "))
 	case *maxArrows < 1:
 		return fail("-max %d: draw at least one arrow", *maxArrows)
 	case *from < 0:

@@ -155,7 +155,10 @@ func Merge(name string, parts ...*Summary) (*Summary, error) {
 	out := &Summary{Name: name}
 	seen := map[uint64]string{}
 	var shards []string
-	for _, p := range parts {
+	for i, p := range parts {
+		if p == nil {
+			return nil, fmt.Errorf("sweep: Merge: part %d of %d is nil", i+1, len(parts))
+		}
 		shards = append(shards, p.Shard)
 		for _, r := range p.Results {
 			if prev, dup := seen[r.Seed]; dup {
