@@ -192,7 +192,8 @@ func (c *UDPConn) LocalAddr() net.Addr {
 		return net.UDPAddrFromAddrPort(c.local())
 	}
 	w := c.net.w
-	if !w.sched.Running() {
+	loopDone := w.sched.LoopDone()
+	if loopDone == nil {
 		c.net.bindEphemeral(c)
 	} else {
 		// The caller wakes at a hand-over instant of its own, like a
@@ -210,6 +211,12 @@ func (c *UDPConn) LocalAddr() net.Addr {
 		select {
 		case <-woken:
 		case <-c.closing():
+		case <-loopDone:
+			// The loop stopped before the bind event fired (a test that
+			// stops its router while a gatherer asks for its address):
+			// bind here, as when no loop runs. A restarted loop's event
+			// then finds the socket bound.
+			c.net.bindEphemeral(c)
 		}
 	}
 	return net.UDPAddrFromAddrPort(c.local())

@@ -1,0 +1,49 @@
+package vnet_test
+
+import (
+	"net"
+	"testing"
+	"testing/synctest"
+
+	"github.com/benbjohnson/clock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// LocalAddr on a socket opened on port 0 waits for its bind event while the
+// paced loop runs. If the loop stops before that event fires (a test that
+// stops its router while an ICE gatherer asks for LocalAddr, as pion/webrtc's
+// TestPeerConnectionCanTrickleICECandidatesGo does), LocalAddr must bind on
+// the caller's goroutine, as when the loop does not run, not wait for ever.
+func TestLocalAddrReturnsWhenTheLoopStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mock := clock.NewMock() // the loop fires nothing until the mock moves
+		s := sim.New(sim.Config{Clock: mock, Settle: synctest.Wait})
+		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
+		require.NoError(t, err)
+		n, err := vnet.NewNet(&vnet.NetConfig{})
+		require.NoError(t, err)
+		require.NoError(t, wan.AddNet(n))
+		c, err := n.ListenPacket("udp4", "0.0.0.0:0")
+		require.NoError(t, err)
+		require.NoError(t, s.Start())
+
+		got := make(chan net.Addr, 1)
+		go func() { got <- c.LocalAddr() }()
+		synctest.Wait() // LocalAddr has submitted its bind event and waits
+		s.Stop()
+		synctest.Wait()
+		select {
+		case a := <-got:
+			assert.NotZero(t, a.(*net.UDPAddr).Port, "bound after the loop stopped")
+		default:
+			t.Error("LocalAddr still waits for a bind event the stopped loop will never fire")
+			require.NoError(t, c.Close())
+			<-got // Close ends the wait, so the bubble can exit
+		}
+		assert.NoError(t, c.Close())
+	})
+}
