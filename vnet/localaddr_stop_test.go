@@ -47,3 +47,42 @@ func TestLocalAddrReturnsWhenTheLoopStops(t *testing.T) {
 		assert.NoError(t, c.Close())
 	})
 }
+
+// ListenTCP opens its listener as an event while the paced loop runs; a
+// loop stopped before that event fires must not leave the caller waiting:
+// the listener opens on the caller's goroutine.
+func TestListenTCPReturnsWhenTheLoopStops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mock := clock.NewMock()
+		s := sim.New(sim.Config{Clock: mock, Settle: synctest.Wait})
+		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
+		require.NoError(t, err)
+		n, err := vnet.NewNet(&vnet.NetConfig{})
+		require.NoError(t, err)
+		require.NoError(t, wan.AddNet(n))
+		require.NoError(t, s.Start())
+
+		type result struct {
+			l   net.Listener
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			l, err := n.Listen("tcp4", "0.0.0.0:0")
+			got <- result{l, err}
+		}()
+		synctest.Wait() // the listen event is submitted; the mock clock holds it
+		s.Stop()
+		synctest.Wait()
+		select {
+		case r := <-got:
+			require.NoError(t, r.err)
+			assert.NotZero(t, r.l.Addr().(*net.TCPAddr).Port, "listening after the loop stopped")
+			assert.NoError(t, r.l.Close())
+		default:
+			t.Error("Listen still waits for an event the stopped loop will never fire")
+			require.NoError(t, s.Start()) // let the event fire, so the bubble can exit
+			<-got
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -179,15 +180,32 @@ func (p *packet) tcpFlags() uint8 {
 // while the paced loop runs; otherwise fn runs at once, on the caller's
 // goroutine (which drives the scheduler in manual mode). The key, not the
 // order in which goroutines call, orders calls that fall on one instant.
+//
+// If the loop stops before the event fires (a test stopping its router
+// while a goroutine dials), fn runs on the caller's goroutine after all,
+// once: a restarted loop's event then does nothing.
 func (w *world) exec(key sim.Key, fn func()) {
-	if !w.sched.Running() {
+	loopDone := w.sched.LoopDone()
+	if loopDone == nil {
 		fn()
 		return
 	}
 	done := make(chan struct{})
+	var ran atomic.Bool
 	// The caller wakes at a hand-over instant of its own (see handOver).
-	w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) { fn(); w.handOver(func() { close(done) }) }), 0)
-	<-done
+	w.sched.SubmitAfter(0, key, sim.HandlerFunc(func(uint64) {
+		if ran.CompareAndSwap(false, true) {
+			fn()
+		}
+		w.handOver(func() { close(done) })
+	}), 0)
+	select {
+	case <-done:
+	case <-loopDone:
+		if ran.CompareAndSwap(false, true) {
+			fn()
+		}
+	}
 }
 
 // listenKey is a new listener's base key: its host, requested address and
