@@ -674,6 +674,11 @@ func (s *Scheduler) Start() error {
 // Running reports whether the paced loop runs.
 func (s *Scheduler) Running() bool { return s.paced.Load() }
 
+// FollowsTimePackage reports whether the scheduler's clock is the time
+// package's (Config.Clock nil): the wall clock, or a synctest bubble's
+// fake time. Such a clock goes on when the paced loop stops.
+func (s *Scheduler) FollowsTimePackage() bool { return s.timePkg }
+
 // Stop ends the paced loop and waits for it to return. Events still queued
 // stay queued. Stop without Start does nothing.
 func (s *Scheduler) Stop() {

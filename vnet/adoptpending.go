@@ -42,7 +42,7 @@ func (w *world) adoptPending(old *world) {
 	}
 	if old.sched != w.sched {
 		for _, n := range old.nets {
-			n.rearmDeadlines(w.sched.Clock())
+			n.rearmDeadlines(w.deadlineClock())
 		}
 	}
 	if old.sched == w.sched { // one scheduler: the events stay; repoint them

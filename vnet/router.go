@@ -362,11 +362,18 @@ func (r *Router) Start() error {
 		return nil
 	}
 	r.w.startedLoop = true
-	return r.w.sched.Start()
+	if err := r.w.sched.Start(); err != nil {
+		return err
+	}
+	r.w.resume()
+	return nil
 }
 
 // Stop ends what Start started: the scheduler's paced loop, if Start ran
-// it. Packets in flight stay queued (a later Start resumes them).
+// it. Packets in flight stay queued (a later Start resumes them). Virtual
+// time stops with the loop, but sockets' deadlines do not: on the time
+// package's clock they go on in the time package's time, so a read with a
+// deadline still times out (as with pion's vnet) until a later Start.
 func (r *Router) Stop() error {
 	if r.parent != nil {
 		return topoErr("Stop router %q: only the root router stops the tree", r.name)
@@ -374,6 +381,7 @@ func (r *Router) Stop() error {
 	if r.w.startedLoop {
 		r.w.startedLoop = false
 		r.w.sched.Stop()
+		r.w.halt()
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ var (
 )
 
 func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
-	clk := n.w.sched.Clock()
+	clk := n.w.deadlineClock()
 	c := &UDPConn{
 		net:    n,
 		reqIP:  local.Addr(),

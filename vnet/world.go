@@ -17,8 +17,11 @@ type world struct {
 	sched *sim.Scheduler
 
 	startedLoop bool // Router.Start started the paced loop (guarded by the caller: Start/Stop are not concurrent)
-	lf          logging.LoggerFactory
-	log         logging.LeveledLogger
+	// halted: the root's Stop stopped a paced loop on the time package's
+	// clock; deadlines run on the time package until Start (halt.go).
+	halted atomic.Bool
+	lf     logging.LoggerFactory
+	log    logging.LeveledLogger
 
 	routers []*Router
 	nets    []*Net
