@@ -207,7 +207,10 @@ func ipHeader(dst netip.Addr) int {
 func (p *packet) Fire(arg uint64) {
 	switch stage(arg) {
 	case stageEgress:
-		p.from.net.egress(p)
+		// p.to is the sending host (set by the write): reading it from p
+		// rather than through p.from lets the CPU fetch the socket and the
+		// host at once, two cache misses in parallel instead of in turn.
+		p.to.(*Net).egress(p)
 	case stageArrive:
 		p.to.arrive(p, p.via)
 	case stageDeliver:
