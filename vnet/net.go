@@ -43,23 +43,13 @@ import (
 type Net struct {
 	w      *world // nil until AddNet
 	router *Router
+	name   string
+	static []netip.Addr
 	ips    []netip.Addr // eth0: IPv4 first, then IPv6 (fixed at AddNet)
 	id     uint32       // host number in the world (keys.go: hostNumber, world.claimHost)
 	up     *Link        // Net -> router
 	down   *Link        // router -> Net
 	rbuf   int
-	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
-	// handler context only) is good while it has not moved. A bind racing
-	// with a delivery may see the socket from just before it, as a
-	// datagram racing with bind(2) may on a real host. (The fields a
-	// datagram touches come first, in two cache lines.)
-	sockGen  atomic.Uint64
-	lastDst  netip.AddrPort
-	lastSock *UDPConn
-	lastGen  uint64
-
-	name   string
-	static []netip.Addr
 
 	eth0, lo0 iface // for captures
 
@@ -69,6 +59,14 @@ type Net struct {
 	ports    portIndex           // socks by port (ports.go)
 	open     map[*UDPConn]uint64 // every open UDP socket, bound or not, by opening order (adopt.go)
 	opened   uint64
+	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
+	// handler context only) is good while it has not moved. A bind racing
+	// with a delivery may see the socket from just before it, as a
+	// datagram racing with bind(2) may on a real host.
+	sockGen  atomic.Uint64
+	lastDst  netip.AddrPort
+	lastSock *UDPConn
+	lastGen  uint64
 
 	tcp tcpHost // the TCP stack, made at first use (tcp.go)
 

@@ -162,7 +162,7 @@ func (n *Net) socketStats() []SocketStats {
 	slices.SortFunc(socks, func(a, b bound) int { return a.at.Compare(b.at) })
 	out := make([]SocketStats, 0, len(socks))
 	for _, b := range socks {
-		st := b.c.stats.socketStats()
+		st := b.c.stats
 		st.Host = n.name
 		st.Local = b.at
 		out = append(out, st)

@@ -30,11 +30,10 @@ import (
 // Reads block on channels until a datagram, the read deadline (virtual
 // time) or Close.
 type UDPConn struct {
-	// The fields a datagram's hops touch come first, packed into the
-	// first cache lines: in a world of 100,000 Nets every socket a
-	// datagram meets is cold, and each further line it touches is
-	// another miss.
-	net *Net
+	net    *Net
+	reqIP  netip.Addr     // the requested local address (maybe 0.0.0.0 or [::])
+	remote netip.AddrPort // the connected peer (DialUDP), else invalid
+	fam    fam            // the families it sends and receives (see Net)
 
 	// skey is the stable socket key, fixed at the socket's first act (0
 	// until then; written under mu); counter numbers its events. Both are
@@ -42,57 +41,35 @@ type UDPConn struct {
 	skey    atomic.Uint64
 	counter atomic.Uint64
 
-	mu      sync.Mutex
-	closed  atomic.Bool // written under mu; read without it by write
-	isBound atomic.Bool // boundCh is closed (read without a channel operation)
-	wwait   atomic.Bool // see wbuf
-	fam     fam         // the families it sends and receives (see Net)
+	shapeMu sync.Mutex        // guards shapes
+	shapes  map[uint64]uint64 // STUN datagrams sent so far per shape hash (keys.go: stunOrderKey)
+
+	mu     sync.Mutex
+	bound  netip.AddrPort // the bound address; port 0 until bound
+	queue  []*packet
+	head   int
+	qbytes int // the truesize of the queued datagrams (sockbuf.go)
+	rbuf   int
+	closed atomic.Bool // written under mu; read without it by write
 
 	// The send buffer (sockbuf.go): wbuf is its size (0: the default),
 	// unsent the truesize of the datagrams written that have not left the
 	// host. A writer waiting for room sets wwait and waits on wroom
 	// (made and closed under mu).
 	wbuf, unsent atomic.Int64
+	wwait        atomic.Bool
+	wroom        chan struct{}
 
-	queue  []*packet
-	head   int
-	qbytes int // the truesize of the queued datagrams (sockbuf.go)
-	rbuf   int
-	rwait  int           // readers waiting on notify (under mu)
-	notify chan struct{} // a datagram was queued while a reader waited; made by the first reader to wait (under mu)
-
-	stats  sockCounters   // written on the scheduler's goroutine
-	remote netip.AddrPort // the connected peer (DialUDP), else invalid
-	bound  netip.AddrPort // the bound address; port 0 until bound
-
-	reqIP netip.Addr // the requested local address (maybe 0.0.0.0 or [::])
-
-	shapeMu sync.Mutex        // guards shapes
-	shapes  map[uint64]uint64 // STUN datagrams sent so far per shape hash (keys.go: stunOrderKey)
-
-	wroom    chan struct{}
+	notify   chan struct{} // a datagram was queued while a reader waited; made by the first reader to wait (under mu)
+	rwait    int           // readers waiting on notify (under mu)
+	isBound  atomic.Bool   // boundCh is closed (read without a channel operation)
 	closedCh chan struct{}
 	boundCh  chan struct{} // closed once bound
 	rdl, wdl deadline
 
+	stats SocketStats // written on the scheduler's goroutine
+
 	alone bool // opened on an unattached Net (standalone.go)
-
-	// Pads the socket to 512 bytes, a size class whose objects start on a
-	// cache line, so that the hot fields above share as few lines as they
-	// can (480, the class of the unpadded size, puts half of them across
-	// a line boundary).
-	_ [48]byte
-}
-
-// sockCounters are a socket's counters (SocketStats without the names).
-type sockCounters struct {
-	PacketsOut, BytesOut uint64
-	PacketsIn, BytesIn   uint64
-	Overflows            uint64
-}
-
-func (k sockCounters) socketStats() SocketStats {
-	return SocketStats{PacketsOut: k.PacketsOut, BytesOut: k.BytesOut, PacketsIn: k.PacketsIn, BytesIn: k.BytesIn, Overflows: k.Overflows}
 }
 
 // SocketStats counts a socket's traffic.
@@ -532,7 +509,7 @@ func (c *UDPConn) SetWriteDeadline(t time.Time) error { c.wdl.set(t); return nil
 // Stats returns the socket's counters.
 func (c *UDPConn) Stats() SocketStats {
 	var s SocketStats
-	c.net.w.do(func() { s = c.stats.socketStats() })
+	c.net.w.do(func() { s = c.stats })
 	s.Host = c.net.name
 	s.Local = c.local()
 	return s
