@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 
+	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet"
 )
 
@@ -128,14 +130,12 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 	// Trickle candidates to the other side over one signaling channel with
 	// a fixed delay (signaling), collecting them for the outcome.
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	sig := newSignaling(ctx, cfg.Signaling)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sig.run()
-	}()
+	r := cfg.A.Router()
+	if r == nil {
+		out.Err = fmt.Errorf("%w: ICEConfig.A is not attached to a router", vnet.ErrConfig)
+		return out
+	}
+	sig := newSignaling(ctx, r.Scheduler(), cfg.Signaling)
 	trickle := func(from, to *ice.Agent, dir int, list *[]string) error {
 		return from.OnCandidate(func(c ice.Candidate) {
 			if c == nil {
@@ -145,7 +145,7 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 			mu.Lock()
 			*list = append(*list, s)
 			mu.Unlock()
-			sig.send(signal{dir: dir, text: c.Marshal(), c: c, to: to})
+			sig.send(signal{dir: dir, c: c, to: to})
 		})
 	}
 	if err := trickle(a, b, 0, &out.CandidatesA); err != nil {
@@ -199,7 +199,7 @@ func ConnectICE(cfg ICEConfig) (out Outcome) {
 	}()
 	ca, errA := a.Dial(ctx, bUfrag, bPwd)
 	rb := <-accepted
-	cancel() // ends the signaling goroutines
+	cancel() // signals still due are dropped
 	out.VirtualTime = time.Since(start)
 	defer func() {
 		if r := cfg.A.Router(); r != nil {
@@ -265,90 +265,49 @@ func echo(a, b *ice.Conn) bool {
 
 // signal is a candidate on its way to the other agent.
 type signal struct {
-	at   time.Time
-	dir  int    // 0: A to B, 1: B to A
-	text string // the candidate, marshaled: orders signals due at one instant
-	c    ice.Candidate
-	to   *ice.Agent
+	dir int // 0: A to B, 1: B to A
+	c   ice.Candidate
+	to  *ice.Agent
 }
 
-// signaling is an in-memory signaling server: one goroutine delivers
-// every candidate a fixed delay after it was sent. One goroutine for both
-// directions, signals due at one instant delivered in a fixed order
-// (direction, then the candidate's text) one nanosecond apart, so two
-// agents that gather at the same instants do not race their candidates to
-// each other.
+// signaling is an in-memory signaling server that runs on the simulator:
+// each candidate reaches the other agent a fixed delay after it was sent,
+// as a scheduler event. Signals due at one instant are delivered in the
+// order of their keys (direction, then the candidate's fields that do not
+// change from run to run), not in the order goroutines sent them; and no
+// timer of the application's is involved, so a delivery never races an
+// agent's own timers or the network's hand-overs at one instant (a
+// goroutine that slept until each signal was due did, and two full-cone
+// agents with relay candidates then replayed about one run in two).
 type signaling struct {
+	sched *sim.Scheduler
 	ctx   context.Context
 	delay time.Duration
-	mu    sync.Mutex
-	queue []signal
-	wake  chan struct{}
 }
 
-func newSignaling(ctx context.Context, delay time.Duration) *signaling {
-	return &signaling{ctx: ctx, delay: delay, wake: make(chan struct{}, 1)}
+func newSignaling(ctx context.Context, sched *sim.Scheduler, delay time.Duration) *signaling {
+	return &signaling{sched: sched, ctx: ctx, delay: delay}
 }
 
+// send queues m for delivery (any goroutine). The delivery runs on the
+// scheduler's loop: AddRemoteCandidate only starts a goroutine there.
 func (s *signaling) send(m signal) {
-	m.at = time.Now().Add(s.delay)
-	s.mu.Lock()
-	s.queue = append(s.queue, m)
-	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// next removes and returns the earliest signal due by now, or the time the
-// earliest one is due.
-func (s *signaling) next() (signal, time.Time, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return signal{}, time.Time{}, false
-	}
-	sort.SliceStable(s.queue, func(i, j int) bool {
-		a, b := s.queue[i], s.queue[j]
-		if !a.at.Equal(b.at) {
-			return a.at.Before(b.at)
-		}
-		if a.dir != b.dir {
-			return a.dir < b.dir
-		}
-		return a.text < b.text
-	})
-	m := s.queue[0]
-	if time.Now().Before(m.at) {
-		return signal{}, m.at, false
-	}
-	s.queue = s.queue[1:]
-	return m, time.Time{}, true
-}
-
-func (s *signaling) run() {
-	for {
-		m, due, ok := s.next()
-		if ok {
+	s.sched.Submit(time.Now().Add(s.delay), signalKey(m), sim.HandlerFunc(func(uint64) {
+		if s.ctx.Err() == nil {
 			_ = m.to.AddRemoteCandidate(m.c)
-			// The next signal waits for the next nanosecond: each hand-over
-			// wakes the receiving agent's goroutines at an instant of its
-			// own, as the simulator hands datagrams to sockets.
-			time.Sleep(time.Nanosecond)
-			continue
 		}
-		var timer <-chan time.Time
-		if !due.IsZero() {
-			t := time.NewTimer(time.Until(due))
-			defer t.Stop()
-			timer = t.C
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-s.wake:
-		case <-timer:
-		}
+	}), 0)
+}
+
+// signalKey orders signals due at one instant: a hash of the direction
+// and the candidate's stable fields (not its ufrag, which is random), in
+// the Lo of a handler-class key (Hi 0); odd, so never the zero key that
+// the simulator's own handler events use.
+func signalKey(m signal) sim.Key {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d %s %s %s %d %d", m.dir, m.c.NetworkType(), m.c.Type(), m.c.Address(), m.c.Port(), m.c.Component())
+	if r := m.c.RelatedAddress(); r != nil {
+		fmt.Fprintf(h, " %s %d", r.Address, r.Port)
 	}
+	return sim.Key{Lo: h.Sum64() | 1}
 }

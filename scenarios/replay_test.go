@@ -32,13 +32,7 @@ func TestConnectICEReplays(t *testing.T) {
 		n, err = strconv.Atoi(v)
 		require.NoError(t, err)
 	}
-	// Not in the table: full-cone/full-cone, which replays only about one
-	// run in two (10 and 11 of 20 measured): once candidates arrive, the
-	// agent's relay socket sends a different set of TURN messages
-	// (CreatePermission or Send indication) at one instant depending on
-	// which of pion/turn's goroutines takes a permission's lock first; run
-	// it with -run to see the divergence (README, "Determinism").
-	for _, c := range [][2]nat.Preset{{nat.RestrictedCone, nat.RestrictedCone}, {nat.PortRestrictedCone, nat.PortRestrictedCone}, {nat.PortRestrictedCone, nat.Symmetric}, {nat.Symmetric, nat.Symmetric}} {
+	for _, c := range [][2]nat.Preset{{nat.FullCone, nat.FullCone}, {nat.RestrictedCone, nat.RestrictedCone}, {nat.PortRestrictedCone, nat.PortRestrictedCone}, {nat.PortRestrictedCone, nat.Symmetric}, {nat.Symmetric, nat.Symmetric}} {
 		t.Run(fmt.Sprintf("%s/%s", c[0], c[1]), func(t *testing.T) {
 			var first scenarios.Outcome
 			same, distinct, d := simtest.Survey(t, 5, n, func(t *testing.T, s *sim.Scheduler, rec *simtest.Recorder[vnet.Record]) {

@@ -1,7 +1,6 @@
 package vnet
 
 import (
-	"cmp"
 	"slices"
 	"time"
 
@@ -26,7 +25,6 @@ func (w *world) adoptPending(old *world) {
 		w.dropped[i] += n
 	}
 	w.queued.Add(old.queued.Swap(0))
-	w.backlog.Add(old.backlog.Swap(0)) // its datagrams leave through w now (sockbuf.go)
 	w.nextID = max(w.nextID, old.nextID)
 	old.sent, old.duplicated, old.delivered, old.inFlight, old.dropped = 0, 0, 0, 0, [numReasons]uint64{}
 	old.fragmented, old.reassembled = 0, 0
@@ -72,18 +70,34 @@ func (w *world) adoptPending(old *world) {
 
 // remember records c as open (n.mu held).
 func (n *Net) remember(c *UDPConn) {
-	if n.open == nil {
-		n.open = map[*UDPConn]uint64{}
+	c.openNext = n.openHead
+	if n.openHead != nil {
+		n.openHead.openPrev = c
 	}
-	n.opened++
-	n.open[c] = n.opened
+	n.openHead = c
 }
 
 // forget drops a closed socket.
 func (n *Net) forget(c *UDPConn) {
 	n.mu.Lock()
-	delete(n.open, c)
+	n.unlinkOpenLocked(c)
 	n.mu.Unlock()
+}
+
+// unlinkOpenLocked takes c off the list of open sockets, if it is on it.
+func (n *Net) unlinkOpenLocked(c *UDPConn) {
+	if c.openPrev == nil && n.openHead != c {
+		return // not on the list (forgotten already)
+	}
+	if c.openPrev == nil {
+		n.openHead = c.openNext
+	} else {
+		c.openPrev.openNext = c.openNext
+	}
+	if c.openNext != nil {
+		c.openNext.openPrev = c.openPrev
+	}
+	c.openPrev, c.openNext = nil, nil
 }
 
 // rearmDeadlines moves the deadlines of n's open sockets to clk, the clock
@@ -91,14 +105,14 @@ func (n *Net) forget(c *UDPConn) {
 // would never pass, since nothing drives that world any more.
 func (n *Net) rearmDeadlines(clk sim.Clock) {
 	n.mu.Lock()
-	conns := make([]*UDPConn, 0, len(n.open))
-	for c := range n.open {
-		conns = append(conns, c)
-	}
 	// In opening order: the timers' order on the new scheduler is then
 	// the same every run.
-	slices.SortFunc(conns, func(a, b *UDPConn) int { return cmp.Compare(n.open[a], n.open[b]) })
+	var conns []*UDPConn
+	for c := n.openHead; c != nil; c = c.openNext {
+		conns = append(conns, c)
+	}
 	n.mu.Unlock()
+	slices.Reverse(conns) // the list has the newest first
 	for _, c := range conns {
 		c.rdl.rearm(clk)
 		c.wdl.rearm(clk)

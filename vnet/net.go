@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,12 +54,12 @@ type Net struct {
 
 	eth0, lo0 iface // for captures
 
-	mu       sync.Mutex // guards socks and nextPort
-	socks    map[netip.AddrPort]*UDPConn
+	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
 	nextPort uint16
-	ports    portIndex           // socks by port (ports.go)
-	open     map[*UDPConn]uint64 // every open UDP socket, bound or not, by opening order (adopt.go)
-	opened   uint64
+	ports    portIndex // the bound sockets (ports.go)
+	// openHead lists every open UDP socket, bound or not, newest first,
+	// through UDPConn.openPrev and openNext (adoptpending.go).
+	openHead *UDPConn
 	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
 	// handler context only) is good while it has not moved. A bind racing
 	// with a delivery may see the socket from just before it, as a
@@ -123,7 +124,7 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if config != nil {
 		cfg = *config
 	}
-	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, socks: map[netip.AddrPort]*UDPConn{}, nextPort: ephemeralMin}
+	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, nextPort: ephemeralMin}
 	n.w = newAloneWorld()
 	_ = n.w.claimHost(n) // the only host of its own world: cannot fail; AddNet claims anew
 	if n.rbuf == 0 {
@@ -149,6 +150,9 @@ func NewNet(config *NetConfig) (*Net, error) {
 		a = a.Unmap()
 		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a.IsLinkLocalUnicast() {
 			return nil, configErr("net %q: static IP %s is not a unicast address for eth0", cfg.Name, a)
+		}
+		if slices.Contains(n.static, a) {
+			return nil, configErr("net %q: static IP %s is given twice", cfg.Name, a)
 		}
 		n.static = append(n.static, a)
 	}
@@ -301,8 +305,8 @@ func (l *listenConfig) Listen(_ context.Context, network, address string) (net.L
 func (n *Net) egress(p *packet) {
 	c := p.from
 	w := n.w
-	w.queued.Add(-1) // it leaves the host now, or is dropped here
-	c.left(p)        // and no longer fills its socket's send buffer (sockbuf.go)
+	b := w.queued.Add(-1) // it leaves the host now, or is dropped here
+	c.left(p, b)          // and no longer fills its socket's send buffer (sockbuf.go)
 	local, ok := c.boundAddr()
 	if !ok && !n.bindEphemeral(c) {
 		// Closed before it could bind, or no port left: the write was

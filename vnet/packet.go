@@ -70,6 +70,7 @@ type packetHot struct {
 	to   node
 	via  *Link
 	sock *UDPConn // receiving socket (deliver)
+	next *packet  // the next datagram in a socket's receive queue (UDPConn.enqueue)
 	// at is the virtual time of the packet's next event, set where that
 	// event is scheduled (see now). Zero until then.
 	at time.Time

@@ -3,6 +3,7 @@ package vnet
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"syscall"
 )
 
@@ -10,59 +11,126 @@ import (
 // a port for conflicts in time proportional to the sockets on that port,
 // not to all of them, and an ephemeral port search at saturation costs one
 // pass over the range instead of one per socket.
+//
+// Most hosts bind a socket or two, and a map costs some hundreds of bytes
+// even for one entry (with the address map it replaced, ~1 KB per host,
+// a twentieth of a 10,000-Net world's live heap). So the sockets are a
+// short slice sorted by port while there are at most fewSocks of them,
+// and a map of such slices by port beyond.
 type portIndex struct {
-	byPort map[uint16][]*UDPConn
+	few    []boundSock            // every bound socket, by port, then bind order (byPort nil)
+	byPort map[uint16][]boundSock // the sockets on each port, in bind order (few nil)
 	// ephemeral counts the ports of the ephemeral range that have at least
 	// one socket: while it is below the range's size a free port exists.
 	ephemeral int
 }
 
-func isEphemeral(port uint16) bool { return port >= ephemeralMin && port <= ephemeralMax }
-
-func (x *portIndex) add(port uint16, c *UDPConn) {
-	if x.byPort == nil {
-		x.byPort = map[uint16][]*UDPConn{}
-	}
-	cs := x.byPort[port]
-	if len(cs) == 0 && isEphemeral(port) {
-		x.ephemeral++
-	}
-	x.byPort[port] = append(cs, c)
+// boundSock is a socket and the address it is bound to.
+type boundSock struct {
+	ap netip.AddrPort
+	c  *UDPConn
 }
 
-func (x *portIndex) remove(port uint16, c *UDPConn) {
-	cs := x.byPort[port]
-	for i, y := range cs {
-		if y == c {
-			cs = append(cs[:i], cs[i+1:]...)
-			break
+// fewSocks is how many bound sockets a Net keeps in a slice (portIndex).
+const fewSocks = 8
+
+func isEphemeral(port uint16) bool { return port >= ephemeralMin && port <= ephemeralMax }
+
+// span returns where the sockets on port are (or would be) in few.
+func (x *portIndex) span(port uint16) (i, j int) {
+	for i < len(x.few) && x.few[i].ap.Port() < port {
+		i++
+	}
+	for j = i; j < len(x.few) && x.few[j].ap.Port() == port; j++ {
+	}
+	return i, j
+}
+
+// on returns the sockets bound on port, in bind order; the caller must
+// not modify them.
+func (x *portIndex) on(port uint16) []boundSock {
+	if x.byPort != nil {
+		return x.byPort[port]
+	}
+	i, j := x.span(port)
+	return x.few[i:j:j]
+}
+
+// lookup returns the socket bound to exactly ap, or nil.
+func (x *portIndex) lookup(ap netip.AddrPort) *UDPConn {
+	for _, b := range x.on(ap.Port()) {
+		if b.ap == ap {
+			return b.c
 		}
 	}
-	if len(cs) > 0 {
-		x.byPort[port] = cs
+	return nil
+}
+
+// each calls f for every bound socket.
+func (x *portIndex) each(f func(boundSock)) {
+	for _, b := range x.few {
+		f(b)
+	}
+	for _, bs := range x.byPort {
+		for _, b := range bs {
+			f(b)
+		}
+	}
+}
+
+func (x *portIndex) add(ap netip.AddrPort, c *UDPConn) {
+	port := ap.Port()
+	if isEphemeral(port) && len(x.on(port)) == 0 {
+		x.ephemeral++
+	}
+	if x.byPort == nil && len(x.few) == fewSocks {
+		x.byPort = make(map[uint16][]boundSock, fewSocks+1)
+		for _, b := range x.few {
+			x.byPort[b.ap.Port()] = append(x.byPort[b.ap.Port()], b)
+		}
+		x.few = nil
+	}
+	if x.byPort != nil {
+		x.byPort[port] = append(x.byPort[port], boundSock{ap, c})
 		return
 	}
-	delete(x.byPort, port)
-	if isEphemeral(port) {
+	_, j := x.span(port)
+	x.few = slices.Insert(x.few, j, boundSock{ap, c})
+}
+
+// remove forgets c's binding to ap; it reports whether there was one.
+func (x *portIndex) remove(ap netip.AddrPort, c *UDPConn) bool {
+	port := ap.Port()
+	bs := x.on(port)
+	k := slices.Index(bs, boundSock{ap, c})
+	if k < 0 {
+		return false
+	}
+	if x.byPort == nil {
+		i, _ := x.span(port)
+		x.few = slices.Delete(x.few, i+k, i+k+1)
+	} else if len(bs) > 1 {
+		x.byPort[port] = slices.Delete(bs, k, k+1)
+	} else {
+		delete(x.byPort, port)
+	}
+	if isEphemeral(port) && len(x.on(port)) == 0 {
 		x.ephemeral--
 	}
+	return true
 }
 
 // addSockLocked records c as bound to ap.
 func (n *Net) addSockLocked(ap netip.AddrPort, c *UDPConn) {
-	n.socks[ap] = c
-	n.ports.add(ap.Port(), c)
+	n.ports.add(ap, c)
 	n.sockGen.Add(1)
 }
 
 // removeSockLocked forgets c's binding to ap, if it has it.
 func (n *Net) removeSockLocked(ap netip.AddrPort, c *UDPConn) {
-	if n.socks[ap] != c {
-		return
+	if n.ports.remove(ap, c) {
+		n.sockGen.Add(1)
 	}
-	delete(n.socks, ap)
-	n.ports.remove(ap.Port(), c)
-	n.sockGen.Add(1)
 }
 
 // freeEphemeralLocked finds the next ephemeral port, from nextPort on, that

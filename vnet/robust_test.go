@@ -499,5 +499,14 @@ func TestRobustConfigValidate(t *testing.T) {
 	assert.NoError(t, vnet.NetConfig{StaticIPs: []string{"10.0.0.5"}}.Validate())
 	assert.ErrorIs(t, vnet.NetConfig{StaticIP: "127.0.0.1"}.Validate(), vnet.ErrConfig)
 	assert.ErrorIs(t, vnet.NetConfig{ReadBuffer: -1}.Validate(), vnet.ErrConfig)
+	for _, cfg := range []vnet.NetConfig{
+		{StaticIPs: []string{"10.0.0.5", "10.0.0.5"}},
+		{StaticIP: "10.0.0.5", StaticIPs: []string{"10.0.0.6", "10.0.0.5"}},
+		{StaticIPs: []string{"10.0.0.5", "::ffff:10.0.0.5"}}, // one address, IPv4-mapped
+	} {
+		err := cfg.Validate()
+		assert.ErrorIs(t, err, vnet.ErrConfig, "%+v", cfg)
+		assert.ErrorContains(t, err, "static IP 10.0.0.5 is given twice", "%+v", cfg)
+	}
 	assert.ErrorIs(t, vnet.NetConfig{TCP: tcp.Config{MSS: 1}}.Validate(), tcp.ErrConfig)
 }

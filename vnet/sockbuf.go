@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
 )
 
 // Socket buffers, accounted as Linux accounts them.
@@ -125,7 +124,13 @@ func (c *UDPConn) sendBuf() int64 {
 
 // maxBacklog is how many datagrams a world in real time lets its writers
 // have written and not yet sent (see the comment at the top of this file).
-const maxBacklog = 1 << 16
+// 8,192 keeps the paced loop busy (a drain takes thousands at once) while
+// the datagrams waiting, each a packet, a payload buffer and an inbox
+// entry, stay a few MiB: at 65,536 they were a third of the live heap of
+// a 10,000-Net run, and so, through the garbage collector's goal, of its
+// peak RSS (BenchmarkScale: 278-314 MiB at 65,536, 212-238 at 8,192, same
+// traffic time).
+const maxBacklog = 1 << 13
 
 // waitRoom blocks a paced writer while the socket's unsent datagrams fill
 // its send buffer, or in real time while the world's backlog is full (see
@@ -133,7 +138,7 @@ const maxBacklog = 1 << 16
 func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 	w := c.net.w
 	full := c.unsent.Load() >= c.sendBuf()
-	if !full && w.backlog.Load() < maxBacklog {
+	if !full && w.queued.Load() < maxBacklog {
 		return nil
 	}
 	s := w.sched
@@ -141,12 +146,17 @@ func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 	if loopDone == nil || s.OnLoop() {
 		return nil
 	}
-	if !full {
-		if !s.RealTime() {
-			return nil
-		}
-		return c.waitBacklog(dst, loopDone)
+	if full {
+		return c.waitSendBuf(dst, loopDone)
 	}
+	if !s.RealTime() {
+		return nil
+	}
+	return c.waitBacklog(dst, loopDone)
+}
+
+// waitSendBuf waits while the socket's send buffer is full.
+func (c *UDPConn) waitSendBuf(dst netip.AddrPort, loopDone <-chan struct{}) error {
 	for {
 		c.mu.Lock()
 		if c.wroom == nil {
@@ -164,7 +174,7 @@ func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 		case <-room:
 		case <-loopDone:
 			return nil
-		case <-c.closedCh:
+		case <-c.closing():
 			return c.opErr("write", dst, net.ErrClosed)
 		case <-c.wdl.done():
 			return c.opErr("write", dst, os.ErrDeadlineExceeded)
@@ -176,12 +186,31 @@ func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 // order and are woken a few at a time (see left), not all at once: with
 // 100,000 writers waiting, waking every one of them for each half of the
 // backlog that drains would cost more than sending the datagrams.
+//
+// With the backlog full nearly every write waits here, on the
+// application's goroutine, so the wait is a receive on one channel, the
+// socket's wake, not a select: a select and its frame would take most of
+// the 2 KiB a goroutine starts with, and ten thousand writers' stacks
+// would double (20 MiB, and as much again in peak heap, since stacks
+// count towards the garbage collector's goal). What else ends the wait
+// sends a token there too: Close and the write deadline (under the
+// socket's lock, see wakeWriterLocked) and the end of the paced loop
+// (watchLoop). A writer that stops waiting for good hands a token on to
+// the next writer of the socket, if one waits.
 func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) error {
 	w := c.net.w
+	c.mu.Lock()
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	wake := c.wake
+	c.bwait++
+	c.mu.Unlock()
+	w.watchLoop(loopDone)
+	var err error
 	for {
-		room := takeRoom()
 		w.roomMu.Lock()
-		w.waiters = append(w.waiters, room)
+		w.waiters = append(w.waiters, c)
 		w.nwait.Add(1)
 		w.roomMu.Unlock()
 		// Checked after announcing the wait (nwait), as left checks nwait
@@ -190,61 +219,109 @@ func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) erro
 		// datagrams that fill it are still to leave, and the last of them
 		// wakes every waiter (see left). If it is not full any more, go
 		// on: the entry left in waiters costs one wasted wake-up.
-		if w.backlog.Load() < maxBacklog {
-			roomPool.Put(room)
-			return nil
+		if w.queued.Load() < maxBacklog {
+			break
 		}
+		if err = c.backlogErr(dst, loopDone); err != nil || isDone(loopDone) {
+			break
+		}
+		<-wake
+		if w.queued.Load() < maxBacklog {
+			break
+		}
+		if err = c.backlogErr(dst, loopDone); err != nil || isDone(loopDone) {
+			break
+		}
+	}
+	c.mu.Lock()
+	c.bwait--
+	if c.bwait > 0 {
+		c.wakeWriterLocked()
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// backlogErr is why a backlog wait must end with an error: the socket
+// closed, or the write deadline passed.
+func (c *UDPConn) backlogErr(dst netip.AddrPort, loopDone <-chan struct{}) error {
+	switch {
+	case c.closed.Load():
+		return c.opErr("write", dst, net.ErrClosed)
+	case c.wdl.expired():
+		return c.opErr("write", dst, os.ErrDeadlineExceeded)
+	}
+	return nil
+}
+
+// isDone reports whether ch is closed.
+func isDone(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// wakeWriterLocked wakes one writer waiting for the backlog on c, if any
+// (Close, the write deadline, and a writer leaving for good). c.mu is held.
+func (c *UDPConn) wakeWriterLocked() {
+	if c.wake != nil && c.bwait > 0 {
 		select {
-		case <-room:
-			roomPool.Put(room)
-		case <-loopDone:
-			roomPool.Put(room)
-			return nil
-		case <-c.closedCh:
-			roomPool.Put(room)
-			return c.opErr("write", dst, net.ErrClosed)
-		case <-c.wdl.done():
-			roomPool.Put(room)
-			return c.opErr("write", dst, os.ErrDeadlineExceeded)
+		case c.wake <- struct{}{}:
+		default: // a token is pending already
 		}
 	}
 }
 
-// roomPool recycles the wake-up channels of backlog waiters: with the
-// backlog full, nearly every datagram written waits once, and a channel
-// made per wait was a tenth of a 10,000-Net run's CPU. A channel has room
-// for one wake-up, sent without blocking (see wakeBacklog), so a waiter
-// parked on it always sees the wake-up meant for it. A channel goes back
-// to the pool when its waiter stops waiting, possibly still listed in
-// waiters (the waiter left without being woken): the wake-up that entry
-// gets later only makes the channel's next waiter look again, early,
-// which it does anyway in a loop.
-var roomPool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+// watchLoop makes sure that the end of the paced loop whose end is
+// loopDone wakes every backlog waiter: one goroutine per loop that had
+// writers wait, ending with it.
+func (w *world) watchLoop(loopDone <-chan struct{}) {
+	w.roomMu.Lock()
+	if w.watched == loopDone {
+		w.roomMu.Unlock()
+		return
+	}
+	w.watched = loopDone
+	w.roomMu.Unlock()
+	go func() {
+		<-loopDone
+		w.roomMu.Lock()
+		waiters := w.waiters
+		w.waiters = nil
+		w.nwait.Store(0)
+		w.roomMu.Unlock()
+		for _, c := range waiters {
+			c.poke()
+		}
+	}()
+}
 
-// takeRoom takes a wake-up channel from the pool, emptied of a wake-up
-// left by an earlier entry.
-func takeRoom() chan struct{} {
-	room := roomPool.Get().(chan struct{})
+// poke sends c's backlog waiters a token (c.wake is set before c joins
+// waiters, under roomMu, so whoever takes c from there sees it).
+func (c *UDPConn) poke() {
 	select {
-	case <-room:
+	case c.wake <- struct{}{}:
 	default:
 	}
-	return room
 }
 
 // wakeBatch is how many backlog waiters one departing datagram wakes.
 const wakeBatch = 16
 
-// left uncharges the send buffer and the world's backlog for p, which is
-// leaving its host (handler context), and wakes writers waiting for
-// either once half of it is free: wakeBatch backlog waiters per datagram,
+// left uncharges the send buffer for p, which is leaving its host
+// (handler context; the world's backlog, world.queued, is b now that p
+// has left it), and wakes writers waiting for either once half of it is
+// free: wakeBatch backlog waiters per datagram,
 // all of them when the backlog is empty. The scheduler's goroutine must
 // not queue behind thousands of writers for roomMu, so below empty it
 // only tries the lock: a writer holds it for an instant, and the next
 // datagram tries again.
-func (c *UDPConn) left(p *packet) {
+func (c *UDPConn) left(p *packet, b int64) {
 	w := c.net.w
-	if b := w.backlog.Add(-1); b < maxBacklog/2 && w.nwait.Load() > 0 {
+	if b < maxBacklog/2 && w.nwait.Load() > 0 {
 		w.wakeBacklog(b)
 	}
 	n := c.unsent.Add(-int64(truesize(len(p.payload))))
@@ -269,11 +346,8 @@ func (w *world) wakeBacklog(b int64) {
 		return
 	}
 	k = min(k, len(w.waiters))
-	for i, room := range w.waiters[:k] {
-		select {
-		case room <- struct{}{}:
-		default: // a wake-up is pending already: the waiter will see it
-		}
+	for i, c := range w.waiters[:k] {
+		c.poke() // a wake-up already pending: the waiter will see it
 		w.waiters[i] = nil
 	}
 	w.waiters = w.waiters[k:]

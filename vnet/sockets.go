@@ -86,7 +86,7 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 		err = noFreePort(local.Addr(), syscall.EADDRINUSE) // as bind(2) to port 0
 	}
 	if err != nil {
-		delete(n.open, c)
+		n.unlinkOpenLocked(c)
 	}
 	n.mu.Unlock()
 	if err != nil {
@@ -114,14 +114,14 @@ func (n *Net) bindLocked(c *UDPConn, local netip.AddrPort) error {
 func (n *Net) conflictLocked(local netip.AddrPort, f fam) bool {
 	port := local.Port()
 	if local.Addr().IsUnspecified() {
-		for _, c := range n.ports.byPort[port] {
-			if c.fam&f != 0 {
+		for _, b := range n.ports.on(port) {
+			if b.c.fam&f != 0 {
 				return true
 			}
 		}
 		return false
 	}
-	if _, ok := n.socks[local]; ok {
+	if n.ports.lookup(local) != nil {
 		return true
 	}
 	return n.wildcardLocked(port, f) != nil
@@ -130,11 +130,11 @@ func (n *Net) conflictLocked(local netip.AddrPort, f fam) bool {
 // wildcardLocked returns the wildcard socket on port that takes family f.
 func (n *Net) wildcardLocked(port uint16, f fam) *UDPConn {
 	if f == fam4 {
-		if c := n.socks[netip.AddrPortFrom(netip.IPv4Unspecified(), port)]; c != nil {
+		if c := n.ports.lookup(netip.AddrPortFrom(netip.IPv4Unspecified(), port)); c != nil {
 			return c
 		}
 	}
-	if c := n.socks[netip.AddrPortFrom(netip.IPv6Unspecified(), port)]; c != nil && c.fam&f != 0 {
+	if c := n.ports.lookup(netip.AddrPortFrom(netip.IPv6Unspecified(), port)); c != nil && c.fam&f != 0 {
 		return c
 	}
 	return nil
@@ -176,8 +176,8 @@ func (n *Net) socketFor(dst netip.AddrPort) *UDPConn {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	c, ok := n.socks[dst]
-	if !ok {
+	c := n.ports.lookup(dst)
+	if c == nil {
 		c = n.wildcardLocked(dst.Port(), famOf(dst.Addr()))
 	}
 	n.lastDst, n.lastSock, n.lastGen = dst, c, n.sockGen.Load()

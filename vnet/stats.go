@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -149,22 +148,16 @@ func (w *world) snapshot() Snapshot {
 // socketStats returns the counters of n's bound sockets, by local address
 // (handler context: the counters are the scheduler's).
 func (n *Net) socketStats() []SocketStats {
-	type bound struct {
-		at netip.AddrPort
-		c  *UDPConn
-	}
 	n.mu.Lock()
-	socks := make([]bound, 0, len(n.socks))
-	for ap, c := range n.socks {
-		socks = append(socks, bound{ap, c})
-	}
+	var socks []boundSock
+	n.ports.each(func(b boundSock) { socks = append(socks, b) })
 	n.mu.Unlock()
-	slices.SortFunc(socks, func(a, b bound) int { return a.at.Compare(b.at) })
+	slices.SortFunc(socks, func(a, b boundSock) int { return a.ap.Compare(b.ap) })
 	out := make([]SocketStats, 0, len(socks))
 	for _, b := range socks {
 		st := b.c.stats
 		st.Host = n.name
-		st.Local = b.at
+		st.Local = b.ap
 		out = append(out, st)
 	}
 	return out

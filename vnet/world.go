@@ -43,14 +43,14 @@ type world struct {
 	// goroutines are never woken at one instant (their order would race).
 	lastApp int64
 
-	// The world's backlog of datagrams written and not yet sent, and the
-	// writers waiting for it to shrink, first come first woken
-	// (sockbuf.go). Safe from any goroutine; waiters is guarded by roomMu
-	// and nwait is its length.
-	backlog atomic.Int64
+	// The writers waiting for the world's backlog (queued) to shrink,
+	// first come first woken (sockbuf.go). Safe from any goroutine;
+	// waiters and watched are guarded by roomMu and nwait is the length
+	// of waiters.
 	nwait   atomic.Int64
 	roomMu  sync.Mutex
-	waiters []chan struct{}
+	waiters []*UDPConn
+	watched <-chan struct{} // the paced loop whose end wakes waiters (watchLoop)
 
 	ctlMu   sync.Mutex // guards ctlSeq and changes
 	ctlSeq  uint64

@@ -7,6 +7,9 @@
 //	vnetsim ladder TRACE.jsonl [-o run.html] [-format html|mermaid] [-from D] [-to D]
 //	vnetsim diff A.jsonl B.jsonl [-context N]
 //
+// Exit status: 0 on success, 1 when a run or a seed of a sweep failed (or
+// diff found a difference), 2 for bad usage.
+//
 // holepunch and holepunch6 (the same over IPv6) are simulator-native: it runs on virtual time by hand, takes
 // microseconds, and is deterministic. ice and flaky run real pion/ice
 // agents, whose timers read the time package: outside a testing/synctest

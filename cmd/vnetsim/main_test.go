@@ -21,11 +21,11 @@ func TestRunHolePunch(t *testing.T) {
 	assert.Contains(t, out.String(), "send    a")
 }
 
-// A sweep lists failing seeds with a command that reproduces each; that
-// command fails again.
+// A sweep lists failing seeds with a command that reproduces each, and
+// exits 1 as go test does; the command fails again.
 func TestSweepReproduces(t *testing.T) {
 	var out, errb bytes.Buffer
-	assert.Equal(t, 0, run([]string{"sweep", "-seeds", "20", "-loss", "0.7", "holepunch"}, &out, &errb))
+	assert.Equal(t, 1, run([]string{"sweep", "-seeds", "20", "-loss", "0.7", "holepunch"}, &out, &errb), "a seed failed")
 	assert.Contains(t, out.String(), "seeds failed")
 	assert.Contains(t, out.String(), "vnetsim run -seed 3 -loss 0.7 holepunch")
 	var again bytes.Buffer

@@ -25,7 +25,10 @@ type sweepConfig struct {
 }
 
 // sweepCmd runs the sweep and prints the failures grouped by signature,
-// then every failing seed's reproduction command. It returns the exit code.
+// then every failing seed's reproduction command. It returns the exit code:
+// 0 when every seed passed, 1 when a seed failed or a summary could not be
+// written (as go test does, so a CI job that sweeps goes red on a failing
+// seed; the summaries are written either way), 2 for bad usage.
 func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
 	sh, err := sweep.ParseShard(cfg.shard)
 	if err != nil {
@@ -50,6 +53,9 @@ func sweepCmd(cfg sweepConfig, stdout, stderr io.Writer) int {
 		}
 	}
 	code = 0
+	if sum.Failed > 0 {
+		code = 1
+	}
 	for _, out := range outs {
 		write := sum.WriteJSON
 		if out.junit {

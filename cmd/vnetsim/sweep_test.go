@@ -32,20 +32,25 @@ func TestSweepShardsAndSummaries(t *testing.T) {
 	file := func(n string) string { return filepath.Join(dir, n) }
 	var out, errb bytes.Buffer
 	t.Setenv(sweep.ShardEnv, "")
-	require.Equal(t, 0, run([]string{"sweep", "-seeds", "30", "-loss", "0.7", "-json", file("all.json"), "-junit", file("all.xml"), "holepunch"}, &out, &errb), errb.String())
+	require.Equal(t, 1, run([]string{"sweep", "-seeds", "30", "-loss", "0.7", "-json", file("all.json"), "-junit", file("all.xml"), "holepunch"}, &out, &errb),
+		"seeds fail at 70%% loss: exit 1, summaries written; %s", errb.String())
 	assert.Contains(t, out.String(), "seeds failed (shard all)")
 	assert.Contains(t, out.String(), "1. ")
 	assert.Contains(t, out.String(), "   reproduce: vnetsim run -seed ")
 	assert.Contains(t, out.String(), "  seed 3: vnetsim run -seed 3 -loss 0.7 holepunch")
 
 	out.Reset()
-	require.Equal(t, 0, run([]string{"sweep", "-seeds", "30", "-loss", "0.7", "-shard", "0/2", "-json", file("0.json"), "holepunch"}, &out, &errb), errb.String())
+	code0 := run([]string{"sweep", "-seeds", "30", "-loss", "0.7", "-shard", "0/2", "-json", file("0.json"), "holepunch"}, &out, &errb)
 	assert.Contains(t, out.String(), "(shard 0/2)")
 	t.Setenv(sweep.ShardEnv, "1/2")
-	require.Equal(t, 0, run([]string{"sweep", "-seeds", "30", "-loss", "0.7", "-json", file("1.json"), "holepunch"}, &out, &errb), errb.String())
+	code1 := run([]string{"sweep", "-seeds", "30", "-loss", "0.7", "-json", file("1.json"), "holepunch"}, &out, &errb)
 
 	all := readSummary(t, file("all.json"))
 	s0, s1 := readSummary(t, file("0.json")), readSummary(t, file("1.json"))
+	assert.Equal(t, s0.Failed > 0, code0 == 1, "shard 0 exits 1 exactly when one of its seeds failed (code %d)", code0)
+	assert.Equal(t, s1.Failed > 0, code1 == 1, "shard 1 exits 1 exactly when one of its seeds failed (code %d)", code1)
+	assert.Contains(t, []int{0, 1}, code0)
+	assert.Contains(t, []int{0, 1}, code1)
 	assert.Equal(t, 15, s0.Seeds)
 	assert.Equal(t, 15, s1.Seeds)
 	merged, err := sweep.Merge(all.Name, s0, s1)
@@ -76,8 +81,9 @@ func TestSweepBadShard(t *testing.T) {
 func TestSweepSwarm(t *testing.T) {
 	var out, errb bytes.Buffer
 	dir := t.TempDir()
-	require.Equal(t, 0, run([]string{"sweep", "-seeds", "20", "-swarm", "-json", filepath.Join(dir, "s.json"), "holepunch"}, &out, &errb), errb.String())
+	code := run([]string{"sweep", "-seeds", "20", "-swarm", "-json", filepath.Join(dir, "s.json"), "holepunch"}, &out, &errb)
 	sum := readSummary(t, filepath.Join(dir, "s.json"))
+	assert.Equal(t, sum.Failed > 0, code == 1, "exit 1 exactly when a seed failed (code %d): %s", code, errb.String())
 	assert.Equal(t, "holepunch (swarm)", sum.Name)
 	assert.Equal(t, 20, sum.Seeds)
 	for _, r := range sum.Results[:4] {
