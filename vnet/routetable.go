@@ -6,23 +6,28 @@ import "net/netip"
 // the address's offset in the router's subnet: two array loads instead of
 // hashing a netip.Addr into Router.routes. In a world of 100,000 Nets that
 // map spreads over megabytes and every datagram's lookup missed the cache
-// on it; the table costs 8 bytes per host, allocated in pages of
-// routePage entries as hosts are added, so a /8 with a few hosts holds a
-// few pages, not 16 million entries.
+// on it; the table costs 8 bytes per host, in pages of routePage entries
+// made as hosts are added.
 //
 // Router.routes stays the source of truth (it also holds IPv6 hosts and
 // decides which addresses are in use). The table is a cache of it, filled
 // on a lookup's first miss (forward), which is right because a route,
 // once made, never changes while it exists; removeAddress clears the
-// entry of an address that goes away.
+// entry of an address that goes away. Hosts scattered over a large subnet
+// (pion's WAN is 0.0.0.0/0) would make it sparse: it grows only while its
+// memory stays within routeBudget bytes per route (plus routeSlack), and
+// addresses it cannot hold are looked up in the map, as before.
 type hostRoutes struct {
 	base  uint32 // the subnet's first address
 	pages []*[routePage]*Link
+	bytes int // memory of pages and of the pages' index
 }
 
 const (
-	routePageBits = 10
+	routePageBits = 8
 	routePage     = 1 << routePageBits
+	routeBudget   = 256      // bytes of table per route, at most ...
+	routeSlack    = 64 << 10 // ... plus this
 )
 
 // v4 is a as a number; a must be IPv4.
@@ -45,23 +50,31 @@ func (t *hostRoutes) get(a netip.Addr) *Link {
 	return p[off&(routePage-1)]
 }
 
-// set caches l as the link toward a (in the subnet); nil clears it.
-func (t *hostRoutes) set(a netip.Addr, l *Link) {
+// set caches l as the link toward a (in the subnet); nil clears it. It
+// makes room only while the table stays within budget bytes, and reports
+// whether a is cached now.
+func (t *hostRoutes) set(a netip.Addr, l *Link, budget int) bool {
 	off := v4(a) - t.base
 	pg := int(off >> routePageBits)
-	if pg >= len(t.pages) {
+	if pg >= len(t.pages) || t.pages[pg] == nil {
 		if l == nil {
-			return
+			return true // nothing to clear
 		}
-		t.pages = append(t.pages, make([]*[routePage]*Link, pg+1-len(t.pages))...)
-	}
-	if t.pages[pg] == nil {
-		if l == nil {
-			return
+		grow := 0
+		if pg >= len(t.pages) {
+			grow = 8 * (pg + 1 - len(t.pages))
+		}
+		if t.bytes+grow+8*routePage > budget {
+			return false
+		}
+		if grow > 0 {
+			t.pages = append(t.pages, make([]*[routePage]*Link, pg+1-len(t.pages))...)
 		}
 		t.pages[pg] = new([routePage]*Link)
+		t.bytes += grow + 8*routePage
 	}
 	t.pages[pg][off&(routePage-1)] = l
+	return true
 }
 
 // hostLink is the link toward the IPv4 host dst, which lies in r's subnet
@@ -74,14 +87,14 @@ func (r *Router) hostLink(dst netip.Addr) (*Link, bool) {
 	if !ok || rt.link == nil {
 		return nil, false
 	}
-	r.table.set(dst, rt.link)
+	r.table.set(dst, rt.link, routeBudget*len(r.routes)+routeSlack)
 	return rt.link, true
 }
 
 // forgetRoute drops dst's cached route (its address left the subnet).
 func (r *Router) forgetRoute(dst netip.Addr) {
 	if dst.Is4() && r.prefix.Contains(dst) {
-		r.table.set(dst, nil)
+		r.table.set(dst, nil, 0)
 	}
 }
 
