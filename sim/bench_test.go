@@ -3,6 +3,7 @@ package sim_test
 import (
 	"container/heap"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -105,6 +106,84 @@ func benchContainerHeap(b *testing.B, n int) {
 		heap.Push(&h, &ptrEvent{at: e.at + int64(d[j]), seq: seq})
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkSchedulerHoldRatio runs the hold model of BenchmarkSchedulerHold
+// on the scheduler and on container/heap in alternating slices of 1,024
+// steps within one benchmark, timing each slice. It reports each side's
+// time per step and, as "x", the median over the pairs of slices of
+// container/heap's time over the scheduler's. Interleaved this finely, and
+// with the median discarding the pairs that another process interrupted,
+// the ratio holds still on a busy machine where the two halves of
+// BenchmarkSchedulerHold, measured seconds apart, do not. Its B/op and
+// allocs/op are container/heap's (a fresh event per push); the scheduler's
+// side allocates nothing (see BenchmarkSchedulerHold and TestHoldAllocs):
+//
+//	go test -run '^$' -bench SchedulerHoldRatio -count=5 ./sim
+func BenchmarkSchedulerHoldRatio(b *testing.B) {
+	const slice = 1024
+	for _, n := range []int{1000, 1000000} {
+		b.Run("pending="+strconv.Itoa(n), func(b *testing.B) {
+			s := sim.New(sim.Config{})
+			h := &holder{s: s, delay: delays()}
+			for i := 0; i < n; i++ {
+				s.After(h.delay[i&(len(h.delay)-1)], h, 0)
+			}
+			ph := newPtrHold(n)
+			ratios := make([]float64, 0, b.N/slice+1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var simT, heapT time.Duration
+			for done := 0; done < b.N; done += slice {
+				k := min(slice, b.N-done)
+				t0 := time.Now()
+				for range k {
+					s.Step()
+				}
+				t1 := time.Now()
+				for range k {
+					ph.step()
+				}
+				st, ht := t1.Sub(t0), time.Since(t1)
+				simT += st
+				heapT += ht
+				if st > 0 {
+					ratios = append(ratios, float64(ht)/float64(st))
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(simT.Nanoseconds())/float64(b.N), "sim-ns/op")
+			b.ReportMetric(float64(heapT.Nanoseconds())/float64(b.N), "heap-ns/op")
+			if len(ratios) > 0 {
+				slices.Sort(ratios)
+				b.ReportMetric(ratios[len(ratios)/2], "x")
+			}
+		})
+	}
+}
+
+// ptrHold is benchContainerHeap's hold model, a step at a time.
+type ptrHold struct {
+	h   ptrHeap
+	d   []time.Duration
+	j   int
+	seq uint64
+}
+
+func newPtrHold(n int) *ptrHold {
+	p := &ptrHold{h: make(ptrHeap, 0, n), d: delays()}
+	for i := 0; i < n; i++ {
+		p.seq++
+		heap.Push(&p.h, &ptrEvent{at: int64(p.d[i&(len(p.d)-1)]), seq: p.seq})
+	}
+	return p
+}
+
+func (p *ptrHold) step() {
+	e := heap.Pop(&p.h).(*ptrEvent)
+	p.j = (p.j + 1) & (len(p.d) - 1)
+	p.seq++
+	heap.Push(&p.h, &ptrEvent{at: e.at + int64(p.d[p.j]), seq: p.seq})
 }
 
 // BenchmarkSubmitBatch submits batches of 512 events, as a writer with 512

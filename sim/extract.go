@@ -32,18 +32,14 @@ func (s *Scheduler) Extract(match func(h Handler, arg uint64) bool) []Event {
 		sl slot
 	}
 	var keep []kept
-	visit := func(es []entry) {
-		for _, e := range es {
-			sl := s.q.slots[e.slot]
-			if match(sl.h, sl.arg) {
-				out = append(out, Event{At: time.Unix(0, e.at).In(time.UTC), Key: sl.key, Handler: sl.h, Arg: sl.arg, seq: sl.seq})
-			} else {
-				keep = append(keep, kept{e.at, sl})
-			}
+	s.q.each(func(e entry) {
+		sl := s.q.slots[e.slot]
+		if match(sl.h, sl.arg) {
+			out = append(out, Event{At: time.Unix(0, e.at).In(time.UTC), Key: sl.key, Handler: sl.h, Arg: sl.arg, seq: sl.seq})
+		} else {
+			keep = append(keep, kept{e.at, sl})
 		}
-	}
-	visit(s.q.heap)
-	visit(s.q.run[s.q.head:])
+	})
 	if len(out) == 0 {
 		return nil
 	}
@@ -80,14 +76,10 @@ func cmpU64(a, b uint64) int {
 // order, without removing any. fn must not schedule or submit. Call it from
 // the driving goroutine: a handler, or the caller of the manual drivers.
 func (s *Scheduler) Visit(fn func(h Handler, arg uint64)) {
-	for _, e := range s.q.heap {
+	s.q.each(func(e entry) {
 		sl := &s.q.slots[e.slot]
 		fn(sl.h, sl.arg)
-	}
-	for _, e := range s.q.run[s.q.head:] {
-		sl := &s.q.slots[e.slot]
-		fn(sl.h, sl.arg)
-	}
+	})
 	s.mu.Lock()
 	inbox := slices.Clone(s.inbox)
 	s.mu.Unlock()

@@ -224,6 +224,32 @@ func TestStepAllocs(t *testing.T) {
 	assert.Zero(t, allocs, "Step with a rescheduling handler allocates nothing in steady state")
 }
 
+// TestHoldAllocs runs BenchmarkSchedulerHold's model (a handler that
+// reschedules itself at a random delay of up to a millisecond) at two
+// queue sizes: once the queue's chunks have been made, stepping allocates
+// nothing, however far time moves on.
+func TestHoldAllocs(t *testing.T) {
+	for _, n := range []int{1000, 100_000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := sim.New(sim.Config{})
+			h := &holder{s: s, delay: delays()}
+			for i := range n {
+				s.After(h.delay[i&(len(h.delay)-1)], h, 0)
+			}
+			for range 10 * n { // warm up: the pool's chunks
+				s.Step()
+			}
+			allocs := testing.AllocsPerRun(50, func() {
+				for range 2000 {
+					s.Step()
+				}
+			})
+			assert.Zero(t, allocs)
+			assert.Equal(t, n, s.Pending())
+		})
+	}
+}
+
 func TestPacedWithMockClock(t *testing.T) {
 	mock := clock.NewMock()
 	mock.Set(sim.DefaultStart)

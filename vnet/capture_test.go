@@ -423,9 +423,17 @@ func TestCaptureOffAllocatesNothing(t *testing.T) {
 	trip()
 	on := testing.AllocsPerRun(100, trip)
 	require.NoError(t, c.Close())
+	t.Logf("allocations per trip: %v off, %v off elsewhere, %v on", off, offElsewhere, on)
+	if raceEnabled {
+		// The race detector's sync.Pool drops a quarter of the buffers put
+		// back at random, so a run's average moves by a fraction of an
+		// allocation, and AllocsPerRun's whole number by one either way.
+		assert.InDelta(t, off, offElsewhere, 1)
+		assert.InDelta(t, off, on, 1, "writing a capture allocates nothing either")
+		return
+	}
 	assert.Equal(t, off, offElsewhere)
 	assert.Equal(t, off, on, "writing a capture allocates nothing either")
-	t.Logf("allocations per trip: %v", off)
 }
 
 func BenchmarkCapture(b *testing.B) {
