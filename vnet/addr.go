@@ -122,8 +122,6 @@ func (r *Router) removeAddress(n *Net, a netip.Addr) error {
 	if rt, ok := r.routes[a]; ok && rt.link == n.down {
 		delete(r.routes, a)
 	}
-	if r.lastDst == a {
-		r.lastDst, r.lastLink = netip.Addr{}, nil
-	}
+	r.forgetRoute(a)
 	return nil
 }

@@ -168,6 +168,7 @@ func (r *Router) adopt(child *Router) {
 		w.links = append(w.links, l)
 	}
 	w.observers = append(w.observers, old.observers...)
+	w.captured = w.captured || old.captured
 	for _, c := range old.takeChanges() {
 		w.submitChange(c.at, c.fn)
 	}

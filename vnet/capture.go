@@ -62,15 +62,18 @@ func (i *iface) write(p *packet) {
 }
 
 // tapOut captures p as it leaves through the link's sending interface.
+// Until a capture is first attached in the world it touches nothing but
+// the world: the interfaces live in the Nets and Routers at the link's
+// ends, cache lines a datagram need not touch otherwise.
 func (l *Link) tapOut(p *packet) {
-	if l.out != nil && len(l.out.taps) != 0 {
+	if l.w.captured && l.out != nil && len(l.out.taps) != 0 {
 		l.out.write(p)
 	}
 }
 
 // tapIn captures p as it arrives at the link's receiving interface.
 func (l *Link) tapIn(p *packet) {
-	if l.in != nil && len(l.in.taps) != 0 {
+	if l.w.captured && l.in != nil && len(l.in.taps) != 0 {
 		l.in.write(p)
 	}
 }
@@ -193,6 +196,7 @@ func (r *Router) startCapture(out io.Writer, ifaces []Iface) (*Capture, error) {
 	for k, i := range list {
 		i.taps = append(i.taps, tap{c: c, id: ids[k]})
 	}
+	r.w.captured = true
 	return c, nil
 }
 

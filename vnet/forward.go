@@ -108,14 +108,10 @@ func (r *Router) forward(p *packet) {
 		return
 	}
 	if r.prefix.Contains(dst) {
-		l := r.lastLink
-		if l == nil || dst != r.lastDst {
-			rt, ok := r.routes[dst]
-			if !ok {
-				r.drop(p, ReasonNoRoute)
-				return
-			}
-			l, r.lastDst, r.lastLink = rt.link, dst, rt.link
+		l, ok := r.hostLink(dst)
+		if !ok {
+			r.drop(p, ReasonNoRoute)
+			return
 		}
 		r.send(p, l)
 		return

@@ -24,21 +24,25 @@ import (
 // applies to its first packet, and a change followed by sends from the same
 // goroutine applies to those sends, in manual and in paced mode alike.
 type Link struct {
+	// The fields a packet on a perfect link touches come first, within
+	// one cache line: in a world of 100,000 Nets every link a datagram
+	// crosses is cold, and each further line it touches is another miss.
 	w     *world
-	name  string
 	to    node
-	mtu   int
 	model *impair.Link
-	rng   *rand.Rand
-	held  []*packet
-	stats LinkStats
-
+	mtu   int
 	// perfect: the model passes every packet at once, unchanged
 	// (impair.Config.IsPerfect), so send skips it on the per-packet path
 	// and counts what the model would have counted; fastPassed and
-	// fastBytes count the packets that skipped it, added to its stats.
+	// fastBytes count the packets that skipped it, added to its stats
+	// (sent, delivered and bytes as well as the model's: see snapshot).
 	perfect               bool
 	fastPassed, fastBytes uint64
+
+	name  string
+	rng   *rand.Rand
+	held  []*packet
+	stats LinkStats
 
 	// The interfaces at the link's two ends, for captures: out sends onto
 	// the link, in receives from it. Set when the link is made.
@@ -192,6 +196,9 @@ func (l *Link) snapshot() LinkStats {
 	if l.model != nil {
 		s.Model = l.model.Stats()
 	}
+	s.Sent += l.fastPassed
+	s.Delivered += l.fastPassed
+	s.Bytes += l.fastBytes
 	s.Model.Sent += l.fastPassed
 	s.Model.Passed += l.fastPassed
 	s.Model.Bytes += l.fastBytes
@@ -200,27 +207,31 @@ func (l *Link) snapshot() LinkStats {
 
 // send puts p on the link (handler context).
 func (l *Link) send(p *packet) {
-	if p.size() > l.mtu && p.proto == protoUDP {
-		// Fragmented as Linux does (fragment.go); each fragment is sent.
-		for _, f := range l.w.fragment(p, l.mtu, l.name) {
-			l.send(f)
+	size := p.size()
+	if size > l.mtu {
+		if p.proto == protoUDP {
+			// Fragmented as Linux does (fragment.go); each fragment is sent.
+			for _, f := range l.w.fragment(p, l.mtu, l.name) {
+				l.send(f)
+			}
+			return
 		}
-		return
-	}
-	l.stats.Sent++
-	if size := p.size(); size > l.mtu {
+		l.stats.Sent++
 		l.stats.MTUDrops++
 		l.w.drop(p, ReasonMTU, l.name)
 		return
 	}
 	l.tapOut(p)
 	if l.model == nil || l.perfect && !l.model.Down() && !l.model.Holding() {
-		size := uint64(p.size())
+		// Counted as sent and delivered too (see snapshot).
 		l.fastPassed++
-		l.fastBytes += size
-		l.deliver(p, p.now())
+		l.fastBytes += uint64(size)
+		at := p.now()
+		p.to, p.via, p.at = l.to, l, at
+		l.w.sched.Schedule(at, p, uint64(stageArrive))
 		return
 	}
+	l.stats.Sent++
 	if p.ip == nil {
 		p.ip = new(impair.Packet) // kept with p through the pool
 	}

@@ -335,7 +335,7 @@ func (n *Net) egress(p *packet) {
 		w.drop(p, ReasonNoRoute, n.name)
 		return
 	}
-	if n.hasIP(p.dst.Addr()) {
+	if n.ownsDst(p.dst.Addr()) {
 		if len(n.lo0.taps) != 0 {
 			n.lo0.write(p)
 		}

@@ -123,11 +123,8 @@ type Router struct {
 	// delegated routes the IPv6 prefixes of r's descendants: each toward
 	// the child whose subtree holds it (longest prefix wins).
 	delegated []route6
-	// lastDst and lastLink cache forward's last host route: a flow's next
-	// packet skips the map. Routes are only ever added, and an address is
-	// never given twice, so a found route stays right.
-	lastDst  netip.Addr
-	lastLink *Link
+	// table caches the IPv4 host routes for forward (routetable.go).
+	table hostRoutes
 
 	// On a child router: its addresses on the parent's subnet, the NAT,
 	// and the links to and from the parent.
@@ -246,6 +243,9 @@ func NewRouter(config *RouterConfig) (*Router, error) {
 		nextHost:  prefix.Addr().Next(),
 		nextHost6: prefix6.Addr().Next(),
 		hosts:     map[string][]netip.Addr{},
+	}
+	if prefix.IsValid() {
+		r.table.base = v4(prefix.Addr())
 	}
 	if cfg.Firewall != nil {
 		r.fwCfg = *cfg.Firewall

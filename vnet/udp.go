@@ -312,6 +312,7 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	p := w.newPacket(b)
 	p.dst = dst
 	p.from = c
+	p.to = c.net
 	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
 	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
 	return len(b), nil

@@ -16,6 +16,7 @@ import (
 type world struct {
 	sched *sim.Scheduler
 
+	captured    bool // a capture was attached to an interface of the world once (capture.go)
 	startedLoop bool // Router.Start started the paced loop (guarded by the caller: Start/Stop are not concurrent)
 	// halted: the root's Stop stopped a paced loop on the time package's
 	// clock; deadlines run on the time package until Start (halt.go).
