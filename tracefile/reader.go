@@ -30,6 +30,9 @@ type line struct {
 // Read reads a trace file. The header must come first; a topology line may
 // come anywhere (writers put it last). Blank lines are skipped.
 func Read(r io.Reader) (*Trace, error) {
+	if r == nil {
+		return nil, errors.New("tracefile: Read from a nil reader")
+	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	t := &Trace{}

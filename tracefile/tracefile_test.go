@@ -219,6 +219,8 @@ func TestReadErrors(t *testing.T) {
 			assert.ErrorIs(t, err, tracefile.ErrFormat)
 		})
 	}
+	_, err := tracefile.Read(nil)
+	assert.ErrorContains(t, err, "nil reader", "an error, not a nil dereference")
 }
 
 func readTrace(t *testing.T, b []byte) *tracefile.Trace {

@@ -124,6 +124,9 @@ func ladderCmd(args []string, stdout, stderr io.Writer) int {
 			ext = ".mmd"
 		}
 		path = pos[0][:len(pos[0])-len(filepath.Ext(pos[0]))] + ext
+		if path == pos[0] {
+			return fail("the default output %s is the trace itself; give -o", path)
+		}
 	}
 	write := func(w io.Writer) error {
 		if *format == "mermaid" {

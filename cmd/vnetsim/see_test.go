@@ -54,6 +54,19 @@ func TestSaveLadderDiff(t *testing.T) {
 	out.Reset()
 	assert.Equal(t, 0, run([]string{"ladder", "-format", "mermaid", "-to", "1s", "-o", "-", filepath.Join(a, saveTrace)}, &out, &errb), errb.String())
 	assert.True(t, strings.HasPrefix(out.String(), "sequenceDiagram\n"))
+
+	// A trace whose name ends in .html: the default output would be the
+	// trace itself, so ladder asks for -o instead of overwriting it.
+	raw, err := os.ReadFile(filepath.Join(a, saveTrace))
+	require.NoError(t, err)
+	odd := filepath.Join(dir, "odd.html")
+	require.NoError(t, os.WriteFile(odd, raw, 0o644))
+	errb.Reset()
+	assert.Equal(t, 2, run([]string{"ladder", odd}, &out, &errb))
+	assert.Contains(t, errb.String(), "is the trace itself; give -o")
+	after, err := os.ReadFile(odd)
+	require.NoError(t, err)
+	assert.Equal(t, raw, after, "the trace is untouched")
 }
 
 func TestSeeUsageErrors(t *testing.T) {
