@@ -210,7 +210,8 @@ type Scheduler struct {
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	queued atomic.Bool  // the inbox is not empty; read without the lock
 
-	loopG atomic.Uint64 // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+	loopG    atomic.Uint64  // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+	loopRoot atomic.Uintptr // the outermost frame of the loop's goroutine, 0 if unknown (see mayBeLoop)
 	// inUser is set while the paced loop runs events or Exec functions,
 	// the only code through which its goroutine can ask OnLoop: when it
 	// is clear, no caller of OnLoop is the loop, and OnLoop answers
@@ -715,6 +716,7 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
 	defer s.closeExecs() // those that came with Stop
 	defer s.paced.Store(false)
+	s.loopRoot.Store(rootPC()) // before loopG: OnLoop reads it once it sees loopG
 	s.loopG.Store(goroutineID())
 	defer s.loopG.Store(0)
 	s.stampLate = realtime
