@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -59,4 +60,24 @@ func TestOnLoopDeepStack(t *testing.T) {
 		assert.True(t, inExec, "in an Exec function, %d frames deeper", depth)
 		assert.False(t, deep(depth), "on the test's goroutine, %d frames deeper", depth)
 	}
+}
+
+// funcText finds the code of the function a goroutine started in: the one
+// that holds its outermost frame, and no other.
+func TestFuncText(t *testing.T) {
+	type text struct{ lo, hi uintptr }
+	got := make(chan text, 1)
+	root := func() {
+		lo, hi := funcText(rootPC())
+		got <- text{lo, hi}
+	}
+	go root()
+	r := <-got
+	entry := reflect.ValueOf(root).Pointer()
+	assert.Equal(t, entry, r.lo, "starts at the goroutine's function")
+	assert.Greater(t, r.hi, r.lo)
+	other := reflect.ValueOf(TestFuncText).Pointer()
+	assert.False(t, other >= r.lo && other < r.hi, "another function is outside")
+	lo, hi := funcText(0)
+	assert.Zero(t, lo+hi, "no return address, no range")
 }

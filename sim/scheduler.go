@@ -210,8 +210,9 @@ type Scheduler struct {
 	now    atomic.Int64 // Unix nanoseconds of the current virtual time
 	queued atomic.Bool  // the inbox is not empty; read without the lock
 
-	loopG    atomic.Uint64  // the paced loop's goroutine number (see OnLoop); 0 when it is not running
-	loopRoot atomic.Uintptr // the outermost frame of the loop's goroutine, 0 if unknown (see mayBeLoop)
+	loopG  atomic.Uint64  // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+	loopLo atomic.Uintptr // the code of the loop goroutine's outermost function, [loopLo, loopHi); loopHi 0 if unknown (see mayBeLoop)
+	loopHi atomic.Uintptr
 	// inUser is set while the paced loop runs events or Exec functions,
 	// the only code through which its goroutine can ask OnLoop: when it
 	// is clear, no caller of OnLoop is the loop, and OnLoop answers
@@ -716,7 +717,9 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
 	defer s.closeExecs() // those that came with Stop
 	defer s.paced.Store(false)
-	s.loopRoot.Store(rootPC()) // before loopG: OnLoop reads it once it sees loopG
+	lo, hi := funcText(rootPC()) // before loopG: OnLoop reads them once it sees loopG
+	s.loopLo.Store(lo)
+	s.loopHi.Store(hi)
 	s.loopG.Store(goroutineID())
 	defer s.loopG.Store(0)
 	s.stampLate = realtime
