@@ -211,7 +211,7 @@ func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) erro
 	c.mu.Unlock()
 	w.watchLoop(loopDone)
 	var err error
-	checked := false // whether the caller is known not to be the loop (OnLoop: a microsecond)
+	checked := false // the caller is known not to be the loop (OnLoop, asked only before a wait)
 	for {
 		w.roomMu.Lock()
 		w.waiters = append(w.waiters, c)
@@ -219,10 +219,11 @@ func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) erro
 		w.roomMu.Unlock()
 		// Checked after announcing the wait (nwait), as egress checks
 		// nwait after taking a datagram off the backlog: one of the two
-		// sees the other (see world.egress1). A writer that waits has seen the backlog full, so the
-		// datagrams that fill it are still to leave, and the last of them
-		// wakes every waiter (see left). If it is not full any more, go
-		// on: the entry left in waiters costs one wasted wake-up.
+		// sees the other (see world.egress1). A writer that waits has
+		// seen the backlog full, so the datagrams that fill it are still
+		// to leave, and the last of them wakes every waiter. If it is not
+		// full any more, go on: the entry left in waiters costs one
+		// wasted wake-up.
 		if !w.backlogFull() {
 			break
 		}
