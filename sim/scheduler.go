@@ -192,20 +192,33 @@ type Scheduler struct {
 
 	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
 
-	now    atomic.Int64 // Unix nanoseconds of the current virtual time
-	paced  atomic.Bool  // the paced loop is running
-	queued atomic.Bool  // the inbox is not empty; read without the lock
+	// What every submission reads and only Start and the loop's end write
+	// sits on a cache line of its own, apart from now, which the paced
+	// loop writes for every event, and from mu, which every submission
+	// takes: with thousands of writers on other cores, a line that the
+	// loop writes per event and they read per datagram moves between
+	// the cores for each datagram.
+	_ [cacheLine]byte
 	// realtime: the paced loop runs on the time package's clock outside a
 	// synctest bubble. Submissions for the next instant are then stamped
 	// as the loop drains them (see Submit).
 	realtime atomic.Bool
+	paced    atomic.Bool  // the paced loop is running
+	rtFloor  atomic.Int64 // now when the running loop started: now is never less while it runs (see submit)
+	_        [cacheLine]byte
 
-	loopG atomic.Uint64 // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+	now    atomic.Int64 // Unix nanoseconds of the current virtual time
+	queued atomic.Bool  // the inbox is not empty; read without the lock
+
+	loopG  atomic.Uint64  // the paced loop's goroutine number (see OnLoop); 0 when it is not running
+	loopLo atomic.Uintptr // the code of the loop goroutine's outermost function, [loopLo, loopHi); loopHi 0 if unknown (see mayBeLoop)
+	loopHi atomic.Uintptr
 	// inUser is set while the paced loop runs events or Exec functions,
 	// the only code through which its goroutine can ask OnLoop: when it
 	// is clear, no caller of OnLoop is the loop, and OnLoop answers
 	// without reading the caller's stack.
 	inUser atomic.Bool
+	_      [cacheLine]byte
 
 	mu      sync.Mutex
 	inbox   []pending
@@ -422,7 +435,10 @@ func (s *Scheduler) SubmitAfter(d time.Duration, key Key, h Handler, arg uint64)
 
 func (s *Scheduler) submit(at int64, key Key, h Handler, arg uint64) {
 	soon, late := false, false
-	if s.realtime.Load() && at <= s.now.Load()+1 {
+	// In real time a datagram's first hop (at is nextInstant, long before
+	// the loop's start) is decided without reading now, which the loop
+	// writes for every event; rtFloor <= now, so the answer is the same.
+	if s.realtime.Load() && (at <= s.rtFloor.Load()+1 || at <= s.now.Load()+1) {
 		soon, late = true, true
 	} else if min := s.nowNanos() + 1; at <= min {
 		at, soon = min, true
@@ -665,6 +681,7 @@ func (s *Scheduler) Start() error {
 	if s.timePkg && !rt && !s.cfg.KeepGOMAXPROCS {
 		s.unpin = PinOneP()
 	}
+	s.rtFloor.Store(s.now.Load())
 	s.realtime.Store(rt)
 	s.paced.Store(true)
 	go s.loop(s.stop, s.done, rt)
@@ -700,6 +717,9 @@ func (s *Scheduler) loop(stop, done chan struct{}, realtime bool) {
 	defer close(done)
 	defer s.closeExecs() // those that came with Stop
 	defer s.paced.Store(false)
+	lo, hi := funcText(rootPC()) // before loopG: OnLoop reads them once it sees loopG
+	s.loopLo.Store(lo)
+	s.loopHi.Store(hi)
 	s.loopG.Store(goroutineID())
 	defer s.loopG.Store(0)
 	s.stampLate = realtime

@@ -24,7 +24,9 @@ func (w *world) adoptPending(old *world) {
 	for i, n := range old.dropped {
 		w.dropped[i] += n
 	}
-	w.queued.Add(old.queued.Swap(0))
+	q := old.backlog()
+	old.written.Add(-q)
+	w.written.Add(q)
 	w.nextID = max(w.nextID, old.nextID)
 	old.sent, old.duplicated, old.delivered, old.inFlight, old.dropped = 0, 0, 0, 0, [numReasons]uint64{}
 	old.fragmented, old.reassembled = 0, 0

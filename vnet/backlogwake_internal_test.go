@@ -36,7 +36,7 @@ func TestBacklogWaitEnds(t *testing.T) {
 			require.NoError(t, wan.Start())
 			defer func() { _ = wan.Stop() }()
 			// A full backlog that nothing drains: every write waits.
-			wan.w.queued.Add(maxBacklog)
+			wan.w.written.Add(maxBacklog)
 			const writers = 3
 			errc := make(chan error, writers)
 			for range writers {
@@ -64,7 +64,7 @@ func TestBacklogWaitEnds(t *testing.T) {
 					assert.ErrorIs(t, err, tt.want)
 				}
 			}
-			wan.w.queued.Add(-maxBacklog)
+			wan.w.written.Add(-maxBacklog)
 		})
 	}
 }

@@ -11,5 +11,5 @@ package vnet
 // Scheduler.Run, by contrast, runs every timer down to an empty queue.
 func (r *Router) RunUntilIdle() bool {
 	w := r.w
-	return w.sched.RunWhile(func() bool { return w.inFlight+uint64(max(w.queued.Load(), 0)) > 0 })
+	return w.sched.RunWhile(func() bool { return w.inFlight+uint64(max(w.backlog(), 0)) > 0 })
 }

@@ -305,8 +305,7 @@ func (l *listenConfig) Listen(_ context.Context, network, address string) (net.L
 func (n *Net) egress(p *packet) {
 	c := p.from
 	w := n.w
-	b := w.queued.Add(-1) // it leaves the host now, or is dropped here
-	c.left(p, b)          // and no longer fills its socket's send buffer (sockbuf.go)
+	c.left(p) // it leaves the host now, or is dropped here (sockbuf.go)
 	local, ok := c.boundAddr()
 	if !ok && !n.bindEphemeral(c) {
 		// Closed before it could bind, or no port left: the write was

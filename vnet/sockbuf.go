@@ -138,21 +138,24 @@ const maxBacklog = 1 << 13
 func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
 	w := c.net.w
 	full := c.unsent.Load() >= c.sendBuf()
-	if !full && w.queued.Load() < maxBacklog {
+	if !full && !w.backlogFull() {
 		return nil
 	}
 	s := w.sched
+	if !full && !s.RealTime() {
+		return nil
+	}
 	loopDone := s.LoopDone()
-	if loopDone == nil || s.OnLoop() {
+	if loopDone == nil {
 		return nil
 	}
 	if full {
+		if s.OnLoop() {
+			return nil
+		}
 		return c.waitSendBuf(dst, loopDone)
 	}
-	if !s.RealTime() {
-		return nil
-	}
-	return c.waitBacklog(dst, loopDone)
+	return c.waitBacklog(dst, loopDone) // asks OnLoop only if it must wait
 }
 
 // waitSendBuf waits while the socket's send buffer is full.
@@ -208,25 +211,33 @@ func (c *UDPConn) waitBacklog(dst netip.AddrPort, loopDone <-chan struct{}) erro
 	c.mu.Unlock()
 	w.watchLoop(loopDone)
 	var err error
+	checked := false // the caller is known not to be the loop (OnLoop, asked only before a wait)
 	for {
 		w.roomMu.Lock()
 		w.waiters = append(w.waiters, c)
 		w.nwait.Add(1)
 		w.roomMu.Unlock()
-		// Checked after announcing the wait (nwait), as left checks nwait
-		// after taking a datagram off the backlog: one of the two sees the
-		// other. A writer that waits has seen the backlog full, so the
-		// datagrams that fill it are still to leave, and the last of them
-		// wakes every waiter (see left). If it is not full any more, go
-		// on: the entry left in waiters costs one wasted wake-up.
-		if w.queued.Load() < maxBacklog {
+		// Checked after announcing the wait (nwait), as egress checks
+		// nwait after taking a datagram off the backlog: one of the two
+		// sees the other (see world.egress1). A writer that waits has
+		// seen the backlog full, so the datagrams that fill it are still
+		// to leave, and the last of them wakes every waiter. If it is not
+		// full any more, go on: the entry left in waiters costs one
+		// wasted wake-up.
+		if !w.backlogFull() {
 			break
 		}
 		if err = c.backlogErr(dst, loopDone); err != nil || isDone(loopDone) {
 			break
 		}
+		if !checked {
+			if w.sched.OnLoop() { // a handler or an observer writes: never wait there
+				break
+			}
+			checked = true
+		}
 		<-wake
-		if w.queued.Load() < maxBacklog {
+		if !w.backlogFull() {
 			break
 		}
 		if err = c.backlogErr(dst, loopDone); err != nil || isDone(loopDone) {
@@ -311,19 +322,15 @@ func (c *UDPConn) poke() {
 // wakeBatch is how many backlog waiters one departing datagram wakes.
 const wakeBatch = 16
 
-// left uncharges the send buffer for p, which is leaving its host
-// (handler context; the world's backlog, world.queued, is b now that p
-// has left it), and wakes writers waiting for either once half of it is
-// free: wakeBatch backlog waiters per datagram,
-// all of them when the backlog is empty. The scheduler's goroutine must
-// not queue behind thousands of writers for roomMu, so below empty it
-// only tries the lock: a writer holds it for an instant, and the next
-// datagram tries again.
-func (c *UDPConn) left(p *packet, b int64) {
-	w := c.net.w
-	if b < maxBacklog/2 && w.nwait.Load() > 0 {
-		w.wakeBacklog(b)
-	}
+// left takes p, which is leaving its host, off the world's backlog and
+// uncharges the send buffer for it (handler context), and wakes writers
+// waiting for either once half of it is free: wakeBatch backlog waiters
+// per datagram (world.egress1), all of them when the backlog is empty.
+// The scheduler's goroutine must not queue behind thousands of writers
+// for roomMu, so below empty it only tries the lock: a writer holds it
+// for an instant, and the next datagram tries again.
+func (c *UDPConn) left(p *packet) {
+	c.net.w.egress1()
 	n := c.unsent.Add(-int64(truesize(len(p.payload))))
 	if c.wwait.Load() && n < c.sendBuf()/2 {
 		c.mu.Lock()

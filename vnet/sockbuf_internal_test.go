@@ -39,7 +39,7 @@ func testBacklogBounded(t *testing.T, perConn int) {
 	var peak int64 // written on the scheduler's goroutine
 	wan.Observe(func(r Record) {
 		if r.Kind == KindSend {
-			peak = max(peak, wan.w.queued.Load())
+			peak = max(peak, wan.w.backlog())
 		}
 	})
 	conns := make([]net.PacketConn, sockets)
@@ -74,6 +74,6 @@ func testBacklogBounded(t *testing.T, perConn int) {
 	wg.Wait()
 	require.NoError(t, wan.Stop())
 	assert.LessOrEqual(t, peak, int64(maxBacklog+writers))
-	assert.Zero(t, wan.w.queued.Load(), "every datagram left its host")
+	assert.Zero(t, wan.w.backlog(), "every datagram left its host")
 	assert.Zero(t, wan.w.nwait.Load(), "no writer is left waiting")
 }

@@ -107,7 +107,7 @@ func (r *Router) Snapshot() Snapshot {
 }
 
 func (w *world) snapshot() Snapshot {
-	queued := uint64(max(w.queued.Load(), 0)) // read once: writers may add meanwhile
+	queued := uint64(max(w.backlog(), 0)) // read once: writers may add meanwhile
 	s := Snapshot{
 		At:         w.sched.Now(),
 		Sent:       w.sent + queued,

@@ -313,7 +313,7 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	p.dst = dst
 	p.from = c
 	p.to = c.net
-	w.queued.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
+	w.written.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
 	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
 	return len(b), nil
 }

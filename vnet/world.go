@@ -37,9 +37,11 @@ type world struct {
 	delivered  uint64
 	dropped    [numReasons]uint64
 	inFlight   uint64 // packets launched and not yet queued on a socket or freed (packet.flying)
-	// queued counts datagrams writes accepted that have not reached
-	// egress yet; writers add from any goroutine, egress subtracts.
-	queued atomic.Int64
+	// The backlog: datagrams writes accepted that have not reached egress
+	// yet, written minus egressed (backlog.go). Writers count written from
+	// any goroutine; egress counts egressed (handler context) and
+	// publishes limit for writers; each on a cache line of its own.
+	backlogCounters
 
 	// lastApp is the last instant a packet was handed to an application
 	// socket. Each hand-over gets its own nanosecond, so two application
@@ -74,6 +76,7 @@ func newWorld(s *sim.Scheduler, lf logging.LoggerFactory) *world {
 	}
 	w := &world{sched: s, lf: lf, log: lf.NewLogger("vnet"),
 		changes: map[uint64]*linkChange{}, names: map[string]bool{}, hosts: map[uint32]*Net{}}
+	w.initBacklog()
 	instrumentWorld(w)
 	w.attachTraceFile()
 	return w
