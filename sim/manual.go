@@ -66,3 +66,50 @@ func orNoop(h Handler) Handler {
 	}
 	return h
 }
+
+// Step fires exactly one event and reports whether there was one. Before
+// moving time forward it calls Config.Settle.
+func (s *Scheduler) Step() bool {
+	s.checkManual()
+	s.drain()
+	if s.q.len() == 0 || s.q.minAt() > s.now.Load() {
+		s.settle()
+	}
+	if s.q.len() == 0 {
+		return false
+	}
+	s.fire()
+	return true
+}
+
+// RunUntil fires every event due at or before t, then sets the virtual time
+// to t (if t is later). An event exactly at t fires.
+func (s *Scheduler) RunUntil(t time.Time) {
+	s.checkManual()
+	end := t.UnixNano()
+	for {
+		s.drain()
+		if s.q.len() == 0 || s.q.minAt() > s.now.Load() {
+			s.settle()
+		}
+		if s.q.len() == 0 || s.q.minAt() > end {
+			break
+		}
+		s.fire()
+	}
+	if end > s.now.Load() {
+		s.now.Store(end)
+	}
+}
+
+// RunFor is RunUntil(Now() + d).
+func (s *Scheduler) RunFor(d time.Duration) {
+	s.RunUntil(time.Unix(0, s.now.Load()+int64(d)))
+}
+
+// Run fires events until none is queued (and, with Settle, none is about to
+// be submitted). A world with a periodic timer never empties; use RunFor.
+func (s *Scheduler) Run() {
+	for s.Step() {
+	}
+}
