@@ -20,13 +20,7 @@ import (
 // the caller's goroutine, as when the loop does not run, not wait for ever.
 func TestLocalAddrReturnsWhenTheLoopStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		mock := clock.NewMock() // the loop fires nothing until the mock moves
-		s := sim.New(sim.Config{Clock: mock, Settle: synctest.Wait})
-		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
-		require.NoError(t, err)
-		n, err := vnet.NewNet(&vnet.NetConfig{})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddNet(n))
+		s, n := heldWorld(t)
 		c, err := n.ListenPacket("udp4", "0.0.0.0:0")
 		require.NoError(t, err)
 		require.NoError(t, s.Start())
@@ -53,13 +47,7 @@ func TestLocalAddrReturnsWhenTheLoopStops(t *testing.T) {
 // the listener opens on the caller's goroutine.
 func TestListenTCPReturnsWhenTheLoopStops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		mock := clock.NewMock()
-		s := sim.New(sim.Config{Clock: mock, Settle: synctest.Wait})
-		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
-		require.NoError(t, err)
-		n, err := vnet.NewNet(&vnet.NetConfig{})
-		require.NoError(t, err)
-		require.NoError(t, wan.AddNet(n))
+		s, n := heldWorld(t)
 		require.NoError(t, s.Start())
 
 		type result struct {
@@ -85,4 +73,18 @@ func TestListenTCPReturnsWhenTheLoopStops(t *testing.T) {
 			<-got
 		}
 	})
+}
+
+// heldWorld is a host on a WAN whose scheduler runs on a mock clock that
+// nobody moves: a started loop fires nothing, so an event a call waits for
+// stays pending until the test stops the loop. Call it inside a bubble.
+func heldWorld(t *testing.T) (*sim.Scheduler, *vnet.Net) {
+	t.Helper()
+	s := sim.New(sim.Config{Clock: clock.NewMock(), Settle: synctest.Wait})
+	wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24", Scheduler: s})
+	require.NoError(t, err)
+	n, err := vnet.NewNet(&vnet.NetConfig{})
+	require.NoError(t, err)
+	require.NoError(t, wan.AddNet(n))
+	return s, n
 }

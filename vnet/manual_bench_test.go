@@ -2,8 +2,6 @@ package vnet_test
 
 import (
 	"encoding/binary"
-	"net"
-	"net/netip"
 	"os"
 	"strconv"
 	"testing"
@@ -27,21 +25,12 @@ func BenchmarkManualRound(b *testing.B) {
 		n = v
 	}
 	s := sim.New(sim.Config{LoggerFactory: quietLogger()})
-	rw := vnetsimRing(b, n, s)
+	rw, dsts := manualRing(b, n, s)
 	defer func() {
 		for _, c := range rw.conns {
 			_ = c.Close()
 		}
 	}()
-	for _, c := range rw.conns {
-		if err := c.SetReadDeadline(s.Now()); err != nil {
-			b.Fatal(err)
-		}
-	}
-	dsts := make([]*net.UDPAddr, n)
-	for j := range dsts {
-		dsts[j] = net.UDPAddrFromAddrPort(netip.AddrPortFrom(hostAddr((j+1)%n), scalePort))
-	}
 	out := make([]byte, scalePayload)
 	in := make([]byte, 1500)
 	round := func(k int) int {

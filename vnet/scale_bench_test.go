@@ -413,6 +413,24 @@ func BenchmarkScaleCurve(b *testing.B) {
 	}
 }
 
+// manualRing builds the n-Net ring on s for driving by hand: every read
+// deadline already passed (ReadFrom returns at once when nothing is
+// queued), and each Net's destination, its neighbour.
+func manualRing(b *testing.B, n int, s *sim.Scheduler) (ringWorld, []*net.UDPAddr) {
+	b.Helper()
+	rw := vnetsimRing(b, n, s)
+	for _, c := range rw.conns {
+		if err := c.SetReadDeadline(s.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dsts := make([]*net.UDPAddr, n)
+	for j := range dsts {
+		dsts[j] = net.UDPAddrFromAddrPort(netip.AddrPortFrom(hostAddr((j+1)%n), scalePort))
+	}
+	return rw, dsts
+}
+
 // benchRingManual drives the ring workload by hand on one goroutine.
 func benchRingManual(b *testing.B, n int) {
 	var got, sent int
@@ -424,17 +442,7 @@ func benchRingManual(b *testing.B, n int) {
 			mw = watchMem()
 		}
 		s := sim.New(sim.Config{LoggerFactory: quietLogger()})
-		rw := vnetsimRing(b, n, s)
-		for _, c := range rw.conns {
-			// Passed: ReadFrom returns at once when nothing is queued.
-			if err := c.SetReadDeadline(s.Now()); err != nil {
-				b.Fatal(err)
-			}
-		}
-		dsts := make([]*net.UDPAddr, n)
-		for j := range dsts {
-			dsts[j] = net.UDPAddrFromAddrPort(netip.AddrPortFrom(hostAddr((j+1)%n), scalePort))
-		}
+		rw, dsts := manualRing(b, n, s)
 		out := make([]byte, scalePayload)
 		in := make([]byte, 1500)
 		b.StartTimer()
