@@ -123,12 +123,19 @@ func (n *Net) rearmDeadlines(clk sim.Clock) {
 
 // rearm moves d to clk, re-arming a pending deadline there (at once if it
 // has passed in clk's time).
+//
+// It holds d.mu throughout: a SetDeadline racing with it either comes
+// before (and is what gets re-armed) or after (and replaces it), never in
+// between, where the old value would overwrite it.
 func (d *deadline) rearm(clk sim.Clock) {
 	d.mu.Lock()
 	d.clk = clk
-	armed, at := d.timer != nil, d.at
+	passed := false
+	if d.timer != nil {
+		passed = d.setLocked(d.at)
+	}
 	d.mu.Unlock()
-	if armed {
-		d.set(at)
+	if passed {
+		d.wakeReaders()
 	}
 }

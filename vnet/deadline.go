@@ -16,6 +16,7 @@ type deadline struct {
 	ch    chan struct{}
 	fired atomic.Bool // written under mu; read without it by expired (every write)
 	timer sim.Timer
+	gen   uint64 // the current arming's generation (setLocked); under mu
 	// wake is the socket whose waiters the deadline wakes when it passes,
 	// calling onFire with its lock held: its readers for the read deadline
 	// (see UDPConn.read), its backlog writers for the write deadline (see
@@ -40,6 +41,21 @@ func (d *deadline) chLocked() chan struct{} {
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
+	passed := d.setLocked(t)
+	d.mu.Unlock()
+	if passed {
+		d.wakeReaders()
+	}
+}
+
+// setLocked arms d for t (d.mu held) and reports whether t has passed
+// already, in which case the caller wakes the waiters once it has
+// unlocked. Each arming has a generation of its own: the callback of a
+// timer that Stop could no longer stop (it had begun, and waits for d.mu)
+// finds a newer generation and does nothing, so a deadline moved later
+// never fires at its old time.
+func (d *deadline) setLocked(t time.Time) bool {
+	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
@@ -50,21 +66,19 @@ func (d *deadline) set(t time.Time) {
 	}
 	d.at = t
 	if t.IsZero() {
-		d.mu.Unlock()
-		return
+		return false
 	}
 	dur := t.Sub(d.clk.Now())
 	ch := d.chLocked()
 	if dur <= 0 {
 		close(ch)
 		d.fired.Store(true)
-		d.mu.Unlock()
-		d.wakeReaders()
-		return
+		return true
 	}
+	gen := d.gen
 	d.timer = d.clk.AfterFunc(dur, func() {
 		d.mu.Lock()
-		fire := d.ch == ch && !d.fired.Load()
+		fire := d.gen == gen && !d.fired.Load()
 		if fire {
 			close(ch)
 			d.fired.Store(true)
@@ -74,7 +88,7 @@ func (d *deadline) set(t time.Time) {
 			d.wakeReaders()
 		}
 	})
-	d.mu.Unlock()
+	return false
 }
 
 // wakeReaders wakes the waiters of the socket whose deadline d is, once
@@ -98,6 +112,7 @@ func (d *deadline) expired() bool { return d.fired.Load() }
 
 func (d *deadline) stop() {
 	d.mu.Lock()
+	d.gen++
 	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
