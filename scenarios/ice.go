@@ -292,7 +292,7 @@ func newSignaling(ctx context.Context, sched *sim.Scheduler, delay time.Duration
 // send queues m for delivery (any goroutine). The delivery runs on the
 // scheduler's loop: AddRemoteCandidate only starts a goroutine there.
 func (s *signaling) send(m signal) {
-	s.sched.Submit(time.Now().Add(s.delay), signalKey(m), sim.HandlerFunc(func(uint64) {
+	s.sched.SubmitAfter(s.delay, signalKey(m), sim.HandlerFunc(func(uint64) {
 		if s.ctx.Err() == nil {
 			_ = m.to.AddRemoteCandidate(m.c)
 		}

@@ -359,6 +359,7 @@ func (r *Router) Start() error {
 		return topoErr("Start router %q: only the root router starts the tree", r.name)
 	}
 	if r.w.sched.Running() {
+		r.w.resume() // its owner restarted the scheduler after our Stop
 		return nil
 	}
 	r.w.startedLoop = true

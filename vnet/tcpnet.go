@@ -202,9 +202,13 @@ func (w *world) exec(key sim.Key, fn func()) {
 	select {
 	case <-done:
 	case <-loopDone:
-		if ran.CompareAndSwap(false, true) {
-			fn()
-		}
+		// Through Exec: at once while no loop runs, or between instants
+		// on a loop restarted meanwhile, never beside its handlers.
+		w.sched.Exec(func() {
+			if ran.CompareAndSwap(false, true) {
+				fn()
+			}
+		})
 	}
 }
 
