@@ -107,7 +107,7 @@ func (r *Router) addAddress(n *Net, a netip.Addr) error {
 			i = len(ips)
 		}
 	}
-	n.ips = slices.Insert(ips, i, a)
+	n.setIPs(slices.Insert(ips, i, a))
 	r.routes[a] = route{link: n.down}
 	return nil
 }
@@ -118,7 +118,7 @@ func (r *Router) removeAddress(n *Net, a netip.Addr) error {
 	if i < 0 {
 		return fmt.Errorf("%w: %s on net %s", ErrAddressNotAvailable, a, n.name)
 	}
-	n.ips = slices.Delete(slices.Clone(n.ips), i, i+1)
+	n.setIPs(slices.Delete(slices.Clone(n.ips), i, i+1))
 	if rt, ok := r.routes[a]; ok && rt.link == n.down {
 		delete(r.routes, a)
 	}

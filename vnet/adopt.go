@@ -164,7 +164,9 @@ func (r *Router) adopt(child *Router) {
 	}
 	for _, l := range old.links {
 		l.w = w
-		l.rng = w.sched.Rand("link " + l.name)
+		if l.more != nil && l.more.rng != nil { // else made at first need, from the name it has then
+			l.more.rng = w.sched.Rand("link " + l.name)
+		}
 		w.links = append(w.links, l)
 	}
 	w.observers = append(w.observers, old.observers...)

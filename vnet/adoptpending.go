@@ -32,7 +32,10 @@ func (w *world) adoptPending(old *world) {
 	old.fragmented, old.reassembled = 0, 0
 
 	for _, l := range old.links { // packets a link holds are in flight, not events
-		for _, p := range l.held {
+		if l.more == nil {
+			continue
+		}
+		for _, p := range l.more.held {
 			if p.w == old {
 				p.w = w
 			}

@@ -14,7 +14,7 @@ func (r *Router) drop(p *packet, why Reason) {
 
 // arrive is a packet reaching the router over via (handler context).
 func (r *Router) arrive(p *packet, via *Link) {
-	if via != nil {
+	if via != nil && r.w.captured { // asked first: via is cold in a big world, and only a capture needs it
 		via.tapIn(p)
 	}
 	if p = r.reassemble(p); p == nil {

@@ -31,28 +31,46 @@ type Link struct {
 	to    node
 	model *impair.Link
 	mtu   int
-	// perfect: the model passes every packet at once, unchanged
-	// (impair.Config.IsPerfect), so send skips it on the per-packet path
-	// and counts what the model would have counted; fastPassed and
-	// fastBytes count the packets that skipped it, added to its stats
-	// (sent, delivered and bytes as well as the model's: see snapshot).
-	perfect               bool
+	// fastPassed and fastBytes count the packets that passed a perfect
+	// link without its model, added to its stats (sent, delivered and
+	// bytes as well as the model's: see snapshot). perfect: the model
+	// passes every packet at once, unchanged (impair.Config.IsPerfect), so
+	// send skips it on the per-packet path.
 	fastPassed, fastBytes uint64
+	perfect               bool
 
-	name  string
-	rng   *rand.Rand
-	held  []*packet
-	stats LinkStats
-
+	name string
 	// The interfaces at the link's two ends, for captures: out sends onto
 	// the link, in receives from it. Set when the link is made.
 	out, in *iface
+
+	// more is what only a link that was impaired, held, taken down or
+	// that dropped a packet needs (linkMore), made at first need: most of
+	// a big world's links (two per Net) never do, and it is 2.5 times the
+	// rest of the Link.
+	more *linkMore
+}
+
+// linkMore is the part of a Link that a perfect link does without.
+type linkMore struct {
+	rng   *rand.Rand
+	held  []*packet
+	stats LinkStats
 
 	// Partition windows of Down that have begun and not ended, and the
 	// number of Up calls so far: Up ends the windows begun before it, so a
 	// window's end counts only if no Up came in between.
 	downs int
 	ups   uint64
+}
+
+// extra returns l.more, making it at first need (handler context, or
+// before the tree runs).
+func (l *Link) extra() *linkMore {
+	if l.more == nil {
+		l.more = new(linkMore)
+	}
+	return l.more
 }
 
 // LinkStats counts what a link did. Drops are by the link model's reason.
@@ -66,10 +84,17 @@ type LinkStats struct {
 }
 
 func newLink(w *world, name string, to node, mtu int) *Link {
-	l := &Link{w: w, name: name, to: to, mtu: mtu, perfect: true}
+	l := new(Link)
+	l.init(w, name, to, mtu)
+	return l
+}
+
+// init makes l, which may live inside its Net (netLinks), a new perfect
+// link of world w.
+func (l *Link) init(w *world, name string, to node, mtu int) {
+	*l = Link{w: w, name: name, to: to, mtu: mtu, perfect: true}
 	w.links = append(w.links, l)
 	instrumentLink(l)
-	return l
 }
 
 // impairment returns the link's model, making it and the link's random
@@ -80,8 +105,8 @@ func newLink(w *world, name string, to node, mtu int) *Link {
 func (l *Link) impairment() *impair.Link {
 	if l.model == nil {
 		l.model, _ = impair.NewLink(impair.Config{}) // the zero config is always valid
-		if l.rng == nil {
-			l.rng = l.w.sched.Rand("link " + l.name)
+		if m := l.extra(); m.rng == nil {
+			m.rng = l.w.sched.Rand("link " + l.name)
 		}
 		instrumentLink(l) // fates.go: record or script its decisions
 	}
@@ -155,15 +180,16 @@ func (l *Link) Down(from, to time.Time) error {
 	}
 	var ups uint64 // the Up count when the window began
 	l.change(from, func() {
-		ups = l.ups
-		l.downs++
+		m := l.extra()
+		ups = m.ups
+		m.downs++
 		l.impairment().SetDown(true)
 	})
 	if !to.IsZero() {
 		l.change(to, func() {
-			if ups == l.ups && l.downs > 0 { // not ended by Up already
-				l.downs--
-				l.impairment().SetDown(l.downs > 0)
+			if m := l.extra(); ups == m.ups && m.downs > 0 { // not ended by Up already
+				m.downs--
+				l.impairment().SetDown(m.downs > 0)
 			}
 		})
 	}
@@ -174,8 +200,9 @@ func (l *Link) Down(from, to time.Time) error {
 // begun so far (windows that begin later still take it down).
 func (l *Link) Up() {
 	l.change(time.Time{}, func() {
-		l.ups++
-		l.downs = 0
+		m := l.extra()
+		m.ups++
+		m.downs = 0
 		if l.model != nil {
 			l.model.SetDown(false)
 		}
@@ -191,7 +218,10 @@ func (l *Link) Stats() LinkStats {
 }
 
 func (l *Link) snapshot() LinkStats {
-	s := l.stats
+	var s LinkStats
+	if l.more != nil {
+		s = l.more.stats
+	}
 	s.Name = l.name
 	if l.model != nil {
 		s.Model = l.model.Stats()
@@ -216,8 +246,9 @@ func (l *Link) send(p *packet) {
 			}
 			return
 		}
-		l.stats.Sent++
-		l.stats.MTUDrops++
+		m := l.extra()
+		m.stats.Sent++
+		m.stats.MTUDrops++
 		l.w.drop(p, ReasonMTU, l.name)
 		return
 	}
@@ -231,28 +262,30 @@ func (l *Link) send(p *packet) {
 		l.w.sched.Schedule(at, p, uint64(stageArrive))
 		return
 	}
-	l.stats.Sent++
+	m := l.more // made with the model (impairment)
+	m.stats.Sent++
 	if p.ip == nil {
 		p.ip = new(impair.Packet) // kept with p through the pool
 	}
 	*p.ip = impair.Packet{Size: p.size(), Data: p.payload, Src: p.src, Dst: p.dst, Proto: p.proto}
-	l.fate(p, l.model.Transmit(p.now(), p.ip, l.rng))
+	l.fate(p, l.model.Transmit(p.now(), p.ip, m.rng))
 }
 
 func (l *Link) release() {
 	l.impairment().Release()
-	held := l.held
-	l.held = nil
+	m := l.more // made with the model
+	held := m.held
+	m.held = nil
 	now := l.w.sched.Now()
 	for _, p := range held {
-		l.fate(p, l.model.Resume(now, p.ip, l.rng))
+		l.fate(p, l.model.Resume(now, p.ip, m.rng))
 	}
 }
 
 func (l *Link) fate(p *packet, f impair.Fate) {
 	switch {
 	case f.Held:
-		l.held = append(l.held, p)
+		l.more.held = append(l.more.held, p)
 		l.w.record(KindHold, l.name, p, ReasonNone)
 		return
 	case f.Drop != impair.None:
@@ -273,8 +306,9 @@ func (l *Link) fate(p *packet, f impair.Fate) {
 }
 
 func (l *Link) deliver(p *packet, at time.Time) {
-	l.stats.Delivered++
-	l.stats.Bytes += uint64(p.size())
+	m := l.more // only an impaired link delivers here
+	m.stats.Delivered++
+	m.stats.Bytes += uint64(p.size())
 	p.to, p.via, p.at = l.to, l, at
 	l.w.sched.Schedule(at, p, uint64(stageArrive))
 }

@@ -42,34 +42,56 @@ import (
 // Blocking calls block on channels, so they are durably blocked inside a
 // testing/synctest bubble.
 type Net struct {
-	w      *world // nil until AddNet
-	router *Router
-	name   string
-	static []netip.Addr
-	ips    []netip.Addr // eth0: IPv4 first, then IPv6 (fixed at AddNet)
-	id     uint32       // host number in the world (keys.go: hostNumber, world.claimHost)
-	up     *Link        // Net -> router
-	down   *Link        // router -> Net
-	rbuf   int
+	// The fields a datagram's path reads come first, in one cache line
+	// (pinned by TestHotLayout): in a world of 100,000 Nets every host a
+	// datagram leaves or reaches is cold, and each further line, each
+	// further object, it touches costs another miss. What the sender's
+	// write and egress read: w, router, up, down, id, fams, then the
+	// uplink's own first line (upLink, the next line); what the
+	// receiver's arrival reads: w and the socketFor cache (lastSock,
+	// sockGen, lastGen, and lastDst on a line further on). The router
+	// reads the downlink's first line (downLink). TestHotLayout keeps each
+	// of these on a line of its own.
+	w      *world  // the tree's from AddNet; before it nil, or the Net's own once a socket opens (standalone.go)
+	router *Router // nil until AddNet
+	up     *Link   // Net -> router: &upLink from AddNet, nil before
+	down   *Link   // router -> Net: &downLink from AddNet, nil before
+	// sockGen counts changes to the bound sockets; socketFor's one-entry
+	// cache (last*, handler context only) is good while it has not moved.
+	// A bind racing with a delivery may see the socket from just before
+	// it, as a datagram racing with bind(2) may on a real host.
+	lastSock *UDPConn
+	sockGen  atomic.Uint64
+	lastGen  uint64
+	id       uint32 // host number in the world (keys.go: hostNumber, world.claimHost)
+	fams     fam    // the families eth0 has addresses of (setIPs): has without reading ips
 
-	eth0, lo0 iface // for captures
+	// The Net's links live in the Net's own memory, each with its first
+	// line on a line of its own, the uplink's right after the Net's: an
+	// egress reads both, one pair of adjacent lines instead of two
+	// objects anywhere.
+	upLink   Link
+	ips      []netip.Addr // eth0: IPv4 first, then IPv6 (AddNet, AddAddress; see setIPs)
+	downLink Link
 
 	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
 	nextPort uint16
-	ports    portIndex // the bound sockets (ports.go)
 	// openHead lists every open UDP socket, bound or not, newest first,
 	// through UDPConn.openPrev and openNext (adoptpending.go).
 	openHead *UDPConn
-	// sockGen counts changes to socks; socketFor's one-entry cache (last*,
-	// handler context only) is good while it has not moved. A bind racing
-	// with a delivery may see the socket from just before it, as a
-	// datagram racing with bind(2) may on a real host.
-	sockGen  atomic.Uint64
-	lastDst  netip.AddrPort
-	lastSock *UDPConn
-	lastGen  uint64
+	lastDst  netip.AddrPort // socketFor's cache, with lastSock
+	rbuf     int
 
-	tcp tcpHost // the TCP stack, made at first use (tcp.go)
+	ports  portIndex // the bound sockets (ports.go)
+	name   string
+	static []netip.Addr
+
+	eth0, lo0 iface // for captures
+
+	// The TCP host, made at first use (tcpState): most hosts of a big
+	// world never use TCP. tcpCfg is NetConfig.TCP (nil: the zero config).
+	tcp    atomic.Pointer[tcpHost]
+	tcpCfg *tcp.Config
 
 	alone aloneState // sockets opened before AddNet (standalone.go)
 
@@ -78,6 +100,44 @@ type Net struct {
 
 	provMu sync.Mutex      // guards prov (taken under a UDPConn's mu: never take mu under it)
 	prov   map[uint64]bool // provisional socket keys handed out (see claimProvisional)
+}
+
+// tcpStack0 returns the Net's TCP stack if it has one yet, else nil. Safe
+// from any goroutine.
+func (n *Net) tcpStack0() *tcp.Stack {
+	h := n.tcp.Load()
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.st
+}
+
+// tcpState returns the Net's TCP host, making it at first use. Safe from
+// any goroutine.
+func (n *Net) tcpState() *tcpHost {
+	if h := n.tcp.Load(); h != nil {
+		return h
+	}
+	h := new(tcpHost)
+	if n.tcpCfg != nil {
+		h.cfg = *n.tcpCfg
+	}
+	if !n.tcp.CompareAndSwap(nil, h) {
+		return n.tcp.Load() // another goroutine's, made at the same time
+	}
+	return h
+}
+
+// setIPs gives eth0 the addresses ips (scheduler context, or before the
+// tree runs) and caches their families.
+func (n *Net) setIPs(ips []netip.Addr) {
+	var f fam
+	for _, a := range ips {
+		f |= famOf(a)
+	}
+	n.ips, n.fams = ips, f
 }
 
 var _ transport.Net = (*Net)(nil)
@@ -124,9 +184,9 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if config != nil {
 		cfg = *config
 	}
+	// No world yet: AddNet gives it the tree's, or its first socket one of
+	// its own (aloneWorld), so a Net built to be attached makes none.
 	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, nextPort: ephemeralMin}
-	n.w = newAloneWorld()
-	_ = n.w.claimHost(n) // the only host of its own world: cannot fail; AddNet claims anew
 	if n.rbuf == 0 {
 		n.rbuf = DefaultReadBuffer
 	}
@@ -137,7 +197,10 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if err := cfg.TCP.Validate(); err != nil {
 		return nil, configErr("net %q: %w", cfg.Name, err)
 	}
-	n.tcp.cfg = cfg.TCP
+	if cfg.TCP != (tcp.Config{}) {
+		c := cfg.TCP
+		n.tcpCfg = &c
+	}
 	list := cfg.StaticIPs
 	if cfg.StaticIP != "" {
 		list = append([]string{cfg.StaticIP}, list...)
@@ -195,12 +258,7 @@ func (n *Net) reachable(a netip.Addr) bool {
 
 // has reports whether eth0 has an address of family f.
 func (n *Net) has(f fam) bool {
-	for _, a := range n.ips {
-		if famOf(a)&f != 0 {
-			return true
-		}
-	}
-	return false
+	return n.fams&f != 0
 }
 
 // Router returns the router the Net is attached to (nil before AddNet).
@@ -346,7 +404,7 @@ func (n *Net) egress(p *packet) {
 
 // arrive is a datagram reaching the host (handler context).
 func (n *Net) arrive(p *packet, via *Link) {
-	if via != nil {
+	if via != nil && n.w.captured { // asked first: via is cold in a big world, and only a capture needs it
 		via.tapIn(p)
 	}
 	if p = n.reassemble(p); p == nil {

@@ -77,6 +77,7 @@ func (n *Net) listen(network string, local, remote netip.AddrPort) (*UDPConn, er
 			local = netip.AddrPortFrom(src, local.Port())
 		}
 	}
+	n.aloneWorld()
 	c := newUDPConn(n, local, remote, f)
 	n.mu.Lock()
 	n.remember(c)

@@ -135,10 +135,7 @@ func (w *world) snapshot() Snapshot {
 	}
 	for _, n := range w.nets {
 		s.Sockets = append(s.Sockets, n.socketStats()...)
-		n.tcp.mu.Lock()
-		st := n.tcp.st
-		n.tcp.mu.Unlock()
-		if st != nil {
+		if st := n.tcpStack0(); st != nil {
 			s.TCP = append(s.TCP, HostTCPStats{Host: n.name, StackStats: st.Stats()})
 		}
 	}

@@ -78,7 +78,7 @@ func (h *tcpHost) nextReq(hi uint64) uint64 {
 // tcpStack returns the Net's TCP stack, making it at first use. Safe from
 // any goroutine once the Net is attached.
 func (n *Net) tcpStack() (*tcp.Stack, error) {
-	h := &n.tcp
+	h := n.tcpState()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w := n.w
@@ -107,9 +107,7 @@ func (n *Net) tcpStack() (*tcp.Stack, error) {
 // TCPStats returns the counters of the Net's TCP stack (zero before its
 // first TCP use). Safe from any goroutine.
 func (n *Net) TCPStats() tcp.StackStats {
-	n.tcp.mu.Lock()
-	st := n.tcp.st
-	n.tcp.mu.Unlock()
+	st := n.tcpStack0()
 	if st == nil {
 		return tcp.StackStats{}
 	}
@@ -216,7 +214,7 @@ func (w *world) exec(key sim.Key, fn func()) {
 // how many listeners asked for that address before it.
 func (n *Net) listenKey(local netip.AddrPort) sim.Key {
 	k := tcpKey(n.id, boundKey(local.Port(), n.ipIndex(local.Addr())), 0)
-	k.Lo = n.tcp.nextReq(k.Hi) * keyTCPReq
+	k.Lo = n.tcpState().nextReq(k.Hi) * keyTCPReq
 	return k
 }
 
@@ -231,7 +229,7 @@ func (n *Net) dialKey(local, remote netip.AddrPort) sim.Key {
 	b, _ = remote.MarshalBinary()
 	f.Write(b)
 	k := tcpKey(n.id, keyTCPDial|f.Sum64()&keyTCPDialMask, 0)
-	k.Lo = n.tcp.nextReq(k.Hi) * keyTCPReq
+	k.Lo = n.tcpState().nextReq(k.Hi) * keyTCPReq
 	return k
 }
 

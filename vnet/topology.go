@@ -243,14 +243,16 @@ func (r *Router) addNet(n *Net) error {
 	}
 	n.w = r.w
 	n.router = r
-	n.ips = ips
+	n.setIPs(ips)
 	if n.name == "" {
 		n.name = ips[0].String()
 	}
 	n.name = r.w.claimName(n.name)
 	_ = r.w.claimHost(n) // cannot fail: checked above
-	n.up = newLink(r.w, n.name+"->"+r.name, r, r.mtu)
-	down := newLink(r.w, r.name+"->"+n.name, n, r.mtu)
+	n.upLink.init(r.w, n.name+"->"+r.name, r, r.mtu)
+	n.up = &n.upLink
+	down := &n.downLink
+	down.init(r.w, r.name+"->"+n.name, n, r.mtu)
 	if err := down.set(r.egress); err != nil {
 		return err
 	}
