@@ -10,11 +10,11 @@ import (
 
 // deadline is a virtual-time deadline: done() is closed once it passes.
 type deadline struct {
-	clk   sim.Clock // written under mu (rearm)
-	at    time.Time // the deadline set, zero for none
+	fired atomic.Bool // written under mu; read without it by expired (every write): first, on the line before the rest
+	clk   sim.Clock   // written under mu (rearm)
+	at    time.Time   // the deadline set, zero for none
 	mu    sync.Mutex
 	ch    chan struct{}
-	fired atomic.Bool // written under mu; read without it by expired (every write)
 	timer sim.Timer
 	gen   uint64 // the current arming's generation (setLocked); under mu
 	// wake is the socket whose waiters the deadline wakes when it passes,

@@ -152,7 +152,7 @@ func (n *Net) socketStats() []SocketStats {
 	slices.SortFunc(socks, func(a, b boundSock) int { return a.ap.Compare(b.ap) })
 	out := make([]SocketStats, 0, len(socks))
 	for _, b := range socks {
-		st := b.c.stats
+		st := b.c.stats.socketStats()
 		st.Host = n.name
 		st.Local = b.ap
 		out = append(out, st)
