@@ -330,7 +330,7 @@ var nextInstant = time.Unix(0, 0)
 
 // enqueue queues a delivered datagram (handler context).
 func (c *UDPConn) enqueue(p *packet) {
-	w := c.net.w
+	w := p.w // its world is the socket's, and p is at hand: c.net is another cold line
 	if c.remote.IsValid() && p.src != c.remote {
 		w.drop(p, ReasonConnFilter, c.net.name)
 		return
