@@ -42,16 +42,16 @@ import (
 // Blocking calls block on channels, so they are durably blocked inside a
 // testing/synctest bubble.
 type Net struct {
-	// The fields a datagram's path reads come first, in one cache line
-	// (pinned by TestHotLayout): in a world of 100,000 Nets every host a
-	// datagram leaves or reaches is cold, and each further line, each
-	// further object, it touches costs another miss. What the sender's
-	// write and egress read: w, router, up, down, id, fams, then the
-	// uplink's own first line (upLink, the next line); what the
-	// receiver's arrival reads: w and the socketFor cache (lastSock,
-	// sockGen, lastGen, and lastDst on a line further on). The router
-	// reads the downlink's first line (downLink). TestHotLayout keeps each
-	// of these on a line of its own.
+	// The fields a datagram's path reads come first, laid out by cache
+	// line (TestHotLayout checks them on real allocations): in a world of
+	// 100,000 Nets every host a datagram leaves or reaches is cold, and
+	// each further line, each further object, it touches costs another
+	// miss. A Net is over 512 bytes, so the allocator puts an 8-byte
+	// header before it, in its first line: that line holds 56 bytes of
+	// the Net, and each line after starts 8 bytes short of a multiple of
+	// 64 in the struct. The sender's egress reads the first line and the
+	// uplink's first (the next); the router, the downlink's; the
+	// receiver's arrival, the first line and the one holding lastDst.
 	w      *world  // the tree's from AddNet; before it nil, or the Net's own once a socket opens (standalone.go)
 	router *Router // nil until AddNet
 	up     *Link   // Net -> router: &upLink from AddNet, nil before
@@ -63,8 +63,6 @@ type Net struct {
 	lastSock *UDPConn
 	sockGen  atomic.Uint64
 	lastGen  uint64
-	id       uint32 // host number in the world (keys.go: hostNumber, world.claimHost)
-	fams     fam    // the families eth0 has addresses of (setIPs): has without reading ips
 
 	// The Net's links live in the Net's own memory, each with its first
 	// line on a line of its own, the uplink's right after the Net's: an
@@ -74,8 +72,10 @@ type Net struct {
 	ips      []netip.Addr // eth0: IPv4 first, then IPv6 (AddNet, AddAddress; see setIPs)
 	downLink Link
 
-	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
+	id       uint32 // host number in the world (keys.go: hostNumber, world.claimHost)
+	fams     fam    // the families eth0 has addresses of (setIPs): has without reading ips
 	nextPort uint16
+	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
 	// openHead lists every open UDP socket, bound or not, newest first,
 	// through UDPConn.openPrev and openNext (adoptpending.go).
 	openHead *UDPConn

@@ -1,0 +1,126 @@
+package vnet
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// hotField is a field the datagram path reads: where it lies in its struct.
+type hotField struct {
+	name         string
+	offset, size uintptr
+}
+
+// linkHot lists what a packet on a perfect link reads of a Link at off.
+func linkHot(off uintptr) []hotField {
+	var l Link
+	return []hotField{
+		{"w", off + unsafe.Offsetof(l.w), unsafe.Sizeof(l.w)},
+		{"to", off + unsafe.Offsetof(l.to), unsafe.Sizeof(l.to)},
+		{"model", off + unsafe.Offsetof(l.model), unsafe.Sizeof(l.model)},
+		{"mtu", off + unsafe.Offsetof(l.mtu), unsafe.Sizeof(l.mtu)},
+		{"fastPassed", off + unsafe.Offsetof(l.fastPassed), unsafe.Sizeof(l.fastPassed)},
+		{"fastBytes", off + unsafe.Offsetof(l.fastBytes), unsafe.Sizeof(l.fastBytes)},
+		{"perfect", off + unsafe.Offsetof(l.perfect), unsafe.Sizeof(l.perfect)},
+	}
+}
+
+// TestHotLayout pins what the datagram path reads of each per-Net and
+// per-socket struct to its cache-line budget, measured on real
+// allocations (so counting the header the allocator puts before objects
+// over 512 bytes), and each struct to its size class, so that a field
+// added in the wrong place, or one that grows a struct into the next
+// class, fails here instead of slowing a 100,000-Net world unnoticed
+// (BenchmarkManualRound). A new field belongs after the hot ones, within
+// the room the sizes below leave.
+func TestHotLayout(t *testing.T) {
+	var n Net
+	var c UDPConn
+	var l Link
+	assert.LessOrEqual(t, unsafe.Sizeof(n), uintptr(616), "Net, with its two links: 616 bytes and the allocator's header fill its 640-byte class")
+	assert.LessOrEqual(t, unsafe.Sizeof(c), uintptr(512), "UDPConn: 512 bytes is the largest size without an allocator header")
+	assert.LessOrEqual(t, unsafe.Sizeof(l), uintptr(104), "Link: the part every link has")
+
+	tests := []struct {
+		what   string
+		obj    func() uintptr // a fresh allocation's address
+		anchor uintptr        // the budget starts at the line holding this offset
+		lines  uintptr        // lines the fields may take from there
+		fields []hotField
+	}{
+		{"Net: what egress and arrival read first", newNetAddr, 0, 1, []hotField{
+			{"w", unsafe.Offsetof(n.w), unsafe.Sizeof(n.w)},
+			{"router", unsafe.Offsetof(n.router), unsafe.Sizeof(n.router)},
+			{"up", unsafe.Offsetof(n.up), unsafe.Sizeof(n.up)},
+			{"down", unsafe.Offsetof(n.down), unsafe.Sizeof(n.down)},
+			{"lastSock", unsafe.Offsetof(n.lastSock), unsafe.Sizeof(n.lastSock)},
+			{"sockGen", unsafe.Offsetof(n.sockGen), unsafe.Sizeof(n.sockGen)},
+			{"lastGen", unsafe.Offsetof(n.lastGen), unsafe.Sizeof(n.lastGen)},
+		}},
+		{"Net: the uplink's first line", newNetAddr, unsafe.Offsetof(n.upLink), 1, linkHot(unsafe.Offsetof(n.upLink))},
+		{"Net: the downlink's first line", newNetAddr, unsafe.Offsetof(n.downLink), 1, linkHot(unsafe.Offsetof(n.downLink))},
+		{"Net: socketFor's address", newNetAddr, unsafe.Offsetof(n.lastDst), 1, []hotField{
+			{"lastDst", unsafe.Offsetof(n.lastDst), unsafe.Sizeof(n.lastDst)},
+		}},
+		{"Link: what a packet on a perfect link reads", nil, 0, 1, linkHot(0)},
+		{"UDPConn: what write and egress read", newConnAddr, 0, 2, []hotField{
+			{"net", unsafe.Offsetof(c.net), unsafe.Sizeof(c.net)},
+			{"skey", unsafe.Offsetof(c.skey), unsafe.Sizeof(c.skey)},
+			{"counter", unsafe.Offsetof(c.counter), unsafe.Sizeof(c.counter)},
+			{"unsent", unsafe.Offsetof(c.unsent), unsafe.Sizeof(c.unsent)},
+			{"wbuf", unsafe.Offsetof(c.wbuf), unsafe.Sizeof(c.wbuf)},
+			{"closed", unsafe.Offsetof(c.closed), unsafe.Sizeof(c.closed)},
+			{"isBound", unsafe.Offsetof(c.isBound), unsafe.Sizeof(c.isBound)},
+			{"wwait", unsafe.Offsetof(c.wwait), unsafe.Sizeof(c.wwait)},
+			{"fam", unsafe.Offsetof(c.fam), unsafe.Sizeof(c.fam)},
+			{"mu", unsafe.Offsetof(c.mu), unsafe.Sizeof(c.mu)},
+			{"bound", unsafe.Offsetof(c.bound), unsafe.Sizeof(c.bound)},
+			{"remote", unsafe.Offsetof(c.remote), unsafe.Sizeof(c.remote)},
+		}},
+		{"UDPConn: what delivery, read and the next write read", newConnAddr, unsafe.Offsetof(c.qhead), 2, []hotField{
+			{"qhead", unsafe.Offsetof(c.qhead), unsafe.Sizeof(c.qhead)},
+			{"qtail", unsafe.Offsetof(c.qtail), unsafe.Sizeof(c.qtail)},
+			{"qbytes", unsafe.Offsetof(c.qbytes), unsafe.Sizeof(c.qbytes)},
+			{"rbuf", unsafe.Offsetof(c.rbuf), unsafe.Sizeof(c.rbuf)},
+			{"stats", unsafe.Offsetof(c.stats), unsafe.Sizeof(c.stats)},
+			{"rwait", unsafe.Offsetof(c.rwait), unsafe.Sizeof(c.rwait)},
+			{"wdl.fired", unsafe.Offsetof(c.wdl) + unsafe.Offsetof(c.wdl.fired), unsafe.Sizeof(c.wdl.fired)},
+		}},
+	}
+	for _, tt := range tests {
+		base := uintptr(0) // a Link alone: its struct's own lines
+		if tt.obj != nil {
+			base = tt.obj()
+		}
+		first := (base + tt.anchor) / cacheLine
+		for _, f := range tt.fields {
+			from, to := (base+f.offset)/cacheLine, (base+f.offset+f.size-1)/cacheLine
+			assert.True(t, from >= first && to < first+tt.lines,
+				"%s: %s (bytes %d..%d) takes line(s) %d..%d, outside its %d line(s) from %d",
+				tt.what, f.name, f.offset, f.offset+f.size, from-base/cacheLine, to-base/cacheLine, tt.lines, first-base/cacheLine)
+		}
+	}
+
+	// The uplink's first line follows the Net's, and both the Net and the
+	// socket start on a pair of lines, so that each pair of hot lines
+	// above is one that the adjacent-line prefetcher fetches together.
+	nb := newNetAddr()
+	assert.Equal(t, nb/cacheLine+1, (nb+unsafe.Offsetof(n.upLink))/cacheLine, "the uplink's first line right after the Net's")
+	assert.Zero(t, nb/cacheLine%2, "a Net's first line is the first of a pair")
+	assert.Zero(t, newConnAddr()%(2*cacheLine), "a UDPConn starts on a pair of lines")
+}
+
+// newNetAddr and newConnAddr allocate a Net and a UDPConn on the heap, as
+// NewNet and listen do, and return their addresses.
+func newNetAddr() uintptr  { return uintptr(unsafe.Pointer(escape(new(Net)))) }
+func newConnAddr() uintptr { return uintptr(unsafe.Pointer(escape(new(UDPConn)))) }
+
+var sink any
+
+// escape makes x escape to the heap.
+func escape[T any](x *T) *T {
+	sink = x
+	return x
+}
