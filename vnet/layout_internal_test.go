@@ -5,6 +5,9 @@ import (
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
 // hotField is a field the datagram path reads: where it lies in its struct.
@@ -123,4 +126,17 @@ var sink any
 func escape[T any](x *T) *T {
 	sink = x
 	return x
+}
+
+// NewNet validates NetConfig.TCP only when it is not the zero config (a
+// validation costs an allocation, per Net of a big world): the zero config
+// must be valid, and the Net's stack made from it must get tcp's defaults.
+func TestZeroTCPConfig(t *testing.T) {
+	require.NoError(t, tcp.Config{}.Validate())
+	n, err := NewNet(&NetConfig{})
+	require.NoError(t, err)
+	assert.Nil(t, n.tcpCfg, "no copy of the zero config kept")
+	assert.Equal(t, tcp.Config{}, n.tcpState().cfg)
+	_, err = NewNet(&NetConfig{TCP: tcp.Config{MSS: -1}})
+	assert.ErrorIs(t, err, ErrConfig, "a non-zero config is still validated")
 }

@@ -194,10 +194,10 @@ func NewNet(config *NetConfig) (*Net, error) {
 	if n.rbuf < 0 {
 		return nil, configErr("net %q: negative ReadBuffer", cfg.Name)
 	}
-	if err := cfg.TCP.Validate(); err != nil {
-		return nil, configErr("net %q: %w", cfg.Name, err)
-	}
-	if cfg.TCP != (tcp.Config{}) {
+	if cfg.TCP != (tcp.Config{}) { // the zero config is tcp's defaults: valid (TestZeroTCPConfig)
+		if err := cfg.TCP.Validate(); err != nil {
+			return nil, configErr("net %q: %w", cfg.Name, err)
+		}
 		c := cfg.TCP
 		n.tcpCfg = &c
 	}
