@@ -56,17 +56,13 @@ func TestHotLayout(t *testing.T) {
 		{"Net: what egress and arrival read first", newNetAddr, 0, 1, []hotField{
 			{"w", unsafe.Offsetof(n.w), unsafe.Sizeof(n.w)},
 			{"router", unsafe.Offsetof(n.router), unsafe.Sizeof(n.router)},
-			{"up", unsafe.Offsetof(n.up), unsafe.Sizeof(n.up)},
-			{"down", unsafe.Offsetof(n.down), unsafe.Sizeof(n.down)},
 			{"lastSock", unsafe.Offsetof(n.lastSock), unsafe.Sizeof(n.lastSock)},
-			{"sockGen", unsafe.Offsetof(n.sockGen), unsafe.Sizeof(n.sockGen)},
-			{"lastGen", unsafe.Offsetof(n.lastGen), unsafe.Sizeof(n.lastGen)},
+			{"lastIP", unsafe.Offsetof(n.lastIP), unsafe.Sizeof(n.lastIP)},
+			{"stale", unsafe.Offsetof(n.stale), unsafe.Sizeof(n.stale)},
+			{"lastPort", unsafe.Offsetof(n.lastPort), unsafe.Sizeof(n.lastPort)},
 		}},
 		{"Net: the uplink's first line", newNetAddr, unsafe.Offsetof(n.upLink), 1, linkHot(unsafe.Offsetof(n.upLink))},
 		{"Net: the downlink's first line", newNetAddr, unsafe.Offsetof(n.downLink), 1, linkHot(unsafe.Offsetof(n.downLink))},
-		{"Net: socketFor's address", newNetAddr, unsafe.Offsetof(n.lastDst), 1, []hotField{
-			{"lastDst", unsafe.Offsetof(n.lastDst), unsafe.Sizeof(n.lastDst)},
-		}},
 		{"Link: what a packet on a perfect link reads", nil, 0, 1, linkHot(0)},
 		{"UDPConn: what write and egress read", newConnAddr, 0, 2, []hotField{
 			{"net", unsafe.Offsetof(c.net), unsafe.Sizeof(c.net)},

@@ -47,22 +47,25 @@ type Net struct {
 	// 100,000 Nets every host a datagram leaves or reaches is cold, and
 	// each further line, each further object, it touches costs another
 	// miss. A Net is over 512 bytes, so the allocator puts an 8-byte
-	// header before it, in its first line: that line holds 56 bytes of
-	// the Net, and each line after starts 8 bytes short of a multiple of
-	// 64 in the struct. The sender's egress reads the first line and the
-	// uplink's first (the next); the router, the downlink's; the
-	// receiver's arrival, the first line and the one holding lastDst.
+	// header before it, in its first line: that line holds the first 56
+	// bytes of the Net, and each line after starts 8 bytes short of a
+	// multiple of 64 in the struct. The receiver's arrival reads the
+	// first line only (w and socketFor's cache); the sender's egress, the
+	// first line and the uplink's first (the next line); the router, the
+	// downlink's first line.
 	w      *world  // the tree's from AddNet; before it nil, or the Net's own once a socket opens (standalone.go)
 	router *Router // nil until AddNet
-	up     *Link   // Net -> router: &upLink from AddNet, nil before
-	down   *Link   // router -> Net: &downLink from AddNet, nil before
-	// sockGen counts changes to the bound sockets; socketFor's one-entry
-	// cache (last*, handler context only) is good while it has not moved.
-	// A bind racing with a delivery may see the socket from just before
-	// it, as a datagram racing with bind(2) may on a real host.
+	// socketFor's one-entry cache (handler context only): the socket
+	// datagrams to lastIP:lastPort went to, good while stale is unset.
+	// A bind or unbind sets stale (under mu, see addSockLocked); a refill
+	// clears it, under mu too, so a change never slips between a lookup
+	// and the refill. A bind racing with a delivery may see the socket
+	// from just before it, as a datagram racing with bind(2) may on a
+	// real host.
 	lastSock *UDPConn
-	sockGen  atomic.Uint64
-	lastGen  uint64
+	lastIP   netip.Addr
+	stale    atomic.Bool
+	lastPort uint16
 
 	// The Net's links live in the Net's own memory, each with its first
 	// line on a line of its own, the uplink's right after the Net's: an
@@ -72,6 +75,9 @@ type Net struct {
 	ips      []netip.Addr // eth0: IPv4 first, then IPv6 (AddNet, AddAddress; see setIPs)
 	downLink Link
 
+	up   *Link // Net -> router: &upLink from AddNet, nil before
+	down *Link // router -> Net: &downLink from AddNet, nil before
+
 	id       uint32 // host number in the world (keys.go: hostNumber, world.claimHost)
 	fams     fam    // the families eth0 has addresses of (setIPs): has without reading ips
 	nextPort uint16
@@ -79,7 +85,6 @@ type Net struct {
 	// openHead lists every open UDP socket, bound or not, newest first,
 	// through UDPConn.openPrev and openNext (adoptpending.go).
 	openHead *UDPConn
-	lastDst  netip.AddrPort // socketFor's cache, with lastSock
 	rbuf     int
 
 	ports  portIndex // the bound sockets (ports.go)
@@ -399,7 +404,7 @@ func (n *Net) egress(p *packet) {
 		n.arrive(p, nil)
 		return
 	}
-	n.up.send(p)
+	n.upLink.send(p) // n.up, without reading n.up's line
 }
 
 // arrive is a datagram reaching the host (handler context).

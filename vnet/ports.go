@@ -120,16 +120,17 @@ func (x *portIndex) remove(ap netip.AddrPort, c *UDPConn) bool {
 	return true
 }
 
-// addSockLocked records c as bound to ap.
+// addSockLocked records c as bound to ap (and so socketFor's cache as
+// stale).
 func (n *Net) addSockLocked(ap netip.AddrPort, c *UDPConn) {
 	n.ports.add(ap, c)
-	n.sockGen.Add(1)
+	n.stale.Store(true)
 }
 
 // removeSockLocked forgets c's binding to ap, if it has it.
 func (n *Net) removeSockLocked(ap netip.AddrPort, c *UDPConn) {
 	if n.ports.remove(ap, c) {
-		n.sockGen.Add(1)
+		n.stale.Store(true)
 	}
 }
 

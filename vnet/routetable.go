@@ -107,7 +107,7 @@ func (r *Router) forgetRoute(dst netip.Addr) {
 func (n *Net) ownsDst(a netip.Addr) bool {
 	if r := n.router; r != nil && a.Is4() && r.prefix.Contains(a) {
 		if l := r.table.get(a); l != nil {
-			return l == n.down
+			return l == &n.downLink // n.down once attached, without reading it
 		}
 	}
 	return n.hasIP(a)

@@ -172,7 +172,7 @@ func (n *Net) unbind(c *UDPConn, local netip.AddrPort) {
 // socketFor finds the socket a datagram to dst goes to: one bound to its
 // address, else a wildcard that takes its family.
 func (n *Net) socketFor(dst netip.AddrPort) *UDPConn {
-	if n.lastSock != nil && dst == n.lastDst && n.sockGen.Load() == n.lastGen {
+	if n.lastSock != nil && dst.Port() == n.lastPort && dst.Addr() == n.lastIP && !n.stale.Load() {
 		return n.lastSock // a flow's next datagram: no lock, no map
 	}
 	n.mu.Lock()
@@ -181,7 +181,8 @@ func (n *Net) socketFor(dst netip.AddrPort) *UDPConn {
 	if c == nil {
 		c = n.wildcardLocked(dst.Port(), famOf(dst.Addr()))
 	}
-	n.lastDst, n.lastSock, n.lastGen = dst, c, n.sockGen.Load()
+	n.lastIP, n.lastPort, n.lastSock = dst.Addr(), dst.Port(), c
+	n.stale.Store(false) // under mu: no bind came between the lookup and here
 	return c
 }
 
