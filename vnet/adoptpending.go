@@ -132,10 +132,12 @@ func (n *Net) rearmDeadlines(clk sim.Clock) {
 // between, where the old value would overwrite it.
 func (d *deadline) rearm(clk sim.Clock) {
 	d.mu.Lock()
-	d.clk = clk
 	passed := false
-	if d.timer != nil {
-		passed = d.setLocked(d.at)
+	if a := d.arm; a != nil { // else it takes the clock at its first set (armLocked)
+		a.clk = clk
+		if a.timer != nil {
+			passed = d.setLocked(a.at)
+		}
 	}
 	d.mu.Unlock()
 	if passed {

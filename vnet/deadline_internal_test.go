@@ -40,7 +40,7 @@ func TestDeadlineIgnoresStaleCallbacks(t *testing.T) {
 		{"moved later", func(d *deadline) { d.set(time.Now().Add(time.Hour)) }},
 		{"cleared", func(d *deadline) { d.set(time.Time{}) }},
 		{"stopped", func(d *deadline) { d.stop() }},
-		{"re-armed on another clock", func(d *deadline) { d.rearm(d.clk) }},
+		{"re-armed on another clock", func(d *deadline) { d.rearm(d.arm.clk) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := &lateClock{}

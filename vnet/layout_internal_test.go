@@ -1,12 +1,16 @@
 package vnet
 
 import (
+	"errors"
+	"os"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
@@ -43,7 +47,7 @@ func TestHotLayout(t *testing.T) {
 	var c UDPConn
 	var l Link
 	assert.LessOrEqual(t, unsafe.Sizeof(n), uintptr(616), "Net, with its two links: 616 bytes and the allocator's header fill its 640-byte class")
-	assert.LessOrEqual(t, unsafe.Sizeof(c), uintptr(512), "UDPConn: 512 bytes is the largest size without an allocator header")
+	assert.LessOrEqual(t, unsafe.Sizeof(c), uintptr(384), "UDPConn: a 384-byte class, whose objects start on a pair of lines")
 	assert.LessOrEqual(t, unsafe.Sizeof(l), uintptr(104), "Link: the part every link has")
 
 	tests := []struct {
@@ -135,4 +139,36 @@ func TestZeroTCPConfig(t *testing.T) {
 	assert.Equal(t, tcp.Config{}, n.tcpState().cfg)
 	_, err = NewNet(&NetConfig{TCP: tcp.Config{MSS: -1}})
 	assert.ErrorIs(t, err, ErrConfig, "a non-zero config is still validated")
+}
+
+// A socket's deadlines carry their arming state only once set (or waited
+// on): clearing one never set makes nothing, and one set runs on the
+// world's clock, virtual time, as before.
+func TestDeadlineArmedAtFirstSet(t *testing.T) {
+	s := sim.New(sim.Config{})
+	r, err := NewRouter(&RouterConfig{CIDR: "10.0.0.0/24", Scheduler: s})
+	require.NoError(t, err)
+	n, err := NewNet(nil)
+	require.NoError(t, err)
+	require.NoError(t, r.AddNet(n))
+	pc, err := n.ListenPacket("udp4", ":4000")
+	require.NoError(t, err)
+	defer pc.Close()
+	c := pc.(*UDPConn)
+	assert.Nil(t, c.rdl.arm, "a new socket's read deadline")
+	assert.Nil(t, c.wdl.arm, "a new socket's write deadline")
+	require.NoError(t, c.SetDeadline(time.Time{}))
+	assert.Nil(t, c.rdl.arm, "cleared before ever set")
+	assert.Nil(t, c.wdl.arm, "cleared before ever set")
+
+	require.NoError(t, c.SetReadDeadline(s.Now().Add(time.Second)))
+	require.NotNil(t, c.rdl.arm)
+	assert.Nil(t, c.wdl.arm, "only the deadline set is armed")
+	assert.False(t, c.rdl.expired())
+	s.RunFor(999 * time.Millisecond)
+	assert.False(t, c.rdl.expired(), "virtual time short of the deadline")
+	s.RunFor(time.Millisecond)
+	assert.True(t, c.rdl.expired(), "virtual time at the deadline")
+	_, _, err = c.ReadFrom(make([]byte, 10))
+	assert.True(t, errors.Is(err, os.ErrDeadlineExceeded), "read after the deadline: %v", err)
 }

@@ -101,7 +101,6 @@ var (
 )
 
 func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
-	clk := n.w.deadlineClock()
 	c := &UDPConn{
 		net:    n,
 		reqIP:  local.Addr(),
@@ -109,8 +108,6 @@ func newUDPConn(n *Net, local, remote netip.AddrPort, f fam) *UDPConn {
 		fam:    f,
 		bound:  netip.AddrPortFrom(local.Addr(), 0),
 		rbuf:   n.rbuf,
-		rdl:    newDeadline(clk),
-		wdl:    newDeadline(clk),
 	}
 	c.rdl.wake, c.rdl.onFire = c, (*UDPConn).wakeReadersLocked
 	c.wdl.wake, c.wdl.onFire = c, (*UDPConn).wakeWriterLocked
