@@ -64,6 +64,7 @@ func TestHotLayout(t *testing.T) {
 			{"lastIP", unsafe.Offsetof(n.lastIP), unsafe.Sizeof(n.lastIP)},
 			{"stale", unsafe.Offsetof(n.stale), unsafe.Sizeof(n.stale)},
 			{"lastPort", unsafe.Offsetof(n.lastPort), unsafe.Sizeof(n.lastPort)},
+			{"fams", unsafe.Offsetof(n.fams), unsafe.Sizeof(n.fams)},
 		}},
 		{"Net: the uplink's first line", newNetAddr, unsafe.Offsetof(n.upLink), 1, linkHot(unsafe.Offsetof(n.upLink))},
 		{"Net: the downlink's first line", newNetAddr, unsafe.Offsetof(n.downLink), 1, linkHot(unsafe.Offsetof(n.downLink))},

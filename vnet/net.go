@@ -66,6 +66,7 @@ type Net struct {
 	lastIP   netip.Addr
 	stale    atomic.Bool
 	lastPort uint16
+	fams     fam // the families eth0 has addresses of (setIPs): a write's has, without reading ips
 
 	// The Net's links live in the Net's own memory, each with its first
 	// line on a line of its own, the uplink's right after the Net's: an
@@ -79,7 +80,6 @@ type Net struct {
 	down *Link // router -> Net: &downLink from AddNet, nil before
 
 	id       uint32 // host number in the world (keys.go: hostNumber, world.claimHost)
-	fams     fam    // the families eth0 has addresses of (setIPs): has without reading ips
 	nextPort uint16
 	mu       sync.Mutex // guards ports, nextPort and the list of open sockets
 	// openHead lists every open UDP socket, bound or not, newest first,
