@@ -89,7 +89,7 @@ func newLink(w *world, name string, to node, mtu int) *Link {
 	return l
 }
 
-// init makes l, which may live inside its Net (netLinks), a new perfect
+// init makes l, which may live inside its Net (Net.upLink, downLink), a new perfect
 // link of world w.
 func (l *Link) init(w *world, name string, to node, mtu int) {
 	*l = Link{w: w, name: name, to: to, mtu: mtu, perfect: true}

@@ -107,9 +107,9 @@ type Net struct {
 	prov   map[uint64]bool // provisional socket keys handed out (see claimProvisional)
 }
 
-// tcpStack0 returns the Net's TCP stack if it has one yet, else nil. Safe
+// madeTCPStack returns the Net's TCP stack if it has one yet, else nil. Safe
 // from any goroutine.
-func (n *Net) tcpStack0() *tcp.Stack {
+func (n *Net) madeTCPStack() *tcp.Stack {
 	h := n.tcp.Load()
 	if h == nil {
 		return nil

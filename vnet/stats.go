@@ -135,7 +135,7 @@ func (w *world) snapshot() Snapshot {
 	}
 	for _, n := range w.nets {
 		s.Sockets = append(s.Sockets, n.socketStats()...)
-		if st := n.tcpStack0(); st != nil {
+		if st := n.madeTCPStack(); st != nil {
 			s.TCP = append(s.TCP, HostTCPStats{Host: n.name, StackStats: st.Stats()})
 		}
 	}

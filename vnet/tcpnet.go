@@ -107,7 +107,7 @@ func (n *Net) tcpStack() (*tcp.Stack, error) {
 // TCPStats returns the counters of the Net's TCP stack (zero before its
 // first TCP use). Safe from any goroutine.
 func (n *Net) TCPStats() tcp.StackStats {
-	st := n.tcpStack0()
+	st := n.madeTCPStack()
 	if st == nil {
 		return tcp.StackStats{}
 	}
