@@ -191,7 +191,10 @@ func NewNet(config *NetConfig) (*Net, error) {
 	}
 	// No world yet: AddNet gives it the tree's, or its first socket one of
 	// its own (aloneWorld), so a Net built to be attached makes none.
-	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, nextPort: ephemeralMin}
+	// Its host number is the one its own world would give it (the only
+	// host there, see aloneWorld), fixed now: Interfaces reads it (the
+	// MAC) from any goroutine, before and after the first socket.
+	n := &Net{name: cfg.Name, rbuf: cfg.ReadBuffer, nextPort: ephemeralMin, id: hostNumber(cfg.Name)}
 	if n.rbuf == 0 {
 		n.rbuf = DefaultReadBuffer
 	}

@@ -31,7 +31,10 @@ func (n *Net) aloneWorld() {
 	defer n.alone.mu.Unlock()
 	if n.w == nil && n.router == nil {
 		n.w = newAloneWorld()
-		_ = n.w.claimHost(n) // the only host of its own world: cannot fail; AddNet claims anew
+		// The only host of its own world, under the number NewNet gave it
+		// (claimHost's choice in an empty world), without writing n.id,
+		// which other goroutines may read (Interfaces). AddNet claims anew.
+		n.w.hosts[n.id] = n
 	}
 }
 

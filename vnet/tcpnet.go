@@ -438,7 +438,7 @@ func (d *netDialer) DialContext(ctx context.Context, network, address string) (n
 		return nil, err
 	}
 	deadline := nd.Deadline
-	if nd.Timeout > 0 && d.n.w != nil {
+	if nd.Timeout > 0 && d.n.router != nil { // (not n.w: an unattached Net's first socket writes it; and dialTCP needs a router)
 		if t := d.n.w.sched.Now().Add(nd.Timeout); deadline.IsZero() || t.Before(deadline) {
 			deadline = t
 		}

@@ -1,0 +1,149 @@
+package vnet_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/vnet"
+)
+
+// eth0MAC returns the hardware address Interfaces gives n's eth0.
+func eth0MAC(t *testing.T, n *vnet.Net) string {
+	t.Helper()
+	eth, err := n.InterfaceByName("eth0")
+	require.NoError(t, err)
+	return eth.HardwareAddr.String()
+}
+
+// An unattached Net's eth0 has one MAC address for its whole unattached
+// life: its first socket (which makes its own world) does not change it.
+func TestReviewUnattachedMACStable(t *testing.T) {
+	n, err := vnet.NewNet(&vnet.NetConfig{Name: "alone"})
+	require.NoError(t, err)
+	before := eth0MAC(t, n)
+	assert.NotEqual(t, "02:00:00:00:00:00", before, "a host number, not the zero one")
+	c, err := n.ListenPacket("udp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	assert.Equal(t, before, eth0MAC(t, n), "the first socket moved the MAC")
+	require.NoError(t, c.Close())
+}
+
+// The first socket of an unattached Net (which makes the Net's world) races
+// with calls from other goroutines that pion makes concurrently (pion/ice
+// lists interfaces on one goroutine while its gatherers listen on others).
+// Run with -race.
+func TestReviewUnattachedFirstSocketRaces(t *testing.T) {
+	n, err := vnet.NewNet(&vnet.NetConfig{Name: "alone"})
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		_, err := n.Interfaces()
+		errs <- err
+	}()
+	go func() {
+		defer wg.Done()
+		d := n.CreateDialer(&net.Dialer{Timeout: time.Second})
+		_, err := d.Dial("tcp4", "127.0.0.1:9")
+		if !errors.Is(err, vnet.ErrNotAttached) {
+			errs <- fmt.Errorf("dial on an unattached Net: %w, want ErrNotAttached", err)
+			return
+		}
+		errs <- nil
+	}()
+	var c net.PacketConn
+	go func() {
+		defer wg.Done()
+		var err error
+		c, err = n.ListenPacket("udp4", "127.0.0.1:0")
+		errs <- err
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	require.NotNil(t, c)
+	require.NoError(t, c.Close())
+}
+
+// Sockets opened concurrently on an unattached Net share one world, talk
+// to each other, and leave no goroutine behind once closed.
+func TestReviewUnattachedConcurrentListen(t *testing.T) {
+	n, err := vnet.NewNet(&vnet.NetConfig{Name: "alone"})
+	require.NoError(t, err)
+	const k = 8
+	conns := make([]net.PacketConn, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[i], errs[i] = n.ListenPacket("udp4", "127.0.0.1:0")
+		}()
+	}
+	wg.Wait()
+	for i := range k {
+		require.NoError(t, errs[i])
+	}
+	// each sends to the next
+	for i := range k {
+		to := conns[(i+1)%k].LocalAddr()
+		_, err := conns[i].WriteTo([]byte{byte(i)}, to)
+		require.NoError(t, err)
+	}
+	buf := make([]byte, 4)
+	for i := range k {
+		require.NoError(t, conns[i].SetReadDeadline(time.Now().Add(5*time.Second)))
+		m, _, err := conns[i].ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, []byte{byte((i + k - 1) % k)}, buf[:m])
+	}
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+}
+
+// First TCP use from several goroutines at once makes one TCP host.
+func TestReviewConcurrentFirstTCPUse(t *testing.T) {
+	s := sim.New(sim.Config{})
+	_, a, _ := wanPair(t, s)
+	require.NoError(t, s.Start())
+	defer s.Stop()
+	const k = 6
+	ls := make([]net.Listener, k)
+	errs := make([]error, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			ls[i], errs[i] = a.Listen("tcp4", net.JoinHostPort("1.2.3.4", "0"))
+		}()
+		go func() {
+			defer wg.Done()
+			_ = a.TCPStats()
+		}()
+	}
+	wg.Wait()
+	ports := map[int]bool{}
+	for i := range k {
+		require.NoError(t, errs[i])
+		ports[ls[i].Addr().(*net.TCPAddr).Port] = true
+	}
+	assert.Len(t, ports, k, "every listener its own port")
+	for _, l := range ls {
+		require.NoError(t, l.Close())
+	}
+}
