@@ -148,7 +148,9 @@ func (r *Router) adopt(child *Router) {
 		w.routers = append(w.routers, x)
 	}
 	for _, n := range old.nets {
+		n.mu.Lock() // a socket's first deadline reads it under mu (deadline.armLocked)
 		n.w = w
+		n.mu.Unlock()
 		n.name = w.claimName(n.name)
 		_ = w.claimHost(n) // the subtree's hosts fit: addRouter checked the count
 		w.nets = append(w.nets, n)

@@ -47,7 +47,15 @@ func newDeadline(clk sim.Clock) deadline {
 // deadlineClock returns before it moves the armed deadlines.
 func (d *deadline) armLocked() *deadlineArm {
 	if d.arm == nil {
-		d.arm = &deadlineArm{clk: d.wake.net.w.deadlineClock()}
+		// The Net's world under the Net's lock: an adoption moves the Net
+		// to its new world under it (adopt), while the socket's goroutines
+		// may set deadlines. (d.mu, then the Net's mu: nothing takes d.mu
+		// with the Net's held.)
+		n := d.wake.net
+		n.mu.Lock()
+		w := n.w
+		n.mu.Unlock()
+		d.arm = &deadlineArm{clk: w.deadlineClock()}
 	}
 	return d.arm
 }
