@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -146,4 +147,74 @@ func TestReviewConcurrentFirstTCPUse(t *testing.T) {
 	for _, l := range ls {
 		require.NoError(t, l.Close())
 	}
+}
+
+// Every operation on a Net before AddNet works or fails with a typed error
+// (the Net has no world until its first socket); after AddNet, with its
+// sockets closed, it is an ordinary host of the tree; and nothing is left
+// running (the bubble fails on a leaked goroutine).
+func TestReviewUnattachedNetLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n, err := vnet.NewNet(&vnet.NetConfig{Name: "h"})
+		require.NoError(t, err)
+		// Before any socket: no world yet.
+		ua, err := n.ResolveUDPAddr("udp4", "localhost:53")
+		require.NoError(t, err)
+		assert.Equal(t, "127.0.0.1:53", ua.String())
+		_, err = n.ResolveUDPAddr("udp4", "example.org:53")
+		var dnsErr *net.DNSError
+		assert.ErrorAs(t, err, &dnsErr)
+		ifs, err := n.Interfaces()
+		require.NoError(t, err)
+		assert.Len(t, ifs, 2)
+		_, err = n.Listen("tcp4", "127.0.0.1:80")
+		assert.ErrorIs(t, err, vnet.ErrNotAttached)
+		_, err = n.Dial("tcp4", "127.0.0.1:80")
+		assert.ErrorIs(t, err, vnet.ErrNotAttached)
+		assert.Zero(t, n.TCPStats())
+		assert.Nil(t, n.Uplink())
+		assert.Nil(t, n.Router())
+
+		// Loopback traffic in its own world.
+		c, err := n.Dial("udp4", "127.0.0.1:9999")
+		require.NoError(t, err)
+		srv, err := n.ListenPacket("udp4", "127.0.0.1:9999")
+		require.NoError(t, err)
+		_, err = c.Write([]byte("hi"))
+		require.NoError(t, err)
+		require.NoError(t, srv.SetReadDeadline(time.Now().Add(time.Second)))
+		buf := make([]byte, 8)
+		k, _, err := srv.ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, "hi", string(buf[:k]))
+		require.NoError(t, c.Close())
+		require.NoError(t, srv.Close())
+
+		// Attached once its sockets are closed: a host of the tree.
+		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24"})
+		require.NoError(t, err)
+		require.NoError(t, wan.AddNet(n))
+		peer, err := vnet.NewNet(&vnet.NetConfig{StaticIP: "1.2.3.9"})
+		require.NoError(t, err)
+		require.NoError(t, wan.AddNet(peer))
+		require.NoError(t, wan.Start())
+		l, err := peer.Listen("tcp4", "1.2.3.9:80")
+		require.NoError(t, err)
+		go func() {
+			if s, err := l.Accept(); err == nil {
+				_, _ = s.Write([]byte("tcp"))
+				_ = s.Close()
+			}
+		}()
+		tc, err := n.Dial("tcp4", "1.2.3.9:80")
+		require.NoError(t, err)
+		k, err = tc.Read(buf)
+		require.NoError(t, err)
+		assert.Equal(t, "tcp", string(buf[:k]))
+		require.NoError(t, tc.Close())
+		require.NoError(t, l.Close())
+		snap := wan.Snapshot()
+		require.NoError(t, snap.Check())
+		require.NoError(t, wan.Stop())
+	})
 }
