@@ -3,7 +3,10 @@ package vnet_test
 import (
 	"bytes"
 	"net"
+	"os"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -112,4 +115,49 @@ func TestReviewAdoptedSubtreeCapturesAndLinks(t *testing.T) {
 			require.NoError(t, cb.Close())
 		})
 	}
+}
+
+// The first arming of a socket's two deadlines, from several goroutines at
+// once while a reader already waits (which arms the read deadline's
+// channel first), in a bubble: no race (run with -race), and the read ends
+// at a deadline that was set.
+func TestReviewConcurrentFirstDeadlines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24"})
+		require.NoError(t, err)
+		n, err := vnet.NewNet(&vnet.NetConfig{})
+		require.NoError(t, err)
+		require.NoError(t, wan.AddNet(n))
+		require.NoError(t, wan.Start())
+		defer wan.Stop()
+		c, err := n.ListenPacket("udp4", ":5000")
+		require.NoError(t, err)
+		defer c.Close()
+		start := time.Now()
+		read := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadFrom(make([]byte, 8))
+			read <- err
+		}()
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := start.Add(time.Duration(i+1) * 10 * time.Millisecond)
+				switch i % 3 {
+				case 0:
+					_ = c.SetReadDeadline(d)
+				case 1:
+					_ = c.SetWriteDeadline(d)
+				default:
+					_ = c.SetDeadline(d)
+				}
+			}()
+		}
+		wg.Wait()
+		err = <-read
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		assert.LessOrEqual(t, time.Since(start), 40*time.Millisecond, "at one of the deadlines set")
+	})
 }
