@@ -52,7 +52,7 @@ func midRunImpairment(t *testing.T, seed uint64) (int, vnet.Snapshot, vnet.LinkS
 // A link that starts perfect and becomes impaired at run time (its model,
 // random stream and counters made mid-run) counts exactly, and the run is
 // the same every time.
-func TestReviewLinkImpairedMidRun(t *testing.T) {
+func TestLinkImpairedMidRun(t *testing.T) {
 	got, snap, ls := midRunImpairment(t, 7)
 	require.NoError(t, snap.Check(), "%s", snap)
 	assert.EqualValues(t, 135, ls.Sent, "every datagram offered to the uplink")

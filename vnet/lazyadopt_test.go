@@ -22,7 +22,7 @@ import (
 // (AddRouter on another goroutine): adoption re-arms the deadlines it
 // finds (rearm's doc: a SetDeadline racing with it comes before or after).
 // Run with -race.
-func TestReviewFirstDeadlineRacesAdoption(t *testing.T) {
+func TestFirstDeadlineRacesAdoption(t *testing.T) {
 	for range 20 {
 		s := sim.New(sim.Config{})
 		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
@@ -55,7 +55,7 @@ func TestReviewFirstDeadlineRacesAdoption(t *testing.T) {
 // which an arrival checks through the world's captured flag), the
 // impaired uplink keeps counting, a packet in flight at the join is
 // delivered, and a capture attached after the join sees the same.
-func TestReviewAdoptedSubtreeCapturesAndLinks(t *testing.T) {
+func TestAdoptedSubtreeCapturesAndLinks(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		captureLate bool
@@ -121,7 +121,7 @@ func TestReviewAdoptedSubtreeCapturesAndLinks(t *testing.T) {
 // once while a reader already waits (which arms the read deadline's
 // channel first), in a bubble: no race (run with -race), and the read ends
 // at a deadline that was set.
-func TestReviewConcurrentFirstDeadlines(t *testing.T) {
+func TestConcurrentFirstDeadlines(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		wan, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "1.2.3.0/24"})
 		require.NoError(t, err)

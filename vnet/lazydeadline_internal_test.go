@@ -15,7 +15,7 @@ import (
 // past, and moved out of the past, in virtual time. Each step is applied
 // at a virtual offset from the start; want says whether the read deadline
 // has passed at each checkpoint.
-func TestReviewLazyDeadlineSequences(t *testing.T) {
+func TestLazyDeadlineSequences(t *testing.T) {
 	type step struct {
 		at  time.Duration // virtual time of the step, from the start
 		set time.Duration // the deadline it sets, from the start; -1 clears it

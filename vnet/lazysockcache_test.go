@@ -19,7 +19,7 @@ import (
 // two deliveries: a datagram goes to the socket bound when it arrives,
 // never to one closed since the last, and a port that had no socket
 // delivers as soon as one binds it.
-func TestReviewSocketCacheFollowsBinds(t *testing.T) {
+func TestSocketCacheFollowsBinds(t *testing.T) {
 	s := sim.New(sim.Config{Seed: 1})
 	wan, a, b := wanPair(t, s)
 	ca := vnettest.Listen(t, a, "udp4", ":0")
@@ -81,7 +81,7 @@ func TestReviewSocketCacheFollowsBinds(t *testing.T) {
 // scheduler's (paced, in a bubble): every datagram is delivered to a
 // socket open when it arrived, or dropped with a reason; none is lost.
 // Run with -race.
-func TestReviewSocketCacheRacesBinds(t *testing.T) {
+func TestSocketCacheRacesBinds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := sim.New(sim.Config{Seed: 1})
 		wan, a, b := wanPair(t, s)

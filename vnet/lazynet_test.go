@@ -26,7 +26,7 @@ func eth0MAC(t *testing.T, n *vnet.Net) string {
 
 // An unattached Net's eth0 has one MAC address for its whole unattached
 // life: its first socket (which makes its own world) does not change it.
-func TestReviewUnattachedMACStable(t *testing.T) {
+func TestUnattachedMACStable(t *testing.T) {
 	n, err := vnet.NewNet(&vnet.NetConfig{Name: "alone"})
 	require.NoError(t, err)
 	before := eth0MAC(t, n)
@@ -41,7 +41,7 @@ func TestReviewUnattachedMACStable(t *testing.T) {
 // with calls from other goroutines that pion makes concurrently (pion/ice
 // lists interfaces on one goroutine while its gatherers listen on others).
 // Run with -race.
-func TestReviewUnattachedFirstSocketRaces(t *testing.T) {
+func TestUnattachedFirstSocketRaces(t *testing.T) {
 	n, err := vnet.NewNet(&vnet.NetConfig{Name: "alone"})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
@@ -80,7 +80,7 @@ func TestReviewUnattachedFirstSocketRaces(t *testing.T) {
 
 // Sockets opened concurrently on an unattached Net share one world, talk
 // to each other, and leave no goroutine behind once closed.
-func TestReviewUnattachedConcurrentListen(t *testing.T) {
+func TestUnattachedConcurrentListen(t *testing.T) {
 	n, err := vnet.NewNet(&vnet.NetConfig{Name: "alone"})
 	require.NoError(t, err)
 	const k = 8
@@ -117,7 +117,7 @@ func TestReviewUnattachedConcurrentListen(t *testing.T) {
 }
 
 // First TCP use from several goroutines at once makes one TCP host.
-func TestReviewConcurrentFirstTCPUse(t *testing.T) {
+func TestConcurrentFirstTCPUse(t *testing.T) {
 	s := sim.New(sim.Config{})
 	_, a, _ := wanPair(t, s)
 	require.NoError(t, s.Start())
@@ -153,7 +153,7 @@ func TestReviewConcurrentFirstTCPUse(t *testing.T) {
 // (the Net has no world until its first socket); after AddNet, with its
 // sockets closed, it is an ordinary host of the tree; and nothing is left
 // running (the bubble fails on a leaked goroutine).
-func TestReviewUnattachedNetLifecycle(t *testing.T) {
+func TestUnattachedNetLifecycle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n, err := vnet.NewNet(&vnet.NetConfig{Name: "h"})
 		require.NoError(t, err)
