@@ -57,7 +57,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,6 +190,8 @@ type Scheduler struct {
 	stampLate bool // the paced loop stamps late submissions (see realtime)
 
 	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
+
+	sortTmp []pending // sortBatch's scratch (drainsort.go); driving goroutine only
 
 	// What every submission reads and only Start and the loop's end write
 	// sits on a cache line of its own, apart from now, which the paced
@@ -471,15 +472,8 @@ func (s *Scheduler) drain() {
 			}
 		} else {
 			// Insertion sort would be quadratic on a large batch out of
-			// order (many goroutines' timers, say). A stable sort's
-			// in-place merges cost O(n log² n) moves of these 56-byte
-			// records (a third of the CPU of a 10,000-Net round in manual
-			// mode): sort unstably with the submission order as the last
-			// key, which gives the same order.
-			for j := range b {
-				b[j].ord = uint32(j)
-			}
-			slices.SortFunc(b, comparePendingOrd)
+			// order (many goroutines' timers, say): see sortBatch.
+			b = s.sortBatch(b)
 		}
 		break
 	}
