@@ -192,6 +192,9 @@ type Scheduler struct {
 	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
 
 	sortTmp []pending // sortBatch's scratch (drainsort.go); driving goroutine only
+	touched uintptr   // what Prefetch returned (prefetch.go), kept so its reads stay
+
+	prefetchOn atomic.Bool // EnablePrefetch was called (prefetch.go)
 
 	// What every submission reads and only Start and the loop's end write
 	// sits on a cache line of its own, apart from now, which the paced
@@ -556,6 +559,7 @@ func (s *Scheduler) fire() {
 			o(info)
 		}
 	}
+	s.prefetch()
 	s.stale = true
 	h.Fire(arg)
 	if s.stale {

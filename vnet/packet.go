@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/vnetsim/vnetsim/impair"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
@@ -289,4 +290,36 @@ func (p *packet) Label(arg uint64) string {
 		return "local"
 	}
 	return "packet"
+}
+
+// Prefetch reads the first words the packet's next event will read (see
+// sim.Prefetcher): for a datagram leaving its host, the host, its uplink
+// and the sending socket; for one handed to a socket, the socket. In a
+// world of 100,000 Nets, visited in the order of their hashed keys, each
+// is a cache miss that now overlaps with the event before.
+func (p *packet) Prefetch(arg uint64, depth int) uintptr {
+	if stage(arg) == stageDeliver {
+		if depth == 0 || p.sock == nil {
+			return uintptr(p.ttl)
+		}
+		return uintptr(p.sock.remote.Port())
+	}
+	if stage(arg) != stageEgress {
+		return 0
+	}
+	if depth == 0 {
+		return uintptr(p.ttl) ^ uintptr(unsafe.Pointer(p.from))
+	}
+	n, _ := p.to.(*Net)
+	if n == nil || p.from == nil {
+		return 0
+	}
+	if depth == 1 {
+		return uintptr(unsafe.Pointer(n.w)) ^ uintptr(p.from.unsent.Load())
+	}
+	up := n.up
+	if up == nil {
+		return 0
+	}
+	return uintptr(up.mtu)
 }

@@ -84,3 +84,23 @@ func TestPacketRoundTripAllocatesNothing(t *testing.T) {
 	}
 	assert.Zero(t, allocs)
 }
+
+// Prefetch only reads: at every depth and stage, on packets whose
+// pointers are set or not, it leaves the packet as it was.
+func TestPacketPrefetchOnlyReads(t *testing.T) {
+	w := &world{}
+	n := &Net{w: w}
+	c := &UDPConn{net: n}
+	for _, st := range []stage{stageEgress, stageArrive, stageDeliver, stageLocal} {
+		for _, p := range []*packet{
+			w.newPacket([]byte("x")),
+			func() *packet { p := w.newPacket([]byte("y")); p.to, p.from, p.sock = n, c, c; return p }(),
+		} {
+			before := *p
+			for d := range 3 {
+				p.Prefetch(uint64(st), d)
+			}
+			assert.Equal(t, before, *p, "stage %d", st)
+		}
+	}
+}
