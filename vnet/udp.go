@@ -482,7 +482,7 @@ func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return n, readAddr(src), nil
+	return n, net.UDPAddrFromAddrPort(src), nil
 }
 
 // ReadFromUDP reads one datagram.
@@ -491,7 +491,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return n, readAddr(src), nil
+	return n, net.UDPAddrFromAddrPort(src), nil
 }
 
 // ReadMsgUDP reads one datagram; there is never out-of-band data.
@@ -500,7 +500,7 @@ func (c *UDPConn) ReadMsgUDP(b, _ []byte) (int, int, int, *net.UDPAddr, error) {
 	if err != nil {
 		return 0, 0, 0, nil, err
 	}
-	return n, 0, 0, readAddr(src), nil
+	return n, 0, 0, net.UDPAddrFromAddrPort(src), nil
 }
 
 // Read reads one datagram (from the connected peer, for a dialed socket).
