@@ -47,10 +47,16 @@ func (s *Scheduler) prefetch() {
 	if q.len() < prefetchMin || !s.prefetchOn.Load() {
 		return
 	}
-	for d := range prefetchDepth {
-		if i := q.head + prefetchDepth - d; i < len(q.run) {
-			s.prefetchSlot(q.run[i].slot, d)
+	if q.head < len(q.run) {
+		for d := range prefetchDepth {
+			if i := q.head + prefetchDepth - d; i < len(q.run) {
+				s.prefetchSlot(q.run[i].slot, d)
+			}
 		}
+		// While the run lasts, the heap's events are those its events
+		// scheduled (fired at once, in the cache) or later ones, which
+		// would be evicted again before they fire.
+		return
 	}
 	// In the heap the next event is one of the top's children, and the
 	// one after it one of theirs or the other child.
