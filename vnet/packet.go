@@ -69,10 +69,11 @@ type packet struct {
 }
 
 // packetHot is what every hop of a datagram reads (Fire, egress, the
-// router's and the host's arrive, the link, enqueue): 128 bytes.
+// router's and the host's arrive, the link, enqueue): 128 bytes. The
+// delivery, the event furthest from the others, reads nothing else.
 type packetHot struct {
 	to   node
-	via  *Link
+	w    *world   // the delivery counts the packet landed (land) in its world
 	sock *UDPConn // receiving socket (deliver)
 	// at is the virtual time of the packet's next event, set where that
 	// event is scheduled (see now). Zero until then.
@@ -90,10 +91,12 @@ type packetHot struct {
 	flying bool
 }
 
-// packetCold is what only the send and the read touch.
+// packetCold is what only the send and the read touch, and the link a
+// packet arrives over (the arrivals follow the egress at once, while the
+// packet's lines are in the cache).
 type packetCold struct {
 	from *UDPConn // sending socket (egress)
-	w    *world
+	via  *Link
 	id   uint64
 	src  netip.AddrPort
 	buf  []byte  // backing storage of a UDP payload, reused through the pool
