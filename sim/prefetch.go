@@ -48,6 +48,12 @@ func (s *Scheduler) prefetch() {
 		return
 	}
 	if q.head < len(q.run) {
+		if q.head == s.pfHead && len(q.run) == s.pfLen {
+			// Asked already for this front of the run: the events
+			// between its events are the ones it scheduled.
+			return
+		}
+		s.pfHead, s.pfLen = q.head, len(q.run)
 		for d := range prefetchDepth {
 			if i := q.head + prefetchDepth - d; i < len(q.run) {
 				s.prefetchSlot(q.run[i].slot, d)

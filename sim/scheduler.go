@@ -195,6 +195,8 @@ type Scheduler struct {
 	touched uintptr   // what Prefetch returned (prefetch.go), kept so its reads stay
 
 	prefetchOn atomic.Bool // EnablePrefetch was called (prefetch.go)
+	pfHead     int         // the run's front and length when it was last asked to prefetch
+	pfLen      int
 
 	// What every submission reads and only Start and the loop's end write
 	// sits on a cache line of its own, apart from now, which the paced
