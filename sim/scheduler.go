@@ -57,7 +57,6 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -191,6 +190,13 @@ type Scheduler struct {
 	stampLate bool // the paced loop stamps late submissions (see realtime)
 
 	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
+
+	sortTmp []pending // sortBatch's scratch (drainsort.go); driving goroutine only
+	touched uintptr   // what Prefetch returned (prefetch.go), kept so its reads stay
+
+	prefetchOn atomic.Bool // EnablePrefetch was called (prefetch.go)
+	pfHead     int         // the run's front and length when it was last asked to prefetch
+	pfLen      int
 
 	// What every submission reads and only Start and the loop's end write
 	// sits on a cache line of its own, apart from now, which the paced
@@ -471,15 +477,8 @@ func (s *Scheduler) drain() {
 			}
 		} else {
 			// Insertion sort would be quadratic on a large batch out of
-			// order (many goroutines' timers, say). A stable sort's
-			// in-place merges cost O(n log² n) moves of these 56-byte
-			// records (a third of the CPU of a 10,000-Net round in manual
-			// mode): sort unstably with the submission order as the last
-			// key, which gives the same order.
-			for j := range b {
-				b[j].ord = uint32(j)
-			}
-			slices.SortFunc(b, comparePendingOrd)
+			// order (many goroutines' timers, say): see sortBatch.
+			b = s.sortBatch(b)
 		}
 		break
 	}
@@ -562,6 +561,7 @@ func (s *Scheduler) fire() {
 			o(info)
 		}
 	}
+	s.prefetch()
 	s.stale = true
 	h.Fire(arg)
 	if s.stale {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/vnetsim/vnetsim/impair"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
@@ -38,48 +39,51 @@ type node interface {
 // packet is a simulated IP datagram: UDP (payload in buf) or TCP (a
 // tcp.Segment, whose payload memory it owns, in seg). The scheduler owns it
 // from the send until it is delivered into a socket buffer (or, for TCP,
-// to the host's stack) or dropped; then it returns to the pool. Nothing
-// else keeps a reference.
+// to the host's stack) or dropped; then it returns to the pool of its
+// class (packetPools). Nothing else keeps a reference.
 //
-// The fields every UDP hop touches come first (packetHot); the TCP segment
-// and the impairment model's view, which a UDP datagram on a perfect link
-// never touches, live apart, made at first use and kept with the packet
-// through the pool, so a datagram on a perfect path costs a 256-byte
-// packet and a payload buffer of its size class (see payloadClass).
+// At 100,000 Nets every packet event is a cache miss per line of the
+// packet it reads, so the fields are laid out by who reads them: the
+// first 128 bytes (packetHot, one pair of lines, which x86 fetches
+// together) hold what every hop reads; what only the send and the read
+// touch comes after (packetCold); the TCP segment and the impairment
+// model's view, which a UDP datagram on a perfect link never touches, are
+// made at first use and kept with the packet through the pool. A
+// datagram of up to inlineCap bytes carries its payload in the same
+// object (smallPacket): one allocation and one object for the garbage
+// collector instead of two.
 type packet struct {
 	packetHot
+	packetCold
 	seg *tcp.Segment   // TCP: the segment; payload is seg.Payload
 	ip  *impair.Packet // the impairment model's view (an impaired link sets it)
+	// inl is the inline payload storage of a smallPacket (nil in other
+	// classes), and class the pool the packet returns to: both are
+	// kept through free.
+	inl   *[inlineCap]byte
+	class uint8
 	// Pads the packet to 256 bytes, a size class whose objects start on a
-	// cache line: in the 240- or 288-byte classes most packets would
-	// straddle one more line than they fill, and at 100,000 Nets every
-	// packet event is a cache miss per line. A field added above takes
-	// its room from here (TestPacketSize checks).
-	_ [16]byte
+	// cache line pair (TestPacketSize checks). A field added above takes
+	// its room from here.
+	_ [15]byte
 }
 
+// packetHot is what every hop of a datagram reads (Fire, egress, the
+// router's and the host's arrive, the link, enqueue): 128 bytes. The
+// delivery, the event furthest from the others, reads nothing else.
 type packetHot struct {
-	w       *world
-	id      uint64
-	src     netip.AddrPort
-	dst     netip.AddrPort
-	payload []byte
-	buf     []byte // backing storage of a UDP payload, reused through the pool
-
-	// routing state for the next event
-	from *UDPConn // sending socket (egress)
 	to   node
-	via  *Link
+	w    *world   // the delivery counts the packet landed (land) in its world
 	sock *UDPConn // receiving socket (deliver)
-	next *packet  // the next datagram in a socket's receive queue (UDPConn.enqueue)
 	// at is the virtual time of the packet's next event, set where that
 	// event is scheduled (see now). Zero until then.
-	at time.Time
-
-	proto uint8
-	ttl   uint8
-	frag  fragInfo // an IP fragment's place in its datagram (fragment.go)
-	dup   bool     // a copy a DuplicationFilter made: the filter lets it pass (dupfilter.go)
+	at      time.Time
+	dst     netip.AddrPort
+	payload []byte
+	frag    fragInfo // an IP fragment's place in its datagram (fragment.go)
+	proto   uint8
+	ttl     uint8
+	dup     bool // a copy a DuplicationFilter made: the filter lets it pass (dupfilter.go)
 	// flying is set while the packet is in the network: from its send (or
 	// its duplication) until a socket queues it or it is freed. The world's
 	// inFlight counts such packets, independently of the drop and delivery
@@ -87,40 +91,84 @@ type packetHot struct {
 	flying bool
 }
 
-// Payload buffers come in size classes, powers of two from 64 bytes to
-// 64 KiB, and a pooled packet keeps its buffer: a 100-byte datagram takes
-// a 128-byte buffer, not an MTU-sized one. Big backlogs then cost little
-// memory, and little memory to touch the first time.
+// packetCold is what only the send and the read touch, and the link a
+// packet arrives over (the arrivals follow the egress at once, while the
+// packet's lines are in the cache).
+type packetCold struct {
+	from *UDPConn // sending socket (egress)
+	via  *Link
+	id   uint64
+	src  netip.AddrPort
+	buf  []byte  // backing storage of a UDP payload, reused through the pool
+	next *packet // the next datagram in a socket's receive queue (UDPConn.enqueue)
+}
+
+// inlineCap is the largest payload a packet carries inline (smallPacket):
+// 128 bytes make a 384-byte object, a size class whose objects start on a
+// pair of cache lines, and hold most signalling traffic (STUN binding
+// requests, acknowledgements, the benchmarks' 100-byte datagrams).
+const inlineCap = 128
+
+// smallPacket is a packet with room for its payload.
+type smallPacket struct {
+	packet
+	data [inlineCap]byte
+}
+
+// Payload buffers of larger datagrams come in size classes, powers of two
+// from 256 bytes to 64 KiB, and a packet keeps its buffer through the
+// pool: a 300-byte datagram takes a 512-byte buffer, not an MTU-sized one.
+// Big backlogs then cost little memory, and little memory to touch the
+// first time.
 const (
-	minClassBits = 6  // 64 bytes
+	classBare    = 0  // no payload storage: TCP segments (their payload is the segment's)
+	classInline  = 1  // a smallPacket
+	minClassBits = 8  // 256 bytes: class 2
 	maxClassBits = 16 // 64 KiB, more than any datagram (65,535 bytes)
+	numClasses   = maxClassBits - minClassBits + 3
 )
 
-// packetPools holds free packets by the size class of their buffer.
-var packetPools [maxClassBits - minClassBits + 1]sync.Pool
-
-func init() {
-	for i := range packetPools {
-		size := 1 << (minClassBits + i)
-		packetPools[i].New = func() any { return &packet{packetHot: packetHot{buf: make([]byte, 0, size)}} }
-	}
-}
-
-// payloadClass is the pool index of the smallest class holding n bytes.
+// payloadClass is the class of the smallest packet holding n bytes.
 func payloadClass(n int) int {
-	if n <= 1<<minClassBits {
-		return 0
+	if n <= inlineCap {
+		return classInline
 	}
-	return min(bits.Len(uint(n-1)), maxClassBits) - minClassBits
+	return min(bits.Len(uint(n-1)), maxClassBits) - minClassBits + 2
 }
 
-// getPacket takes a free packet whose buffer holds n bytes.
-func getPacket(n int) *packet {
-	return packetPools[payloadClass(n)].Get().(*packet)
+// packetPools holds free packets by class. Readers return packets on
+// other Ps than the writers take them on; sync.Pool's stealing balances
+// that (a world-owned free list of sharded stacks was measured against it
+// and lost: its locks cost BenchmarkScale a quarter of its traffic time,
+// and it allocated no fewer packets, since what the pool allocates there
+// is the ~100,000 packets in use at the peak, not what collections take).
+var packetPools [numClasses]sync.Pool
+
+// getPacket takes a free packet of class c, or makes one.
+func getPacket(c int) *packet {
+	if p, _ := packetPools[c].Get().(*packet); p != nil {
+		return p
+	}
+	return makePacket(c)
+}
+
+// makePacket allocates a packet of class c.
+func makePacket(c int) *packet {
+	switch c {
+	case classBare:
+		return &packet{}
+	case classInline:
+		sp := new(smallPacket)
+		sp.inl = &sp.data
+		sp.buf = sp.data[:0]
+		sp.class = classInline
+		return &sp.packet
+	}
+	return &packet{packetCold: packetCold{buf: make([]byte, 0, 1<<(c-2+minClassBits))}, class: uint8(c)}
 }
 
 func (w *world) newPacket(payload []byte) *packet {
-	p := getPacket(len(payload))
+	p := getPacket(payloadClass(len(payload)))
 	p.w = w
 	p.buf = append(p.buf[:0], payload...)
 	p.payload = p.buf
@@ -169,9 +217,14 @@ func (p *packet) free() {
 	if p.ip != nil {
 		*p.ip = impair.Packet{}
 	}
-	p.packetHot = packetHot{buf: p.buf[:0]}
-	if c := cap(p.buf); c >= 1<<minClassBits && c&(c-1) == 0 {
-		packetPools[bits.Len(uint(c))-1-minClassBits].Put(p)
+	buf := p.buf[:0]
+	if p.inl != nil {
+		buf = p.inl[:0] // a reassembled datagram may have outgrown it
+	}
+	p.packetHot = packetHot{}
+	p.packetCold = packetCold{buf: buf}
+	if c := int(p.class); c <= classInline || cap(buf) == 1<<(c-2+minClassBits) {
+		packetPools[c].Put(p)
 	}
 }
 
@@ -240,4 +293,36 @@ func (p *packet) Label(arg uint64) string {
 		return "local"
 	}
 	return "packet"
+}
+
+// Prefetch reads the first words the packet's next event will read (see
+// sim.Prefetcher): for a datagram leaving its host, the host, its uplink
+// and the sending socket; for one handed to a socket, the socket. In a
+// world of 100,000 Nets, visited in the order of their hashed keys, each
+// is a cache miss that now overlaps with the event before.
+func (p *packet) Prefetch(arg uint64, depth int) uintptr {
+	if stage(arg) == stageDeliver {
+		if depth == 0 || p.sock == nil {
+			return uintptr(p.ttl)
+		}
+		return uintptr(p.sock.remote.Port())
+	}
+	if stage(arg) != stageEgress {
+		return 0
+	}
+	if depth == 0 {
+		return uintptr(p.ttl) ^ uintptr(unsafe.Pointer(p.from))
+	}
+	n, _ := p.to.(*Net)
+	if n == nil || p.from == nil {
+		return 0
+	}
+	if depth == 1 {
+		return uintptr(unsafe.Pointer(n.w)) ^ uintptr(p.from.unsent.Load())
+	}
+	up := n.up
+	if up == nil {
+		return 0
+	}
+	return uintptr(up.mtu)
 }

@@ -12,4 +12,6 @@ import (
 // added to it must take its room from the padding.
 func TestPacketSize(t *testing.T) {
 	assert.Equal(t, uintptr(256), unsafe.Sizeof(packet{}))
+	assert.Equal(t, uintptr(384), unsafe.Sizeof(smallPacket{}), "a size class of its own, on a line pair")
+	assert.Equal(t, uintptr(128), unsafe.Sizeof(packetHot{}), "what every hop reads fits one pair of cache lines")
 }

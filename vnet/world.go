@@ -77,6 +77,7 @@ func newWorld(s *sim.Scheduler, lf logging.LoggerFactory) *world {
 	w := &world{sched: s, lf: lf, log: lf.NewLogger("vnet"),
 		changes: map[uint64]*linkChange{}, names: map[string]bool{}, hosts: map[uint32]*Net{}}
 	w.initBacklog()
+	s.EnablePrefetch() // packets prefetch what their next event reads (packet.Prefetch)
 	instrumentWorld(w)
 	w.attachTraceFile()
 	return w
