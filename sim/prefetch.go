@@ -10,22 +10,21 @@ package sim
 // miss at a time.
 //
 // Prefetch runs on the driving goroutine, like Fire, but must change
-// nothing: it only reads, and returns something computed from what it
-// read (the scheduler keeps it, so the reads are not optimized away).
-// Whether it is called is no part of the order of events.
+// nothing: it only reads and issues prefetch hints (the module's
+// internal/prefetch.Line), which, unlike loads, retire at once, so the
+// event being fired does not wait for them. Whether it is called is no
+// part of the order of events.
 //
 // depth says how soon the event fires: the scheduler asks the events
 // further ahead for the first level of what they read (depth 0: the
 // handler's own object), and as they come nearer, for the next (depth 1:
-// what that object points to, now in the cache; depth 2: one more), so
-// that the reads of each call are independent of one another and go out
-// to memory together.
+// what that object points to, now in the cache; depth 2: one more).
 //
 // The scheduler asks only once EnablePrefetch was called, and only while
 // at least prefetchMin events are queued: a smaller queue's handlers
 // mostly stay in the cache.
 type Prefetcher interface {
-	Prefetch(arg uint64, depth int) uintptr
+	Prefetch(arg uint64, depth int)
 }
 
 // EnablePrefetch makes the scheduler ask the handlers of the events about
@@ -82,6 +81,6 @@ const prefetchDepth = 3
 func (s *Scheduler) prefetchSlot(i int32, d int) {
 	sl := &s.q.slots[i]
 	if p, ok := sl.h.(Prefetcher); ok {
-		s.touched ^= p.Prefetch(sl.arg, d)
+		p.Prefetch(sl.arg, d)
 	}
 }

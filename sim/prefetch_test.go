@@ -16,9 +16,8 @@ type pfHandler struct {
 
 func (h *pfHandler) Fire(arg uint64) { h.fired = append(h.fired, arg) }
 
-func (h *pfHandler) Prefetch(arg uint64, depth int) uintptr {
+func (h *pfHandler) Prefetch(_ uint64, depth int) {
 	h.depths[depth]++
-	return uintptr(arg)
 }
 
 // The scheduler asks queued events to prefetch only once enabled and only

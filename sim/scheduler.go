@@ -192,7 +192,6 @@ type Scheduler struct {
 	keys keyCheck // Config.CheckKeys (keycheck.go); driving goroutine only
 
 	sortTmp []pending // sortBatch's scratch (drainsort.go); driving goroutine only
-	touched uintptr   // what Prefetch returned (prefetch.go), kept so its reads stay
 
 	prefetchOn atomic.Bool // EnablePrefetch was called (prefetch.go)
 	pfHead     int         // the run's front and length when it was last asked to prefetch
