@@ -178,3 +178,39 @@ func TestDisablePrefetch(t *testing.T) {
 	assert.Len(t, h.fired, prefetchMin+100)
 	assert.Zero(t, h.depths, "disabled: never asked")
 }
+
+// FuzzSortBatch checks the batch sort against the stable sort on batches
+// that the fuzzer shapes: each record's time, key words and the digits
+// they vary in come from the input, and the batch repeats the input's
+// records until it is large enough for the radix sort.
+func FuzzSortBatch(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9}, uint16(300))
+	f.Add([]byte{0xff, 0, 0x80, 0x7f, 1, 0xfe}, uint16(radixMinLen))
+	f.Add([]byte{9}, uint16(1000))
+	f.Fuzz(func(t *testing.T, data []byte, n uint16) {
+		if len(data) == 0 || n > 5000 {
+			return
+		}
+		b := make([]pending, n)
+		for i := range b {
+			x := uint64(data[i%len(data)])
+			y := uint64(data[(i*7+3)%len(data)])
+			shift := (x ^ y) % 64
+			b[i] = pending{
+				at:  int64(x<<shift) - int64(y<<56),
+				key: Key{Hi: y << (x % 64), Lo: x * y << (y % 64)},
+				arg: uint64(i),
+			}
+		}
+		want := stableOrder(b)
+		s := New(Config{})
+		s.batch = b
+		got := s.sortBatch(b)
+		for i := range got {
+			got[i].ord = 0
+		}
+		if len(want) > 0 {
+			require.Equal(t, want, got)
+		}
+	})
+}
