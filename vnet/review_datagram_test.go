@@ -1,6 +1,7 @@
 package vnet_test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -187,12 +188,29 @@ func TestObserversSeeDeliveredPayloads(t *testing.T) {
 // Prefetching changes nothing a world does: a world large enough for the
 // scheduler to prefetch (40,000 datagrams of every class queued at once,
 // more than the 32,768 events it starts at) gives the same trace hash, the
-// same number of events and the same bytes with it on and off.
+// same number of events and the same bytes with it on and off, over
+// perfect links (arrivals replace the event that sent them) and delayed,
+// jittered ones (arrivals wait in the heap, where they are asked too).
 func TestPrefetchChangesNoTrace(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		delay, jitter time.Duration
+	}{{"perfect", 0, 0}, {"jittered", time.Millisecond, time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) { prefetchChangesNoTrace(t, tc.delay, tc.jitter) })
+	}
+}
+
+func prefetchChangesNoTrace(t *testing.T, delay, jitter time.Duration) {
 	const hosts, each = 2000, 20
-	run := func(prefetch bool) (hash, fired uint64) {
+	run := func(prefetch bool) (hash, fired uint64, pcap []byte) {
 		s := sim.New(sim.Config{Seed: 5, LoggerFactory: quietLogger()})
-		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "10.0.0.0/16", Scheduler: s, LoggerFactory: quietLogger()})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "10.0.0.0/16", Scheduler: s, LoggerFactory: quietLogger(),
+			MinDelay: delay, MaxJitter: jitter})
+		// The capture holds what the trace hash does not: every packet's
+		// bytes, addresses and TTL as it crosses the router.
+		var capBuf bytes.Buffer
+		cp, err := wan.Capture(&capBuf, wan.Inside())
+		require.NoError(t, err)
 		conns := make([]*vnet.UDPConn, hosts)
 		for i := range conns {
 			n := vnettest.Net(t, wan, vnet.NetConfig{})
@@ -228,23 +246,34 @@ func TestPrefetchChangesNoTrace(t *testing.T) {
 			}
 		}
 		require.NoError(t, wan.Snapshot().Check())
-		return s.TraceHash(), s.Fired()
+		require.NoError(t, cp.Close())
+		return s.TraceHash(), s.Fired(), capBuf.Bytes()
 	}
-	hOn, fOn := run(true)
-	hOff, fOff := run(false)
+	hOn, fOn, capOn := run(true)
+	hOff, fOff, capOff := run(false)
 	assert.Equal(t, fOff, fOn, "events fired")
 	assert.Equal(t, hOff, hOn, "trace hash with prefetching on and off")
+	assert.Greater(t, len(capOn), hosts*each*2*28, "every datagram captured twice")
+	assert.True(t, bytes.Equal(capOff, capOn), "the same packets, bytes and TTLs with prefetching on and off")
 }
 
 // In paced mode, with a reader and a writer goroutine per Net, readers
 // free packets and writers take them from the pool while the scheduler
 // prefetches the packets queued (40,000 datagrams written at one instant):
 // every datagram arrives with its own bytes, and under -race no access of
-// the prefetching races with the readers' frees.
+// the prefetching races with the readers' frees; over perfect links and
+// jittered ones (whose arrivals are asked from the heap).
 func TestPacedPrefetchWithReadersAndWriters(t *testing.T) {
+	for _, jitter := range []time.Duration{0, time.Millisecond} {
+		t.Run(fmt.Sprint("jitter", jitter), func(t *testing.T) { pacedPrefetch(t, jitter) })
+	}
+}
+
+func pacedPrefetch(t *testing.T, jitter time.Duration) {
 	const hosts, each = 1000, 40
 	simtest.Run(t, 3, func(t *testing.T, s *sim.Scheduler) {
-		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "10.0.0.0/16", Scheduler: s, LoggerFactory: quietLogger()})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "10.0.0.0/16", Scheduler: s, LoggerFactory: quietLogger(),
+			MinDelay: jitter, MaxJitter: jitter})
 		conns := make([]*vnet.UDPConn, hosts)
 		for i := range conns {
 			n := vnettest.Net(t, wan, vnet.NetConfig{})
