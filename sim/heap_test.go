@@ -111,7 +111,7 @@ func TestQueueOrderWide(t *testing.T) {
 			case 3:
 				d = int64(rng.IntN(1 << 20))
 			case 4:
-				d = int64(rng.IntN(1 << 40))
+				d = rng.Int64N(1 << 40)
 			default:
 				d = int64(rng.Uint64N(1 << 62))
 			}

@@ -84,3 +84,9 @@ func (s *Scheduler) prefetchSlot(i int32, d int) {
 		p.Prefetch(sl.arg, d)
 	}
 }
+
+// DisablePrefetch stops the asking that EnablePrefetch started (vnet's
+// worlds enable it when they are made). Prefetching changes no order of
+// events, so a run gives the same trace either way: this lets a test or a
+// profile compare the two. Safe from any goroutine.
+func (s *Scheduler) DisablePrefetch() { s.prefetchOn.Store(false) }

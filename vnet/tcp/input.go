@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"math"
 	"syscall"
 	"time"
 )
@@ -451,7 +452,7 @@ func (c *Conn) deliver(data []byte) {
 		return
 	}
 	if !c.readShut {
-		c.rcv.write(data, 1<<62)
+		c.rcv.write(data, math.MaxInt) // no limit: the window bounds what arrives
 	}
 	c.rcvNxt += uint32(len(data))
 	c.stats.BytesDelivered += uint64(len(data))
