@@ -299,10 +299,10 @@ func (p *packet) Label(arg uint64) string {
 // Prefetch fetches the lines the packet's next event will read (see
 // sim.Prefetcher): the packet's own two line pairs first, then for a
 // datagram leaving its host, the host, its uplink and the sending socket;
-// for one arriving at a host, the host; for one handed to a socket, the
-// socket. In a world of 100,000 Nets, visited in the order of their
-// hashed keys, each is a cache miss that now overlaps with the events
-// before.
+// for one handed to a socket, the socket. (An arrival over a perfect link
+// replaces the event that made it, so it is never among those asked.) In
+// a world of 100,000 Nets, visited in the order of their hashed keys,
+// each is a cache miss that now overlaps with the events before.
 func (p *packet) Prefetch(arg uint64, depth int) {
 	switch stage(arg) {
 	case stageDeliver:
@@ -310,13 +310,6 @@ func (p *packet) Prefetch(arg uint64, depth int) {
 			prefetch.Line(unsafe.Pointer(p))
 		} else if p.sock != nil {
 			prefetch.Line(unsafe.Pointer(p.sock))
-		}
-	case stageArrive:
-		if depth == 0 {
-			prefetch.Line(unsafe.Pointer(p))
-			prefetch.Line(unsafe.Pointer(&p.packetCold))
-		} else if n, ok := p.to.(*Net); ok {
-			prefetch.Line(unsafe.Pointer(n))
 		}
 	case stageEgress:
 		switch depth {

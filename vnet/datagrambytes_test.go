@@ -18,9 +18,9 @@ import (
 	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
-// reviewSizes straddle every packet class boundary: inline up to 128
+// classSizes straddle every packet class boundary: inline up to 128
 // bytes, then buffers of 256, 512, ... bytes.
-var reviewSizes = []int{0, 1, 127, 128, 129, 255, 256, 257, 1000, 1472}
+var classSizes = []int{0, 1, 127, 128, 129, 255, 256, 257, 1000, 1472}
 
 // stamped is a payload of n bytes that names its datagram in every byte,
 // so that bytes of another datagram show.
@@ -57,7 +57,7 @@ func TestDatagramBytesSurvivePacketReuse(t *testing.T) {
 			to := udpTo(rx.LocalAddr().(*net.UDPAddr).AddrPort())
 			var want [][]byte
 			send := func(round byte) {
-				for i, n := range reviewSizes {
+				for i, n := range classSizes {
 					p := stamped(n, round<<4|byte(i))
 					_, err := tx.WriteTo(p, to)
 					require.NoError(t, err)
@@ -73,7 +73,7 @@ func TestDatagramBytesSurvivePacketReuse(t *testing.T) {
 				require.NoError(t, err)
 				read = append(read, append([]byte(nil), buf[:k]...))
 			}
-			for range len(reviewSizes) / 2 {
+			for range len(classSizes) / 2 {
 				readOne()
 			}
 			send(2) // through the packets the reads freed
@@ -165,7 +165,7 @@ func TestObserversSeeDeliveredPayloads(t *testing.T) {
 			})
 			to := udpTo(rx.LocalAddr().(*net.UDPAddr).AddrPort())
 			var want [][]byte
-			for i, n := range reviewSizes {
+			for i, n := range classSizes {
 				p := stamped(n, byte(i))
 				_, err := tx.WriteTo(p, to)
 				require.NoError(t, err)
@@ -225,7 +225,7 @@ func prefetchChangesNoTrace(t *testing.T, delay, jitter time.Duration) {
 		}
 		for k := range each {
 			for i, c := range conns {
-				p := stamped(reviewSizes[(i+k)%len(reviewSizes)], byte(i+k))
+				p := stamped(classSizes[(i+k)%len(classSizes)], byte(i+k))
 				_, err := c.WriteTo(p, addrs[(i+1)%hosts])
 				require.NoError(t, err)
 			}
@@ -239,7 +239,7 @@ func prefetchChangesNoTrace(t *testing.T, delay, jitter time.Duration) {
 			for k := range each {
 				n, _, err := c.ReadFrom(buf)
 				require.NoError(t, err, "host %d datagram %d", i, k)
-				want := stamped(reviewSizes[(from+k)%len(reviewSizes)], byte(from+k))
+				want := stamped(classSizes[(from+k)%len(classSizes)], byte(from+k))
 				if string(want) != string(buf[:n]) {
 					t.Fatalf("host %d datagram %d: %d bytes, not the %d sent", i, k, n, len(want))
 				}
@@ -288,7 +288,7 @@ func pacedPrefetch(t *testing.T, jitter time.Duration) {
 			go func() {
 				defer wg.Done()
 				for k := range each {
-					if _, err := c.WriteTo(stamped(reviewSizes[(i+k)%len(reviewSizes)], byte(i+k)), to); err != nil {
+					if _, err := c.WriteTo(stamped(classSizes[(i+k)%len(classSizes)], byte(i+k)), to); err != nil {
 						bad[i] = err.Error()
 						return
 					}
@@ -303,7 +303,7 @@ func pacedPrefetch(t *testing.T, jitter time.Duration) {
 						bad[i] = err.Error()
 						return
 					}
-					if want := stamped(reviewSizes[(from+k)%len(reviewSizes)], byte(from+k)); string(want) != string(buf[:n]) {
+					if want := stamped(classSizes[(from+k)%len(classSizes)], byte(from+k)); string(want) != string(buf[:n]) {
 						bad[i] = fmt.Sprintf("datagram %d: %d bytes, not the %d sent", k, n, len(want))
 						return
 					}
