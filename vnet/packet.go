@@ -324,8 +324,21 @@ func (p *packet) Prefetch(arg uint64, depth int) {
 				prefetch.Line(unsafe.Pointer(p.from))
 			}
 		default:
-			if n, ok := p.to.(*Net); ok && n.up != nil {
+			n, ok := p.to.(*Net)
+			if !ok {
+				return
+			}
+			if n.up != nil {
 				prefetch.Line(unsafe.Pointer(n.up))
+			}
+			// The router's link down to the destination, and the host
+			// around it if it is a host's downlink (a guess from the
+			// layout, so as an address: a wrong one costs a wasted fetch).
+			if r := n.router; r != nil && p.dst.Addr().Is4() {
+				if l := r.table.get(p.dst.Addr()); l != nil {
+					prefetch.Line(unsafe.Pointer(l))
+					prefetch.At(uintptr(unsafe.Pointer(l)) - unsafe.Offsetof(n.downLink))
+				}
 			}
 		}
 	}

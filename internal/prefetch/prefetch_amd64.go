@@ -7,3 +7,8 @@ import "unsafe"
 //
 //go:noescape
 func Line(p unsafe.Pointer)
+
+// At is Line for an address that may not point into any object (one
+// computed from another object's layout, which may be wrong): as a
+// uintptr it is never taken for a pointer by the garbage collector.
+func At(a uintptr)

@@ -14,6 +14,8 @@ func TestLineChangesNothing(t *testing.T) {
 	Line(unsafe.Pointer(&buf))
 	Line(unsafe.Pointer(&buf[64]))
 	Line(nil)
+	At(0)
+	At(^uintptr(0) - 4095) // the top page, which no object holds: still no fault
 	assert.Equal(t, [3]byte{1, 2, 3}, [3]byte(buf[:3]))
 	assert.Zero(t, buf[64])
 }
