@@ -397,7 +397,7 @@ func (c *UDPConn) nextLocked() *packet {
 // that in peak heap, since stacks count towards the garbage collector's
 // goal. Enqueue wakes one reader with a token on notify; Close and the
 // read deadline wake all of them by closing it (wakeReadersLocked).
-func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
+func (c *UDPConn) read(b []byte) (int, netip.AddrPort, bool, error) {
 	for {
 		c.mu.Lock()
 		if p := c.nextLocked(); p != nil {
@@ -405,8 +405,8 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 				c.pokeLocked()
 			}
 			c.mu.Unlock()
-			n, src := c.take(b, p)
-			return n, src, nil
+			n, src, trunc := c.take(b, p)
+			return n, src, trunc, nil
 		}
 		var err error
 		switch {
@@ -420,7 +420,7 @@ func (c *UDPConn) read(b []byte) (int, netip.AddrPort, error) {
 		}
 		if err != nil {
 			c.mu.Unlock()
-			return 0, netip.AddrPort{}, c.readErr(err)
+			return 0, netip.AddrPort{}, false, c.readErr(err)
 		}
 		if c.notify == nil {
 			c.notify = make(chan struct{}, 1)
@@ -458,8 +458,9 @@ func (c *UDPConn) wakeReadersLocked() {
 // kept out of read so that read's frame stays small (see read).
 //
 //go:noinline
-func (c *UDPConn) take(b []byte, p *packet) (int, netip.AddrPort) {
+func (c *UDPConn) take(b []byte, p *packet) (int, netip.AddrPort, bool) {
 	n := copy(b, p.payload)
+	trunc := n < len(p.payload)
 	src := p.src
 	p.free()
 	if c.fam == famDual && src.Addr().Is4() {
@@ -467,7 +468,7 @@ func (c *UDPConn) take(b []byte, p *packet) (int, netip.AddrPort) {
 		// addresses, as Go's net does.
 		src = netip.AddrPortFrom(netip.AddrFrom16(src.Addr().As16()), src.Port())
 	}
-	return n, src
+	return n, src, trunc
 }
 
 // readErr is a failed read's error (out of read, as take).
@@ -479,7 +480,7 @@ func (c *UDPConn) readErr(err error) error {
 
 // ReadFrom reads one datagram.
 func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, src, err := c.read(b)
+	n, src, _, err := c.read(b)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -488,25 +489,31 @@ func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // ReadFromUDP reads one datagram.
 func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
-	n, src, err := c.read(b)
+	n, src, _, err := c.read(b)
 	if err != nil {
 		return 0, nil, err
 	}
 	return n, net.UDPAddrFromAddrPort(src), nil
 }
 
-// ReadMsgUDP reads one datagram; there is never out-of-band data.
+// ReadMsgUDP reads one datagram; there is never out-of-band data. A
+// datagram longer than b is truncated, and flags then has msgTrunc set,
+// as recvmsg(2) sets MSG_TRUNC.
 func (c *UDPConn) ReadMsgUDP(b, _ []byte) (int, int, int, *net.UDPAddr, error) {
-	n, src, err := c.read(b)
+	n, src, trunc, err := c.read(b)
 	if err != nil {
 		return 0, 0, 0, nil, err
 	}
-	return n, 0, 0, net.UDPAddrFromAddrPort(src), nil
+	flags := 0
+	if trunc {
+		flags = msgTrunc
+	}
+	return n, 0, flags, net.UDPAddrFromAddrPort(src), nil
 }
 
 // Read reads one datagram (from the connected peer, for a dialed socket).
 func (c *UDPConn) Read(b []byte) (int, error) {
-	n, _, err := c.read(b)
+	n, _, _, err := c.read(b)
 	return n, err
 }
 

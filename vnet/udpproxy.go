@@ -128,7 +128,7 @@ func (w *proxyWorker) fromVirtual() {
 	defer w.wg.Done()
 	buf := make([]byte, maxUDPPayload6)
 	for {
-		k, from, err := w.vsock.read(buf)
+		k, from, _, err := w.vsock.read(buf)
 		if err != nil {
 			return
 		}
