@@ -397,21 +397,7 @@ func TestCaptureTshark(t *testing.T) {
 // Capturing nothing costs nothing: a datagram's trip through a NAT
 // allocates the same with and without a capture on other interfaces.
 func TestCaptureOffAllocatesNothing(t *testing.T) {
-	s := sim.New(sim.Config{})
-	sc := newScene(t, s)
-	srv := listen(t, sc.server, "1.2.3.4:7")
-	cli := listen(t, sc.host, "0.0.0.0:5000")
-	to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("1.2.3.4:7"))
-	msg, buf := []byte("ping"), make([]byte, 100)
-	trip := func() {
-		if _, err := cli.WriteTo(msg, to); err != nil {
-			t.Error(err)
-		}
-		s.RunFor(20 * time.Millisecond)
-		if _, _, err := srv.ReadFrom(buf); err != nil {
-			t.Error(err)
-		}
-	}
+	sc, trip := natTrip(t)
 	trip()
 	off := testing.AllocsPerRun(100, trip)
 	c, err := sc.wan.Capture(io.Discard, sc.stranger.Eth0())
@@ -434,6 +420,28 @@ func TestCaptureOffAllocatesNothing(t *testing.T) {
 	}
 	assert.Equal(t, off, offElsewhere)
 	assert.Equal(t, off, on, "writing a capture allocates nothing either")
+}
+
+// natTrip builds the scene of newScene in manual mode and returns a
+// datagram's round of it: the host behind the NAT writes to the server,
+// the world runs, the server reads.
+func natTrip(t *testing.T) (scene, func()) {
+	t.Helper()
+	s := sim.New(sim.Config{})
+	sc := newScene(t, s)
+	srv := listen(t, sc.server, "1.2.3.4:7")
+	cli := listen(t, sc.host, "0.0.0.0:5000")
+	to := net.UDPAddrFromAddrPort(netip.MustParseAddrPort("1.2.3.4:7"))
+	msg, buf := []byte("ping"), make([]byte, 100)
+	return sc, func() {
+		if _, err := cli.WriteTo(msg, to); err != nil {
+			t.Error(err)
+		}
+		s.RunFor(20 * time.Millisecond)
+		if _, _, err := srv.ReadFrom(buf); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 func BenchmarkCapture(b *testing.B) {
