@@ -334,3 +334,11 @@ func TestAppendJSONAllocatesNothing(t *testing.T) {
 	buf := make([]byte, 0, 1024)
 	assert.Zero(t, testing.AllocsPerRun(100, func() { buf = e.AppendJSON(buf[:0]) }))
 }
+
+// Attaching to no scheduler is a programming error that names itself, not
+// a nil dereference deep inside; asking a nil scheduler finds nothing.
+func TestAttachNilScheduler(t *testing.T) {
+	w := tracefile.NewWriter(&bytes.Buffer{}, tracefile.Header{})
+	assert.PanicsWithValue(t, "tracefile: Attach to a nil *sim.Scheduler", func() { tracefile.Attach(nil, w) })
+	assert.Nil(t, tracefile.Attached(nil))
+}

@@ -127,8 +127,13 @@ type attachKey struct{}
 // with RouterConfig.Scheduler s) write its packet events to w, from its
 // first event: the routers register w when they are made, without a
 // scheduler event, so the run is the same as without it. A nil w detaches.
-// simtest attaches a Writer to every scheduler it makes.
+// simtest attaches a Writer to every scheduler it makes. A nil s is a
+// programming error, and panics saying so (as http.Handle does for a nil
+// handler): there is no run to write.
 func Attach(s *sim.Scheduler, w *Writer) {
+	if s == nil {
+		panic("tracefile: Attach to a nil *sim.Scheduler")
+	}
 	if w == nil {
 		s.Attach(attachKey{}, nil)
 		return
@@ -136,8 +141,11 @@ func Attach(s *sim.Scheduler, w *Writer) {
 	s.Attach(attachKey{}, w)
 }
 
-// Attached returns the Writer attached to s, or nil.
+// Attached returns the Writer attached to s, or nil (also for a nil s).
 func Attached(s *sim.Scheduler) *Writer {
+	if s == nil {
+		return nil
+	}
 	w, _ := s.Attached(attachKey{}).(*Writer)
 	return w
 }
