@@ -40,15 +40,7 @@ func TestLazyDeadlineSequences(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := sim.New(sim.Config{})
-			r, err := NewRouter(&RouterConfig{CIDR: "10.0.0.0/24", Scheduler: s})
-			require.NoError(t, err)
-			n, err := NewNet(nil)
-			require.NoError(t, err)
-			require.NoError(t, r.AddNet(n))
-			pc, err := n.ListenPacket("udp4", ":4000")
-			require.NoError(t, err)
-			defer pc.Close()
-			c := pc.(*UDPConn)
+			c := oneSocket(t, s)
 			start := s.Now()
 			ms := func(d time.Duration) time.Time { return start.Add(d * time.Millisecond) }
 			events := map[time.Duration]func(){}
