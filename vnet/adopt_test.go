@@ -1,7 +1,10 @@
 package vnet_test
 
 import (
+	"bytes"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +141,49 @@ func TestDuplicateNamesDoNotShareStreams(t *testing.T) {
 		}
 	}
 	assert.Greater(t, differ, 5, "fates of the two uplinks differ for some of %d packets", n)
+}
+
+// A datagram written on a subtree before it joins a tree (its egress still
+// an event of the subtree's world) leaves and arrives in the joined world,
+// whether the subtree had a scheduler of its own (the event moves to the
+// tree's) or shared the tree's (it stays), and whether it is small enough
+// to travel as a dgram or travels as a packet.
+func TestWrittenBeforeJoinIsDelivered(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		shared bool
+		n      int
+	}{
+		{"own scheduler/small", false, 100},
+		{"own scheduler/large", false, 1000},
+		{"shared scheduler/small", true, 100},
+		{"shared scheduler/large", true, 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sim.New(sim.Config{})
+			wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+			cfg := vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"}
+			if tc.shared {
+				cfg.Scheduler = s
+			}
+			lan := vnettest.Router(t, cfg)
+			a, b := vnettest.Host(t, lan), vnettest.Host(t, lan)
+			ca, cb := listen(t, a, "0.0.0.0:5000"), listen(t, b, "0.0.0.0:7000")
+			payload := bytes.Repeat([]byte{0xab}, tc.n)
+			_, err := ca.WriteTo(payload, &net.UDPAddr{IP: b.IP().AsSlice(), Port: 7000})
+			require.NoError(t, err)
+			require.EqualValues(t, 1, lan.Snapshot().Queued, "written, not yet left its host")
+
+			require.NoError(t, wan.AddRouter(lan))
+			s.RunFor(time.Second)
+			got := vnettest.Queued(t, cb)
+			require.Len(t, got, 1)
+			assert.Equal(t, payload, got[0].Payload)
+			assert.Equal(t, netip.AddrPortFrom(a.IP(), 5000), got[0].From)
+			snap := wan.Snapshot()
+			require.NoError(t, snap.Check())
+			assert.EqualValues(t, 1, snap.Delivered, "%s", snap)
+			assert.Zero(t, snap.Queued)
+		})
+	}
 }

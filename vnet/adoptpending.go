@@ -41,9 +41,22 @@ func (w *world) adoptPending(old *world) {
 			}
 		}
 	}
-	mine := func(h sim.Handler) (*packet, bool) {
-		p, ok := h.(*packet)
-		return p, ok && p.w == old
+	// mine says whether h is an event of one of old's datagrams: a packet,
+	// or a written datagram before its egress (a dgram), which knows its
+	// world through its host, repointed already.
+	mine := func(h sim.Handler) bool {
+		switch h := h.(type) {
+		case *packet:
+			return h.w == old
+		case *dgram:
+			return h.net.w == w
+		}
+		return false
+	}
+	repoint := func(h sim.Handler) {
+		if p, ok := h.(*packet); ok {
+			p.w = w
+		}
 	}
 	if old.sched != w.sched {
 		for _, n := range old.nets {
@@ -52,24 +65,23 @@ func (w *world) adoptPending(old *world) {
 	}
 	if old.sched == w.sched { // one scheduler: the events stay; repoint them
 		w.sched.Visit(func(h sim.Handler, _ uint64) {
-			if p, ok := mine(h); ok {
-				p.w = w
+			if mine(h) {
+				repoint(h)
 			}
 		})
 		return
 	}
 	now := w.sched.Now()
-	for _, e := range old.sched.Extract(func(h sim.Handler, _ uint64) bool { _, ok := mine(h); return ok }) {
-		p := e.Handler.(*packet)
-		p.w = w
+	for _, e := range old.sched.Extract(func(h sim.Handler, _ uint64) bool { return mine(h) }) {
+		repoint(e.Handler)
 		at := e.At
 		if at.Before(now) {
 			at = now.Add(time.Nanosecond)
 		}
-		if !p.at.IsZero() {
+		if p, ok := e.Handler.(*packet); ok && !p.at.IsZero() {
 			p.at = at
 		}
-		w.sched.ScheduleKey(at, e.Key, p, e.Arg)
+		w.sched.ScheduleKey(at, e.Key, e.Handler, e.Arg)
 	}
 }
 

@@ -18,9 +18,9 @@ import (
 	"github.com/vnetsim/vnetsim/vnet/vnettest"
 )
 
-// classSizes straddle every packet class boundary: inline up to 128
+// classSizes straddle every packet class boundary: in the dgram up to 120
 // bytes, then buffers of 256, 512, ... bytes.
-var classSizes = []int{0, 1, 127, 128, 129, 255, 256, 257, 1000, 1472}
+var classSizes = []int{0, 1, 119, 120, 121, 128, 129, 255, 256, 257, 1000, 1472}
 
 // stamped is a payload of n bytes that names its datagram in every byte,
 // so that bytes of another datagram show.

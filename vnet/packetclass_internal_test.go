@@ -18,48 +18,50 @@ func TestPayloadClass(t *testing.T) {
 		{100, classInline, inlineCap},
 		{inlineCap, classInline, inlineCap},
 		{inlineCap + 1, 2, 256},
+		{128, 2, 256},
 		{256, 2, 256},
 		{257, 3, 512},
 		{1400, 5, 2048},
 		{65535, numClasses - 1, 1 << maxClassBits},
 	} {
 		assert.Equal(t, tc.class, payloadClass(tc.n), "n=%d", tc.n)
-		p := makePacket(payloadClass(tc.n))
+		p := getPacket(payloadClass(tc.n))
 		assert.Equal(t, tc.capacity, cap(p.buf), "n=%d", tc.n)
-		assert.Equal(t, tc.class, int(p.class), "n=%d", tc.n)
+		p.free()
 	}
 }
 
-// A datagram of up to inlineCap bytes is one object: its payload lies in
-// the packet, right after the packet's fields.
-func TestSmallPayloadIsInline(t *testing.T) {
+// A datagram of up to inlineCap bytes has its payload in a dgram, the
+// record its socket will queue; a larger one in a buffer of its class.
+func TestSmallPayloadIsInItsDgram(t *testing.T) {
 	w := &world{}
 	payload := bytes.Repeat([]byte{7}, 100)
 	p := w.newPacket(payload)
-	require.NotNil(t, p.inl)
+	require.NotNil(t, p.rec)
 	assert.Equal(t, payload, p.payload)
-	assert.Equal(t, unsafe.Pointer(unsafe.SliceData(p.payload)),
-		unsafe.Add(unsafe.Pointer(p), unsafe.Sizeof(packet{})), "the payload follows the packet in the same object")
+	assert.Equal(t, unsafe.Pointer(&p.rec.data[0]), unsafe.Pointer(unsafe.SliceData(p.payload)))
 	p.free()
+	assert.Nil(t, p.rec)
 
 	big := w.newPacket(make([]byte, 1000))
-	assert.Nil(t, big.inl)
+	assert.Nil(t, big.rec)
 	assert.Equal(t, 1024, cap(big.buf))
 	big.free()
 }
 
-// A packet whose inline storage a reassembly outgrew gets it back when it
-// is freed, so the pool never holds a small packet with a foreign buffer.
-func TestFreeRestoresInlineStorage(t *testing.T) {
+// A packet whose dgram a reassembly outgrew returns to the bare pool
+// without the grown buffer or the dgram, so the pool never holds a
+// packet with storage that is not its class's.
+func TestFreeDropsOutgrownStorage(t *testing.T) {
 	w := &world{}
 	p := w.newPacket(nil)
+	require.NotNil(t, p.rec)
 	p.buf = append(p.buf, make([]byte, 3000)...) // as reassembly appends fragments
 	p.payload = p.buf
-	require.NotEqual(t, unsafe.Pointer(p.inl), unsafe.Pointer(unsafe.SliceData(p.buf)))
+	require.NotEqual(t, unsafe.Pointer(&p.rec.data[0]), unsafe.Pointer(unsafe.SliceData(p.buf)))
 	p.free()
-	assert.Equal(t, unsafe.Pointer(p.inl), unsafe.Pointer(unsafe.SliceData(p.buf)))
-	assert.Zero(t, len(p.buf))
-	assert.Equal(t, inlineCap, cap(p.buf))
+	assert.Nil(t, p.rec)
+	assert.Nil(t, p.buf)
 	assert.Nil(t, p.payload)
 	assert.Nil(t, p.w)
 }

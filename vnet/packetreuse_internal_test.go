@@ -2,12 +2,15 @@ package vnet
 
 import (
 	"bytes"
+	"net"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vnetsim/vnetsim/sim"
 	"github.com/vnetsim/vnetsim/vnet/tcp"
 )
 
@@ -22,13 +25,15 @@ func TestPooledPacketHoldsExactlyItsPayload(t *testing.T) {
 		for i, n := range sizes {
 			want := bytes.Repeat([]byte{byte(round*16 + i + 1)}, n)
 			p := w.newPacket(want)
-			require.Equal(t, payloadClass(n), int(p.class), "n=%d", n)
 			assert.Equal(t, want, []byte(p.payload), "round %d n=%d", round, n)
 			assert.Equal(t, n, len(p.payload))
 			if n <= inlineCap {
-				assert.Equal(t, unsafe.Pointer(p.inl), unsafe.Pointer(unsafe.SliceData(p.buf)), "n=%d: inline", n)
+				require.Equal(t, classBare, int(p.class), "n=%d: a bare packet with a dgram", n)
+				require.NotNil(t, p.rec, "n=%d", n)
+				assert.Equal(t, unsafe.Pointer(&p.rec.data[0]), unsafe.Pointer(unsafe.SliceData(p.buf)), "n=%d: in the dgram", n)
 			} else {
-				assert.Nil(t, p.inl, "n=%d", n)
+				require.Equal(t, payloadClass(n), int(p.class), "n=%d", n)
+				assert.Nil(t, p.rec, "n=%d", n)
 			}
 			p.free()
 		}
@@ -45,8 +50,8 @@ func TestCloneSharesNoStorage(t *testing.T) {
 		q := p.clone()
 		require.Equal(t, p.payload, q.payload, "n=%d", n)
 		assert.NotEqual(t, unsafe.Pointer(unsafe.SliceData(p.payload)), unsafe.Pointer(unsafe.SliceData(q.payload)), "n=%d", n)
-		if p.inl != nil {
-			assert.NotSame(t, p.inl, q.inl, "n=%d: own inline array", n)
+		if p.rec != nil {
+			assert.NotSame(t, p.rec, q.rec, "n=%d: own dgram", n)
 		}
 		p.payload[0] = 0xff
 		p.free()
@@ -64,7 +69,7 @@ func TestSegmentPacketIsBare(t *testing.T) {
 	w := &world{}
 	p := w.newSegment(tcp.Segment{Payload: []byte("abc")})
 	assert.Equal(t, classBare, int(p.class))
-	assert.Nil(t, p.inl)
+	assert.Nil(t, p.rec)
 	assert.Nil(t, p.buf)
 	assert.Equal(t, []byte("abc"), p.payload)
 	p.seg.Payload = nil // not from the stack's pool: not released
@@ -98,5 +103,50 @@ func TestPacketPrefetchOnAnyPacket(t *testing.T) {
 			}
 			assert.Equal(t, before, *p, "stage %d", st)
 		}
+	}
+}
+
+// A delivered datagram of up to inlineCap bytes is queued as its dgram
+// alone: the packet that carried it goes back to the world's free list,
+// and the next egress takes that same packet. A larger datagram is queued
+// with its packet. Reads return each whole, from its sender.
+func TestDeliveryHandsTheDgramOver(t *testing.T) {
+	s := sim.New(sim.Config{})
+	c := oneSocket(t, s)
+	w := c.net.w
+	self := &net.UDPAddr{IP: c.net.IP().AsSlice(), Port: 4000}
+	small, large := bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 1000)
+
+	_, err := c.WriteTo(small, self)
+	require.NoError(t, err)
+	s.RunFor(time.Second)
+	c.mu.Lock()
+	d := c.qhead
+	c.mu.Unlock()
+	require.NotNil(t, d)
+	assert.Nil(t, d.p, "the packet is not queued")
+	assert.Equal(t, small, d.bytes())
+	assert.Equal(t, self.AddrPort(), d.addr, "the source, once queued")
+	require.Len(t, w.headers, 1, "the packet is free")
+	freed := w.headers[0]
+
+	_, err = c.WriteTo(small, self)
+	require.NoError(t, err)
+	_, err = c.WriteTo(large, self)
+	require.NoError(t, err)
+	s.RunFor(time.Second)
+	require.Len(t, w.headers, 1)
+	assert.Same(t, freed, w.headers[0], "the next egress took the freed packet, and its delivery returned it")
+	c.mu.Lock()
+	tail := c.qtail
+	c.mu.Unlock()
+	assert.NotNil(t, tail.p, "a large datagram is queued with its packet")
+
+	buf := make([]byte, 2000)
+	for _, want := range [][]byte{small, small, large} {
+		n, from, err := c.ReadFrom(buf)
+		require.NoError(t, err)
+		assert.Equal(t, want, buf[:n])
+		assert.Equal(t, self.String(), from.String())
 	}
 }

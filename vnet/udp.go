@@ -9,9 +9,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/pion/transport/v5"
 
+	"github.com/vnetsim/vnetsim/internal/prefetch"
 	"github.com/vnetsim/vnetsim/sim"
 )
 
@@ -56,10 +58,10 @@ type UDPConn struct {
 	bound  netip.AddrPort // the bound address; port 0 until bound
 	remote netip.AddrPort // the connected peer (DialUDP), else invalid
 
-	// The receive queue, linked through the packets (packet.next): a
+	// The receive queue, linked through its datagrams (dgram.next): a
 	// slice per socket, grown to the deepest backlog the socket ever had
 	// and kept, was a tenth of a 10,000-Net run's live heap.
-	qhead, qtail *packet
+	qhead, qtail *dgram
 	qbytes       int // the truesize of the queued datagrams (sockbuf.go)
 	rbuf         int
 	stats        sockCounters // written on the scheduler's goroutine
@@ -308,14 +310,27 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 		return 0, err
 	}
 	c.unsent.Add(int64(truesize(len(b))))
+	var d *dgram
+	if len(b) <= inlineCap {
+		d = dgramPool.Get().(*dgram)
+		prefetch.Line(unsafe.Pointer(d)) // the pool's last user may have run on another core
+	}
 	key := c.nextKey(dst, b, "send")
 	w := c.net.w
-	p := w.newPacket(b)
-	p.dst = dst
-	p.from = c
-	p.to = c.net
+	var h sim.Handler
+	if d != nil {
+		d.sock, d.net, d.addr = c, c.net, dst
+		d.n = copy(d.data[:], b)
+		h = d
+	} else {
+		p := w.newPacket(b)
+		p.dst = dst
+		p.from = c
+		p.to = c.net
+		h = p
+	}
 	w.written.Add(1) // accepted: counted from here (Snapshot.Queued) until egress
-	w.sched.Submit(nextInstant, key, p, uint64(stageEgress))
+	w.sched.Submit(nextInstant, key, h, uint64(stageEgress))
 	return len(b), nil
 }
 
@@ -356,13 +371,14 @@ func (c *UDPConn) enqueue(p *packet) {
 		rec = w.newRecord(KindDeliver, c.net.name, p, ReasonNone)
 		rec.Payload = w.keepPayload(rec.Payload) // a reader may free p once it is queued
 	}
-	if c.qtail == nil {
-		c.qhead = p
-	} else {
-		c.qtail.next = p
-	}
-	c.qtail = p
 	c.qbytes += truesize(len(p.payload))
+	d := p.handOver()
+	if c.qtail == nil {
+		c.qhead = d
+	} else {
+		c.qtail.next = d
+	}
+	c.qtail = d
 	if c.rwait > 0 { // no reader waits: no channel to touch
 		c.pokeLocked()
 	}
@@ -373,17 +389,17 @@ func (c *UDPConn) enqueue(p *packet) {
 }
 
 // nextLocked pops the oldest queued datagram, or returns nil. c.mu is held.
-func (c *UDPConn) nextLocked() *packet {
-	p := c.qhead
-	if p == nil {
+func (c *UDPConn) nextLocked() *dgram {
+	d := c.qhead
+	if d == nil {
 		return nil
 	}
-	c.qhead, p.next = p.next, nil
+	c.qhead, d.next = d.next, nil
 	if c.qhead == nil {
 		c.qtail = nil
 	}
-	c.qbytes -= truesize(len(p.payload))
-	return p
+	c.qbytes -= truesize(len(d.bytes()))
+	return d
 }
 
 // read waits for a datagram and copies it into b; a datagram longer than b
@@ -400,12 +416,12 @@ func (c *UDPConn) nextLocked() *packet {
 func (c *UDPConn) read(b []byte) (int, netip.AddrPort, bool, error) {
 	for {
 		c.mu.Lock()
-		if p := c.nextLocked(); p != nil {
+		if d := c.nextLocked(); d != nil {
 			if c.qhead != nil && c.rwait > 0 { // let another reader in
 				c.pokeLocked()
 			}
 			c.mu.Unlock()
-			n, src, trunc := c.take(b, p)
+			n, src, trunc := c.take(b, d)
 			return n, src, trunc, nil
 		}
 		var err error
@@ -454,15 +470,16 @@ func (c *UDPConn) wakeReadersLocked() {
 	}
 }
 
-// take copies p into b, frees it and returns its length and source. It is
+// take copies d into b, frees it and returns its length and source. It is
 // kept out of read so that read's frame stays small (see read).
 //
 //go:noinline
-func (c *UDPConn) take(b []byte, p *packet) (int, netip.AddrPort, bool) {
-	n := copy(b, p.payload)
-	trunc := n < len(p.payload)
-	src := p.src
-	p.free()
+func (c *UDPConn) take(b []byte, d *dgram) (int, netip.AddrPort, bool) {
+	payload := d.bytes()
+	n := copy(b, payload)
+	trunc := n < len(payload)
+	src := d.addr
+	d.free()
 	if c.fam == famDual && src.Addr().Is4() {
 		// A dual-stack socket sees IPv4 peers as IPv4-mapped IPv6
 		// addresses, as Go's net does.
@@ -528,9 +545,9 @@ func (c *UDPConn) Close() error {
 	c.closed.Store(true)
 	c.wakeReadersLocked()
 	c.wakeWriterLocked()
-	var queued []*packet
-	for p := c.nextLocked(); p != nil; p = c.nextLocked() {
-		queued = append(queued, p)
+	var queued []*dgram
+	for d := c.nextLocked(); d != nil; d = c.nextLocked() {
+		queued = append(queued, d)
 	}
 	local := c.bound
 	closedCh := c.closedCh
@@ -538,8 +555,8 @@ func (c *UDPConn) Close() error {
 	if closedCh != nil {
 		close(closedCh)
 	}
-	for _, p := range queued {
-		p.free()
+	for _, d := range queued {
+		d.free()
 	}
 	if local.Port() != 0 {
 		c.net.unbind(c, local)

@@ -28,6 +28,10 @@ type world struct {
 	nets    []*Net
 	links   []*Link
 
+	// headers are free packets for the egress of written datagrams
+	// (dgram.Fire), returned by their deliveries (packet.handOver).
+	headers []*packet
+
 	observers []func(Record)
 	scratch   []byte // a delivered payload, copied for the observers (keepPayload)
 
