@@ -310,21 +310,8 @@ func (p *packet) land() {
 
 // free returns p to the pool of its class, with what it holds.
 func (p *packet) free() {
-	p.land()
-	if p.seg != nil {
-		if p.seg.Payload != nil {
-			p.seg.Release()
-		}
-		*p.seg = tcp.Segment{}
-	}
-	if p.ip != nil {
-		*p.ip = impair.Packet{}
-	}
+	p.release()
 	buf := p.buf[:0]
-	if p.rec != nil {
-		p.rec.free()
-		p.rec = nil
-	}
 	if p.class == classBare {
 		buf = nil // a dgram's, or one a reassembly grew
 	}
@@ -335,8 +322,43 @@ func (p *packet) free() {
 	}
 }
 
+// release lets go of what p holds besides its own storage: it stops
+// counting as in flight, and its segment's payload, impairment view and
+// dgram go back.
+func (p *packet) release() {
+	p.land()
+	if p.seg != nil {
+		if p.seg.Payload != nil {
+			p.seg.Release()
+		}
+		*p.seg = tcp.Segment{}
+	}
+	if p.ip != nil {
+		*p.ip = impair.Packet{}
+	}
+	if p.rec != nil {
+		p.rec.free()
+		p.rec = nil
+	}
+}
+
+// recycle frees p on the scheduler's goroutine (handler context): a bare
+// packet goes to the world's free list, for the egresses to come (see
+// header), any other to its pool. Its fields are not cleared, since the
+// egress sets them all, but for the payload, whose storage it must not
+// keep alive.
+func (w *world) recycle(p *packet) {
+	if p.class != classBare || len(w.headers) == maxHeaders {
+		p.free()
+		return
+	}
+	p.release()
+	p.payload, p.buf = nil, nil
+	w.headers = append(w.headers, p)
+}
+
 // handOver detaches the datagram's dgram for a socket's receive queue
-// and frees the packet to the world's free list (handler context); a
+// and recycles the packet (handler context); a
 // datagram without one (larger than inlineCap, or reassembled beyond it)
 // goes in a dgram that holds the packet.
 func (p *packet) handOver() *dgram {
@@ -354,18 +376,8 @@ func (p *packet) handOver() *dgram {
 		copy(d.data[:], p.payload)
 	}
 	d.n, d.addr = len(p.payload), p.src
-	w := p.w
 	p.rec = nil
-	if len(w.headers) == maxHeaders {
-		p.free()
-		return d
-	}
-	// Not cleared: dgram.Fire sets every field. Only what the packet
-	// keeps through reuse is reset.
-	if p.ip != nil {
-		*p.ip = impair.Packet{}
-	}
-	w.headers = append(w.headers, p)
+	p.w.recycle(p)
 	return d
 }
 

@@ -150,3 +150,30 @@ func TestDeliveryHandsTheDgramOver(t *testing.T) {
 		assert.Equal(t, self.String(), from.String())
 	}
 }
+
+// A packet dropped on the scheduler's goroutine goes back to the world's
+// free list too, without its payload: the egress after it reuses it.
+func TestDroppedPacketIsRecycled(t *testing.T) {
+	s := sim.New(sim.Config{})
+	c := oneSocket(t, s)
+	w := c.net.w
+	closed := &net.UDPAddr{IP: c.net.IP().AsSlice(), Port: 4001} // no socket there
+
+	_, err := c.WriteTo([]byte("nobody"), closed)
+	require.NoError(t, err)
+	s.RunFor(time.Second)
+	assert.EqualValues(t, 1, w.snapshot().Dropped[ReasonPortClosed])
+	require.Len(t, w.headers, 1, "the dropped packet is free")
+	freed := w.headers[0]
+	assert.Nil(t, freed.rec, "its dgram went back to the pool")
+	assert.Nil(t, freed.payload)
+	assert.False(t, freed.flying)
+
+	_, err = c.WriteTo([]byte("again"), closed)
+	require.NoError(t, err)
+	s.RunFor(time.Second)
+	require.Len(t, w.headers, 1)
+	assert.Same(t, freed, w.headers[0])
+	assert.EqualValues(t, 2, w.snapshot().Dropped[ReasonPortClosed])
+	require.NoError(t, w.snapshot().Check())
+}

@@ -140,7 +140,7 @@ func (w *world) recordNAT(where string, p *packet, oldSrc, oldDst netip.AddrPort
 func (w *world) drop(p *packet, r Reason, where string) {
 	w.dropped[r]++
 	w.record(KindDrop, where, p, r)
-	p.free()
+	w.recycle(p)
 }
 
 // appInstant is the instant a packet that reaches a socket at now is handed
