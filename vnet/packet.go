@@ -216,7 +216,7 @@ func (w *world) header() *packet {
 // flight; a manual round of 10,000 Nets has all its datagrams in flight
 // at once, and with a bound of 1,024 most of them went through the pool
 // twice (7% more time per datagram).
-const maxHeaders = 1 << 16
+const maxHeaders = 1 << 17
 
 // Payload buffers of larger datagrams come in size classes, powers of two
 // from 256 bytes to 64 KiB, and a packet keeps its buffer through the
