@@ -43,8 +43,9 @@ func (w *world) adoptPending(old *world) {
 	}
 	// mine says whether h is an event of one of old's datagrams: a packet,
 	// a written datagram before its egress (a dgram), which knows its
-	// world through its host, repointed already, or the timeout of a
-	// datagram being reassembled (a reasm), whose fragments are in flight.
+	// world through its host, repointed already, the timeout of a
+	// datagram being reassembled (a reasm), whose fragments are in flight,
+	// or a DuplicationFilter's copy waiting to re-enter its router.
 	mine := func(h sim.Handler) bool {
 		switch h := h.(type) {
 		case *packet:
@@ -53,6 +54,8 @@ func (w *world) adoptPending(old *world) {
 			return h.net.w == w
 		case *reasm:
 			return h.w == old
+		case *dupCopy:
+			return h.q.w == old
 		}
 		return false
 	}
@@ -68,6 +71,8 @@ func (w *world) adoptPending(old *world) {
 			for _, p := range h.parts {
 				p.w = w
 			}
+		case *dupCopy: // a DuplicationFilter's copy, waiting for its delay
+			h.q.w = w
 		}
 	}
 	if old.sched != w.sched {

@@ -2,6 +2,7 @@ package vnet
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -208,6 +209,41 @@ func TestReassemblyAcrossAdoptionIsCounted(t *testing.T) {
 			}
 			assert.Empty(t, x.b.frags.pending, "nothing left being reassembled")
 			require.NoError(t, snap.Check(), "%s", snap)
+			assert.Zero(t, snap.InFlight, "%s", snap)
+			auditFreeList(t, x.wan.w)
+		})
+	}
+}
+
+// A copy a DuplicationFilter made in a subtree, waiting for its extra
+// delay when the subtree joins a tree, re-enters its router in the tree's
+// world and is counted there, whether the subtree had a scheduler of its
+// own (the copy's event moves) or shared the tree's.
+func TestDuplicateAcrossAdoptionIsCounted(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%t", shared), func(t *testing.T) {
+			s := sim.New(sim.Config{Seed: 1})
+			var lanSched *sim.Scheduler
+			if shared {
+				lanSched = s
+			}
+			x := newAdoptWorld(t, s, lanSched, 0)
+			f, err := NewDuplicationFilter(x.lan, WithDuplicationProbability(1), WithDuplicationExtraDelay(10*time.Millisecond, 10*time.Millisecond))
+			require.NoError(t, err)
+			x.lan.AddChunkFilter(f.ChunkFilter())
+			_, err = x.ca.WriteTo(numbered(1, 100), &net.UDPAddr{IP: net.IPv4(10, 0, 0, 3), Port: 6000})
+			require.NoError(t, err)
+			for x.lan.w.duplicated == 0 { // on until the copy waits for its delay
+				require.True(t, x.lan.Scheduler().Step(), "no copy made")
+			}
+			require.NoError(t, x.wan.AddRouter(x.lan))
+			s.RunFor(time.Second)
+
+			got, _ := drainQueued(t, x.cb)
+			assert.Equal(t, [][]byte{numbered(1, 100), numbered(1, 100)}, got, "the datagram and its copy")
+			snap := x.wan.Snapshot()
+			require.NoError(t, snap.Check(), "%s", snap)
+			assert.EqualValues(t, 2, snap.Delivered, "%s", snap)
 			assert.Zero(t, snap.InFlight, "%s", snap)
 			auditFreeList(t, x.wan.w)
 		})
