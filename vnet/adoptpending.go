@@ -45,7 +45,9 @@ func (w *world) adoptPending(old *world) {
 	// a written datagram before its egress (a dgram), which knows its
 	// world through its host, repointed already, the timeout of a
 	// datagram being reassembled (a reasm), whose fragments are in flight,
-	// or a DuplicationFilter's copy waiting to re-enter its router.
+	// or a DuplicationFilter's copy waiting to re-enter its router; and
+	// the expiry of a NAT's mappings, which its router (repointed already)
+	// schedules only once until it fires.
 	mine := func(h sim.Handler) bool {
 		switch h := h.(type) {
 		case *packet:
@@ -56,6 +58,8 @@ func (w *world) adoptPending(old *world) {
 			return h.w == old
 		case *dupCopy:
 			return h.q.w == old
+		case *natExpiry: // not a datagram's, but its router thinks it queued
+			return h.w == w
 		}
 		return false
 	}

@@ -249,3 +249,38 @@ func TestDuplicateAcrossAdoptionIsCounted(t *testing.T) {
 		})
 	}
 }
+
+// A NAT that translated traffic in a subtree before the subtree joined a
+// tree with a scheduler of its own still expires its mappings: its expiry
+// event moves with the world (it stayed on the old scheduler, and the
+// router, thinking it scheduled, never scheduled another).
+func TestNATExpiryAcrossAdoption(t *testing.T) {
+	s := sim.New(sim.Config{Seed: 1})
+	wan, err := NewRouter(&RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+	require.NoError(t, err)
+	mid, err := NewRouter(&RouterConfig{Name: "mid", CIDR: "10.0.0.0/24", StaticIPs: []string{"1.2.3.100"}})
+	require.NoError(t, err)
+	lan, err := NewRouter(&RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"10.0.0.100"}})
+	require.NoError(t, err)
+	require.NoError(t, mid.AddRouter(lan))
+	peer, err := NewNet(&NetConfig{StaticIPs: []string{"10.0.0.2"}})
+	require.NoError(t, err)
+	require.NoError(t, mid.AddNet(peer))
+	host, err := NewNet(&NetConfig{StaticIPs: []string{"192.168.0.2"}})
+	require.NoError(t, err)
+	require.NoError(t, lan.AddNet(host))
+	pc := listenUDP(t, peer, "0.0.0.0:7000")
+	hc := listenUDP(t, host, "0.0.0.0:5000")
+	_, err = hc.WriteTo([]byte("map me"), &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 7000})
+	require.NoError(t, err)
+	mid.Scheduler().RunFor(time.Second) // mid's own scheduler: lan's NAT maps the host
+	got, _ := drainQueued(t, pc)
+	require.Len(t, got, 1)
+	require.EqualValues(t, 1, lan.Stats().NAT.Created)
+
+	require.NoError(t, wan.AddRouter(mid))
+	s.RunFor(time.Hour)
+	st := lan.Stats().NAT
+	assert.EqualValues(t, 1, st.Expired, "the mapping made before the join expires")
+	assert.Zero(t, st.Active)
+}
