@@ -42,20 +42,41 @@ func (w *world) adoptPending(old *world) {
 		}
 	}
 	// mine says whether h is an event of one of old's datagrams: a packet,
-	// or a written datagram before its egress (a dgram), which knows its
-	// world through its host, repointed already.
+	// a written datagram before its egress (a dgram), which knows its
+	// world through its host, repointed already, the timeout of a
+	// datagram being reassembled (a reasm), whose fragments are in flight,
+	// or a DuplicationFilter's copy waiting to re-enter its router; and
+	// the expiry of a NAT's mappings, which its router (repointed already)
+	// schedules only once until it fires.
 	mine := func(h sim.Handler) bool {
 		switch h := h.(type) {
 		case *packet:
 			return h.w == old
 		case *dgram:
 			return h.net.w == w
+		case *reasm:
+			return h.w == old
+		case *dupCopy:
+			return h.q.w == old
+		case *natExpiry: // not a datagram's, but its router thinks it queued
+			return h.w == w
 		}
 		return false
 	}
 	repoint := func(h sim.Handler) {
-		if p, ok := h.(*packet); ok {
-			p.w = w
+		switch h := h.(type) {
+		case *packet:
+			h.w = w
+		case *reasm:
+			// Every datagram being reassembled has its timeout queued:
+			// the joined world reassembles it, counts it, and lands or
+			// drops its fragments.
+			h.w = w
+			for _, p := range h.parts {
+				p.w = w
+			}
+		case *dupCopy: // a DuplicationFilter's copy, waiting for its delay
+			h.q.w = w
 		}
 	}
 	if old.sched != w.sched {

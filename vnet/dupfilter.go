@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/vnetsim/vnetsim/sim"
 )
 
 // Errors of the duplication options (pion's meanings).
@@ -190,10 +188,21 @@ func (r *Router) duplicate(p *packet, delay time.Duration) {
 	r.w.duplicated++
 	r.w.record(KindDuplicate, r.name, q, ReasonNone)
 	q.at = p.now().Add(delay)
-	r.w.sched.Schedule(q.at, sim.HandlerFunc(func(uint64) {
-		if r.filtered(q) {
-			return
-		}
-		r.forward(q)
-	}), 0)
+	r.w.sched.Schedule(q.at, &dupCopy{r: r, q: q}, 0)
+}
+
+// dupCopy is a copy's re-entry into its router after its delay: an event
+// of a type of its own, so that a subtree joining a tree can tell it from
+// others and move it with its world (adoptPending).
+type dupCopy struct {
+	r *Router
+	q *packet
+}
+
+// Fire runs the copy through the router's filters, then on.
+func (d *dupCopy) Fire(uint64) {
+	if d.r.filtered(d.q) {
+		return
+	}
+	d.r.forward(d.q)
 }
