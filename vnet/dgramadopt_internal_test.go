@@ -70,7 +70,7 @@ func (x adoptWorld) write(t *testing.T, n int, wan bool) {
 // the rest of their datagram) and some still written only (dgrams), are
 // all delivered in the tree it joins, and the joined world's counters add
 // up with nothing in flight at the end.
-func TestReviewAdoptInFlight(t *testing.T) {
+func TestDatagramsInFlightAcrossAdoption(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		mtu   int
@@ -115,7 +115,7 @@ func TestReviewAdoptInFlight(t *testing.T) {
 // The same in real time: the subtree ran on its own paced loop and was
 // stopped, with datagrams written and not all sent, before it joins a
 // tree whose loop runs; and in a synctest bubble.
-func TestReviewAdoptAfterStop(t *testing.T) {
+func TestDatagramsAcrossAdoptionAfterStop(t *testing.T) {
 	body := func(t *testing.T) {
 		x := newAdoptWorld(t, nil, nil, 0)
 		require.NoError(t, x.lan.Start())

@@ -22,7 +22,7 @@ import (
 // this checks that the free list and the dgrams are touched only where
 // they should be; at the end every echo read is one that was written, and
 // the counters add up.
-func TestReviewPacedStress(t *testing.T) {
+func TestPacedNATStressWithStopStart(t *testing.T) {
 	wan, err := NewRouter(&RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
 	require.NoError(t, err)
 	lan, err := NewRouter(&RouterConfig{Name: "lan", CIDR: "192.168.0.0/24", StaticIPs: []string{"1.2.3.100"}})

@@ -347,8 +347,10 @@ func (p *packet) release() {
 // recycle frees p on the scheduler's goroutine (handler context): a bare
 // packet goes to the world's free list, for the egresses to come (see
 // header), any other to its pool. Its fields are not cleared, since the
-// egress sets them all, but for the payload, whose storage it must not
-// keep alive.
+// egress sets them all, but for those that would keep other objects
+// alive: the payload's storage, and the nodes, sockets and link it went
+// through (a free list of 131,072 packets could hold closed sockets and
+// their Nets).
 func (w *world) recycle(p *packet) {
 	if p.class != classBare || len(w.headers) == maxHeaders {
 		p.free()
@@ -356,6 +358,7 @@ func (w *world) recycle(p *packet) {
 	}
 	p.release()
 	p.payload, p.buf = nil, nil
+	p.to, p.sock, p.from, p.via = nil, nil, nil, nil
 	w.headers = append(w.headers, p)
 }
 

@@ -35,6 +35,7 @@ func auditFreeList(t *testing.T, w *world) {
 		assert.Nil(t, p.rec, "headers[%d] still holds a dgram", i)
 		assert.Nil(t, p.payload, "headers[%d] keeps a payload", i)
 		assert.Nil(t, p.buf, "headers[%d] keeps a buffer", i)
+		assert.True(t, p.to == nil && p.sock == nil && p.from == nil && p.via == nil, "headers[%d] keeps its nodes, sockets or link alive", i)
 		if p.seg != nil {
 			assert.Nil(t, p.seg.Payload, "headers[%d] keeps a TCP payload", i)
 		}
@@ -113,7 +114,7 @@ func numbered(i, n int) []byte {
 // Every path a datagram, small or large, can take through a NAT'd world
 // leaves the counters balanced, each payload read as it was written and
 // from the NAT'd source, and the free list clean.
-func TestReviewDgramPaths(t *testing.T) {
+func TestEveryDatagramPathLeavesTheFreeListClean(t *testing.T) {
 	type tc struct {
 		name  string
 		mtu   int
@@ -233,7 +234,7 @@ func TestReviewDgramPaths(t *testing.T) {
 // datagram that reuses a TCP segment's packet reads as written. In a
 // synctest bubble, on the paced loop: TCP's goroutines need time that
 // moves only when they wait.
-func TestReviewDgramDropsAndTCP(t *testing.T) {
+func TestDropsAndTCPShareTheFreeList(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		wan, err := NewRouter(&RouterConfig{Name: "wan", CIDR: "1.2.3.0/24"})
 		require.NoError(t, err)
