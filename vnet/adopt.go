@@ -148,11 +148,13 @@ func (r *Router) adopt(child *Router) {
 		w.routers = append(w.routers, x)
 	}
 	for _, n := range old.nets {
-		n.mu.Lock() // a socket's first deadline reads it under mu (deadline.armLocked)
+		n.beginJoin() // writes read w and id (udp.go: write)
+		n.mu.Lock()   // a socket's first deadline reads it under mu (deadline.armLocked)
 		n.w = w
 		n.mu.Unlock()
 		n.name = w.claimName(n.name)
 		_ = w.claimHost(n) // the subtree's hosts fit: addRouter checked the count
+		n.endJoin()
 		w.nets = append(w.nets, n)
 	}
 	// Link names follow their ends' (maybe new) names.

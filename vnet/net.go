@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,57 @@ type Net struct {
 
 	provMu sync.Mutex      // guards prov (taken under a UDPConn's mu: never take mu under it)
 	prov   map[uint64]bool // provisional socket keys handed out (see claimProvisional)
+
+	// writing counts the writes between reading the Net's world and
+	// submitting to its scheduler, plus joinBit while a join moves the
+	// Net to another world (see enterWrite). Only writers and joins touch
+	// it: it sits apart from what the datagram path reads.
+	writing atomic.Int64
 }
+
+// joinBit marks a join in Net.writing.
+const joinBit = 1 << 62
+
+// enterWrite holds off joins while a write reads the Net's world (w, and
+// its host number for the event key) and submits its datagram there; it
+// waits while a join moves the Net. Without it a write racing AddRouter
+// could submit to the subtree's scheduler after the join had moved its
+// events: the datagram stayed there, never sent and counted nowhere
+// (TestWritesRacingAJoinAreNotLost).
+func (n *Net) enterWrite() {
+	for {
+		if n.writing.Add(1)&joinBit == 0 {
+			return
+		}
+		n.writing.Add(-1)
+		for n.writing.Load()&joinBit != 0 {
+			runtime.Gosched() // a join takes microseconds
+		}
+	}
+}
+
+// exitWrite ends what enterWrite began.
+func (n *Net) exitWrite() { n.writing.Add(-1) }
+
+// world is the Net's world, read while no join moves it (any goroutine).
+func (n *Net) world() *world {
+	n.enterWrite()
+	defer n.exitWrite()
+	return n.w
+}
+
+// beginJoin waits for the writes in progress to submit, and holds off new
+// ones until endJoin (handler context of the joining tree: the writes it
+// waits for never wait on it).
+func (n *Net) beginJoin() {
+	n.writing.Add(joinBit)
+	for n.writing.Load() != joinBit {
+		runtime.Gosched()
+	}
+}
+
+// endJoin lets writes in again.
+func (n *Net) endJoin() { n.writing.Add(-joinBit) }
 
 // madeTCPStack returns the Net's TCP stack if it has one yet, else nil. Safe
 // from any goroutine.

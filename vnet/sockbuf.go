@@ -139,7 +139,7 @@ const maxBacklog = 1 << 11
 // its send buffer, or in real time while the world's backlog is full (see
 // the comment at the top of this file).
 func (c *UDPConn) waitRoom(dst netip.AddrPort) error {
-	w := c.net.w
+	w := c.net.world()
 	full := c.unsent.Load() >= c.sendBuf()
 	if !full && !w.backlogFull() {
 		return nil

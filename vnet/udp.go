@@ -306,8 +306,22 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 	if _, bound := c.boundAddr(); !bound && !c.net.canBindEphemeral(c) {
 		return 0, c.opErr("write", dst, noFreePort(c.reqIP, syscall.EAGAIN)) // as sendto(2)
 	}
-	if err := c.waitRoom(dst); err != nil {
-		return 0, err
+	// From reading the world to submitting into its scheduler, the write
+	// holds off a join that would move its Net to another world (see
+	// Net.enterWrite): the datagram is then either in the old scheduler
+	// before the join moves its events, or in the new one.
+	n := c.net
+	n.enterWrite()
+	defer n.exitWrite()
+	w := n.w
+	if c.unsent.Load() >= c.sendBuf() || w.backlogFull() {
+		n.exitWrite() // never wait for room while holding off a join
+		err := c.waitRoom(dst)
+		n.enterWrite()
+		if err != nil {
+			return 0, err
+		}
+		w = n.w
 	}
 	c.unsent.Add(int64(truesize(len(b))))
 	var d *dgram
@@ -316,7 +330,6 @@ func (c *UDPConn) write(b []byte, dst netip.AddrPort) (int, error) {
 		prefetch.Line(unsafe.Pointer(d)) // the pool's last user may have run on another core
 	}
 	key := c.nextKey(dst, b, "send")
-	w := c.net.w
 	var h sim.Handler
 	if d != nil {
 		d.sock, d.net, d.addr = c, c.net, dst

@@ -1,0 +1,69 @@
+package vnet_test
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vnetsim/vnetsim/sim"
+	"github.com/vnetsim/vnetsim/vnet"
+	"github.com/vnetsim/vnetsim/vnet/vnettest"
+)
+
+// Writers on a subtree keep writing while it joins a tree: every write
+// that returned is delivered in the joined world or counted there, none
+// is left behind on the subtree's own scheduler, and the joined world's
+// counters add up.
+func TestWritesRacingAJoinAreNotLost(t *testing.T) {
+	for round := range 20 {
+		s := sim.New(sim.Config{})
+		wan := vnettest.Router(t, vnet.RouterConfig{Name: "wan", CIDR: "1.2.3.0/24", Scheduler: s})
+		lan := vnettest.Router(t, vnet.RouterConfig{Name: "lan", CIDR: "10.0.0.0/24"})
+		a, b := vnettest.Host(t, lan), vnettest.Host(t, lan)
+		rx := listen(t, b, "0.0.0.0:7000")
+		require.NoError(t, rx.SetReadBuffer(1<<24))
+		to := &net.UDPAddr{IP: b.IP().AsSlice(), Port: 7000}
+		const writers = 4
+		var wrote atomic.Int64
+		var wg sync.WaitGroup
+		stop := make(chan struct{})
+		for range writers {
+			tx := listen(t, a, "0.0.0.0:0")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := tx.WriteTo([]byte("x"), to); err == nil {
+						wrote.Add(1)
+					}
+				}
+			}()
+		}
+		for wrote.Load() < 100 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		require.NoError(t, wan.AddRouter(lan))
+		for n := wrote.Load(); wrote.Load() < n+100; {
+			time.Sleep(10 * time.Microsecond)
+		}
+		close(stop)
+		wg.Wait()
+		s.RunFor(time.Second)
+		snap := wan.Snapshot()
+		require.NoError(t, snap.Check(), "round %d", round)
+		assert.Zero(t, snap.Queued, "round %d: every write left its host", round)
+		assert.EqualValues(t, wrote.Load(), snap.Delivered, "round %d: %s", round, snap)
+		_, pending := lan.Scheduler().Next()
+		assert.False(t, pending, "round %d: an event left on the subtree's scheduler", round)
+	}
+}
