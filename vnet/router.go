@@ -375,6 +375,9 @@ func (r *Router) Start() error {
 // time stops with the loop, but sockets' deadlines do not: on the time
 // package's clock they go on in the time package's time, so a read with a
 // deadline still times out (as with pion's vnet) until a later Start.
+// TCP connections are driven by the loop: a TCP call made after Stop
+// waits for the next Start, and Close does not wake a Read blocked then,
+// so close TCP connections before Stop.
 func (r *Router) Stop() error {
 	if r.parent != nil {
 		return topoErr("Stop router %q: only the root router stops the tree", r.name)
