@@ -375,7 +375,7 @@ func (r *Router) Start() error {
 // time stops with the loop, but sockets' deadlines do not: on the time
 // package's clock they go on in the time package's time, so a read with a
 // deadline still times out (as with pion's vnet) until a later Start.
-// TCP connections are driven by the loop: a TCP call made after Stop
+// TCP connections are driven by the loop: a TCP Read or Write after Stop
 // waits for the next Start, and Close does not wake a Read blocked then,
 // so close TCP connections before Stop.
 func (r *Router) Stop() error {
